@@ -1,0 +1,348 @@
+//! The agent's TOML configuration: what to read, where to send it, and every default.
+//! `AgentConfig::load` reports every problem in a file at once, so `check` can print them all.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use afterglow_proto::v1::Role as WireRole;
+use globset::Glob;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::format::LineFormat;
+
+/// The whole agent configuration (`agent.toml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentConfig {
+    /// gRPC URL of the collector.
+    #[serde(default = "default_collector")]
+    pub collector: String,
+    /// Name of the Dask cluster this node belongs to.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Name of this node; defaults to the host name.
+    #[serde(default = "default_node")]
+    pub node: String,
+    /// Where the agent keeps its state (checkpoints, spool).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// IANA zone of timestamps written without an offset (`"UTC"`, `"Europe/Berlin"`);
+    /// defaults to the node's zone.
+    pub timezone: Option<String>,
+    /// Bearer token sent to the collector.
+    pub token: Option<String>,
+    /// File holding the bearer token (first line, surrounding white space ignored).
+    pub token_file: Option<PathBuf>,
+    /// Log files to tail.
+    #[serde(default)]
+    pub logs: Vec<LogsConfig>,
+    /// How records are batched and sent.
+    #[serde(default)]
+    pub ship: ShipConfig,
+}
+
+/// One `[[logs]]` table: a set of files read the same way.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogsConfig {
+    /// Globs of files to tail, e.g. `/var/log/dask/*.log`.
+    pub paths: Vec<String>,
+    /// Role of the processes writing these files.
+    #[serde(default)]
+    pub role: Role,
+    /// Line format: `"dask"` (Dask's default logging format) or `"plain"`.
+    #[serde(default)]
+    pub format: LineFormat,
+    /// How often files are checked for new data and new files appear.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: String,
+    /// How long a record stays open for continuation lines once its file goes quiet.
+    #[serde(default = "default_multiline_timeout")]
+    pub multiline_timeout: String,
+    /// Longest line kept; the rest of a longer line is cut and the record flagged.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+/// The `[ship]` table: batching and reconnects.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShipConfig {
+    /// Most records in one batch.
+    #[serde(default = "default_batch_max_records")]
+    pub batch_max_records: usize,
+    /// How long a batch waits for more records before it is sent.
+    #[serde(default = "default_batch_linger")]
+    pub batch_linger: String,
+    /// Most batches sent but not yet acknowledged; reading pauses beyond it.
+    #[serde(default = "default_max_unacked_batches")]
+    pub max_unacked_batches: usize,
+    /// Longest wait between reconnect attempts (waits start at 100 ms and double, jittered).
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max: String,
+}
+
+impl Default for ShipConfig {
+    fn default() -> Self {
+        ShipConfig {
+            batch_max_records: default_batch_max_records(),
+            batch_linger: default_batch_linger(),
+            max_unacked_batches: default_max_unacked_batches(),
+            backoff_max: default_backoff_max(),
+        }
+    }
+}
+
+/// The role of a Dask process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Scheduler,
+    Worker,
+    Nanny,
+    Client,
+    #[default]
+    Other,
+}
+
+impl From<Role> for WireRole {
+    fn from(role: Role) -> WireRole {
+        match role {
+            Role::Scheduler => WireRole::Scheduler,
+            Role::Worker => WireRole::Worker,
+            Role::Nanny => WireRole::Nanny,
+            Role::Client => WireRole::Client,
+            Role::Other => WireRole::Other,
+        }
+    }
+}
+
+fn default_collector() -> String {
+    "http://127.0.0.1:7701".to_owned()
+}
+fn default_cluster() -> String {
+    "default".to_owned()
+}
+fn default_node() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("./afterglow-agent-state")
+}
+fn default_poll_interval() -> String {
+    "250ms".to_owned()
+}
+fn default_multiline_timeout() -> String {
+    "1s".to_owned()
+}
+fn default_max_line_bytes() -> usize {
+    1 << 20
+}
+fn default_batch_max_records() -> usize {
+    2000
+}
+fn default_batch_linger() -> String {
+    "100ms".to_owned()
+}
+fn default_max_unacked_batches() -> usize {
+    64
+}
+fn default_backoff_max() -> String {
+    "5s".to_owned()
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, thiserror::Error)]
+#[error("{} in {}:\n  {}", problem_count(.problems.len()), .path.display(), .problems.join("\n  "))]
+pub struct ConfigProblems {
+    /// The file that was read.
+    pub path: PathBuf,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+fn problem_count(count: usize) -> String {
+    if count == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{count} problems")
+    }
+}
+
+impl AgentConfig {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigProblems> {
+        let problems = |problems| ConfigProblems {
+            path: path.to_owned(),
+            problems,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| problems(vec![format!("cannot read file: {error}")]))?;
+        AgentConfig::parse(&text).map_err(problems)
+    }
+
+    /// Parses and validates configuration text, returning every problem found.
+    pub fn parse(text: &str) -> Result<AgentConfig, Vec<String>> {
+        let deserializer = toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
+        let mut unknown_keys = Vec::new();
+        let config: AgentConfig = serde_ignored::deserialize(deserializer, |path| {
+            unknown_keys.push(format!("unknown key `{path}`"));
+        })
+        .map_err(|error| vec![error.to_string()])?;
+        let mut problems = unknown_keys;
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The configuration used when no file is given: nothing to tail yet.
+    pub fn embedded_default() -> AgentConfig {
+        AgentConfig::parse("").expect("the empty configuration is valid")
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match url::Url::parse(&self.collector) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            Ok(_) => problems.push(format!(
+                "`collector`: {:?} must be an http:// or https:// URL with a host",
+                self.collector
+            )),
+            Err(error) => problems.push(format!("`collector`: {:?} is not a URL: {error}", self.collector)),
+        }
+        for (name, value) in [("cluster", &self.cluster), ("node", &self.node)] {
+            if value.trim().is_empty() {
+                problems.push(format!("`{name}` must not be empty"));
+            }
+        }
+        if let Some(zone) = &self.timezone
+            && let Err(error) = TimeZone::get(zone)
+        {
+            problems.push(format!("`timezone`: {zone:?} is not a known time zone: {error}"));
+        }
+        if self.token.is_some() && self.token_file.is_some() {
+            problems.push("set `token` or `token_file`, not both".to_owned());
+        }
+        for (index, logs) in self.logs.iter().enumerate() {
+            let at = format!("`logs[{index}]`");
+            if logs.paths.is_empty() {
+                problems.push(format!("{at}.paths: give at least one glob"));
+            }
+            for pattern in &logs.paths {
+                if let Err(error) = Glob::new(pattern) {
+                    problems.push(format!("{at}.paths: bad glob {pattern:?}: {error}"));
+                }
+            }
+            check_duration(&mut problems, &format!("{at}.poll_interval"), &logs.poll_interval);
+            check_duration(&mut problems, &format!("{at}.multiline_timeout"), &logs.multiline_timeout);
+            if logs.max_line_bytes < 64 {
+                problems.push(format!("{at}.max_line_bytes: must be at least 64"));
+            }
+        }
+        check_duration(&mut problems, "`ship.batch_linger`", &self.ship.batch_linger);
+        check_duration(&mut problems, "`ship.backoff_max`", &self.ship.backoff_max);
+        if self.ship.batch_max_records == 0 || self.ship.max_unacked_batches == 0 {
+            problems.push("`ship.batch_max_records` and `ship.max_unacked_batches` must be at least 1".to_owned());
+        }
+        problems
+    }
+
+    /// The zone for timestamps without an offset.
+    pub fn timezone(&self) -> TimeZone {
+        match &self.timezone {
+            Some(zone) => TimeZone::get(zone).expect("validated when loaded"),
+            None => TimeZone::system(),
+        }
+    }
+
+    /// The bearer token, if one is configured.
+    pub fn read_token(&self) -> std::io::Result<Option<String>> {
+        if let Some(path) = &self.token_file {
+            return Ok(Some(std::fs::read_to_string(path)?.trim().to_owned()));
+        }
+        Ok(self.token.clone())
+    }
+}
+
+impl LogsConfig {
+    /// How often files are checked.
+    pub fn poll_interval(&self) -> Duration {
+        parse_duration(&self.poll_interval).expect("validated when loaded")
+    }
+
+    /// How long a quiet file's open record waits for continuation lines.
+    pub fn multiline_timeout(&self) -> Duration {
+        parse_duration(&self.multiline_timeout).expect("validated when loaded")
+    }
+}
+
+impl ShipConfig {
+    /// How long a batch waits for more records.
+    pub fn batch_linger(&self) -> Duration {
+        parse_duration(&self.batch_linger).expect("validated when loaded")
+    }
+
+    /// Longest wait between reconnect attempts.
+    pub fn backoff_max(&self) -> Duration {
+        parse_duration(&self.backoff_max).expect("validated when loaded")
+    }
+}
+
+fn check_duration(problems: &mut Vec<String>, name: &str, value: &str) {
+    if let Err(error) = parse_duration(value) {
+        problems.push(format!("{name}: {error}"));
+    }
+}
+
+/// Parses a human duration such as `"250ms"`, `"15s"` or `"720h"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a duration like \"15s\" or \"720h\": {error}"))?;
+    Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../examples/agent.toml");
+        let config = AgentConfig::parse(text).expect("the example is valid");
+        assert_eq!(config.logs.len(), 2);
+        assert_eq!(config.logs[0].role, Role::Scheduler);
+    }
+
+    #[test]
+    fn empty_config_has_the_documented_defaults() {
+        let config = AgentConfig::embedded_default();
+        assert_eq!(config.collector, "http://127.0.0.1:7701");
+        assert_eq!(config.ship.batch_linger(), Duration::from_millis(100));
+        assert!(!config.node.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+collector = "not a url"
+colector = "typo"
+timezone = "Mars/Olympus"
+[[logs]]
+paths = ["/var/log/[dask/*.log"]
+poll_interval = "7 fortnights"
+flavour = "dask"
+"#;
+        let problems = AgentConfig::parse(text).expect_err("the file is broken");
+        let all = problems.join("\n");
+        for expected in ["`colector`", "logs.0.flavour", "`collector`", "timezone", "bad glob", "poll_interval"] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(problems.len(), 6, "{all}");
+    }
+}

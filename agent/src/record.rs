@@ -1,0 +1,33 @@
+//! What the agent ships: log records, each pointing at the stream (source on a node) it
+//! belongs to. A stream's constant fields live once in `StreamInfo`, shared by its records.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::config::Role;
+
+/// One source on one node, with the identity the collector deduplicates by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Stable id: the same file on the same node always gets the same id.
+    pub id: u64,
+    pub cluster: String,
+    pub node: String,
+    pub role: Role,
+    /// The file's path when it was first seen.
+    pub source: String,
+}
+
+/// One log record ready to ship.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub stream: Arc<StreamInfo>,
+    /// Strictly increasing within the stream: the byte offset of the record's first line.
+    pub seq: u64,
+    pub ts: Timestamp,
+    pub level: String,
+    pub logger: String,
+    pub message: String,
+    pub truncated: bool,
+}

@@ -1,0 +1,271 @@
+//! Sends records to the collector on one long-lived `Ingest.Push` stream: batches them,
+//! keeps every batch until the collector acks it, and resends unacked batches in order after
+//! a reconnect (jittered, capped backoff).
+//!
+//! The rule a reader must not miss: a batch leaves memory only when acked. While
+//! `max_unacked_batches` are waiting, no new records are taken, so the tailers block.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use afterglow_proto::v1::ingest_client::IngestClient;
+use afterglow_proto::v1::{self as wire, PushRequest, PushResponse};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Endpoint;
+
+use crate::config::ShipConfig;
+use crate::record::LogRecord;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// How long a stopping agent waits for the acks of what it has sent.
+const SHUTDOWN_ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// Ships records from `records` to the collector at `collector_url` until `records` closes
+/// and every batch is acked, or until `shutdown` plus a grace period.
+pub struct Shipper {
+    endpoint: Endpoint,
+    token: Option<String>,
+    config: ShipConfig,
+    records: mpsc::Receiver<LogRecord>,
+    unacked: BTreeMap<u64, Arc<PushRequest>>,
+    next_batch_number: u64,
+    records_closed: bool,
+}
+
+/// Why a connection ended.
+enum Disconnect {
+    /// Every record is shipped and acked: stop.
+    Done,
+    /// The stream failed: reconnect after a backoff.
+    Failed(String),
+}
+
+impl Shipper {
+    /// Creates a shipper; `collector_url` must be a valid http(s) URL.
+    pub fn new(
+        collector_url: &str,
+        token: Option<String>,
+        config: ShipConfig,
+        records: mpsc::Receiver<LogRecord>,
+    ) -> crate::Result<Shipper> {
+        let endpoint = Endpoint::from_shared(collector_url.to_owned())
+            .map_err(|source| crate::Error::CollectorUrl {
+                url: collector_url.to_owned(),
+                source,
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10));
+        Ok(Shipper {
+            endpoint,
+            token,
+            config,
+            records,
+            unacked: BTreeMap::new(),
+            next_batch_number: 1,
+            records_closed: false,
+        })
+    }
+
+    /// Runs until everything is shipped after the record channel closed, or until
+    /// `SHUTDOWN_ACK_WAIT` after `shutdown` fired.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = BACKOFF_MIN;
+        let give_up = async {
+            shutdown.cancelled().await;
+            sleep(SHUTDOWN_ACK_WAIT).await;
+        };
+        tokio::pin!(give_up);
+        loop {
+            let outcome = tokio::select! {
+                outcome = self.connect_and_push(&mut backoff) => outcome,
+                () = &mut give_up => {
+                    tracing::warn!(unacked_batches = self.unacked.len(), "stopping with batches the collector has not acked");
+                    return;
+                }
+            };
+            match outcome {
+                Disconnect::Done => return,
+                Disconnect::Failed(reason) => {
+                    let wait = jittered(backoff);
+                    tracing::warn!(%reason, retry_in = ?wait, unacked_batches = self.unacked.len(), "collector unreachable, retrying");
+                    tokio::select! {
+                        () = sleep(wait) => {}
+                        () = &mut give_up => return,
+                    }
+                    backoff = (backoff * 2).min(self.config.backoff_max());
+                }
+            }
+        }
+    }
+
+    async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
+        let channel = match self.endpoint.connect().await {
+            Ok(channel) => channel,
+            Err(error) => return Disconnect::Failed(format!("cannot connect: {error}")),
+        };
+        let mut client = IngestClient::new(channel)
+            .send_compressed(CompressionEncoding::Zstd)
+            .accept_compressed(CompressionEncoding::Zstd);
+        let (requests, request_stream) = mpsc::channel::<PushRequest>(self.config.max_unacked_batches);
+        let mut request = tonic::Request::new(ReceiverStream::new(request_stream));
+        if let Some(token) = &self.token {
+            match MetadataValue::try_from(format!("Bearer {token}")) {
+                Ok(value) => {
+                    request.metadata_mut().insert("authorization", value);
+                }
+                Err(_) => return Disconnect::Failed("the token has characters not allowed in a header".to_owned()),
+            }
+        }
+        // Resend what the previous connection left unacked, oldest first, before the call
+        // starts so that order is kept.
+        for batch in self.unacked.values() {
+            if requests.try_send(PushRequest::clone(batch)).is_err() {
+                break;
+            }
+        }
+        let mut responses = match client.push(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
+        };
+        tracing::info!(resent_batches = self.unacked.len(), "connected to collector");
+        *backoff = BACKOFF_MIN;
+        self.pump(&requests, &mut responses).await
+    }
+
+    /// Moves records into batches and acks out of `unacked` until the stream ends.
+    async fn pump(
+        &mut self,
+        requests: &mpsc::Sender<PushRequest>,
+        responses: &mut tonic::Streaming<PushResponse>,
+    ) -> Disconnect {
+        let mut batch = BatchBuilder::default();
+        let mut linger_deadline: Option<Instant> = None;
+        loop {
+            if self.records_closed && batch.is_empty() && self.unacked.is_empty() {
+                return Disconnect::Done;
+            }
+            let can_take_records =
+                !self.records_closed && self.unacked.len() < self.config.max_unacked_batches;
+            tokio::select! {
+                record = self.records.recv(), if can_take_records => {
+                    match record {
+                        Some(record) => {
+                            batch.push(record);
+                            linger_deadline.get_or_insert_with(|| Instant::now() + self.config.batch_linger());
+                            if batch.len() >= self.config.batch_max_records
+                                && let Err(reason) = self.send_batch(&mut batch, requests) {
+                                    return Disconnect::Failed(reason);
+                                }
+                        }
+                        None => self.records_closed = true,
+                    }
+                    if self.records_closed && !batch.is_empty()
+                        && let Err(reason) = self.send_batch(&mut batch, requests) {
+                            return Disconnect::Failed(reason);
+                        }
+                }
+                () = sleep_until(linger_deadline.unwrap_or_else(Instant::now)), if linger_deadline.is_some() => {
+                    linger_deadline = None;
+                    if !batch.is_empty()
+                        && let Err(reason) = self.send_batch(&mut batch, requests) {
+                            return Disconnect::Failed(reason);
+                        }
+                }
+                response = responses.message() => {
+                    match response {
+                        Ok(Some(response)) => {
+                            for number in response.acked_batch_numbers {
+                                self.unacked.remove(&number);
+                            }
+                        }
+                        Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
+                        Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
+                    }
+                }
+            }
+            if batch.is_empty() {
+                linger_deadline = None;
+            }
+        }
+    }
+
+    fn send_batch(
+        &mut self,
+        batch: &mut BatchBuilder,
+        requests: &mpsc::Sender<PushRequest>,
+    ) -> Result<(), String> {
+        let number = self.next_batch_number;
+        self.next_batch_number += 1;
+        let request = Arc::new(std::mem::take(batch).finish(number));
+        tracing::debug!(batch_number = number, records = request.logs.len(), "sending batch");
+        self.unacked.insert(number, Arc::clone(&request));
+        // The request channel holds `max_unacked_batches`, as many as `unacked` may, so it
+        // is never full here; a closed channel means the stream is gone.
+        requests
+            .try_send(PushRequest::clone(&request))
+            .map_err(|_| "the stream to the collector closed".to_owned())
+    }
+}
+
+/// Collects records into one `PushRequest`, naming each stream once.
+#[derive(Default)]
+struct BatchBuilder {
+    streams: Vec<wire::Stream>,
+    stream_indexes: HashMap<u64, u32>,
+    logs: Vec<wire::LogRecord>,
+}
+
+impl BatchBuilder {
+    fn push(&mut self, record: LogRecord) {
+        let stream_index = *self.stream_indexes.entry(record.stream.id).or_insert_with(|| {
+            self.streams.push(wire::Stream {
+                id: record.stream.id,
+                cluster: record.stream.cluster.clone(),
+                node: record.stream.node.clone(),
+                role: wire::Role::from(record.stream.role).into(),
+                source: record.stream.source.clone(),
+            });
+            u32::try_from(self.streams.len() - 1).expect("a batch holds far fewer than 2^32 streams")
+        });
+        self.logs.push(wire::LogRecord {
+            stream_index,
+            seq: record.seq,
+            ts_unix_nanos: i64::try_from(record.ts.as_nanosecond()).unwrap_or(i64::MAX),
+            level: record.level,
+            logger: record.logger,
+            message: record.message,
+            truncated: record.truncated,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.logs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.logs.is_empty()
+    }
+
+    fn finish(self, batch_number: u64) -> PushRequest {
+        PushRequest {
+            batch_number,
+            streams: self.streams,
+            logs: self.logs,
+            metric_families: Vec::new(),
+        }
+    }
+}
+
+/// A wait between half and all of `backoff`, so that many agents do not reconnect at once.
+fn jittered(backoff: Duration) -> Duration {
+    let half = backoff / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
