@@ -1,1 +1,97 @@
-//! placeholder
+//! The Afterglow collector: receives batches from agents over gRPC, indexes them with
+//! tantivy, and serves search and the web UI over HTTP. `run` owns the servers and shutdown.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod index;
+pub mod ingest;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use afterglow_proto::v1::ingest_server::IngestServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+
+pub use config::CollectorConfig;
+pub use error::{Error, Result};
+
+use crate::api::AppState;
+use crate::index::partition::LogStore;
+use crate::index::writer::LogWriter;
+use crate::ingest::{DEFAULT_TENANT, IngestService};
+
+/// Largest batch an agent may send, compressed or not.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// The addresses the collector actually listens on (a configured port 0 becomes a real one).
+#[derive(Debug, Clone, Copy)]
+pub struct BoundAddrs {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+}
+
+/// Runs the collector until `shutdown` fires; `on_listening` learns the bound addresses.
+/// On shutdown it stops accepting, commits what was received and returns.
+pub async fn run(
+    config: CollectorConfig,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(BoundAddrs),
+) -> Result<()> {
+    let store = Arc::new(LogStore::open(&config.data_dir.join("logs"))?);
+    let writer = LogWriter::start(Arc::clone(&store), config.commit_interval())?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|source| Error::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+    };
+    let http_listener = bind(config.http_addr()).await?;
+    let grpc_listener = bind(config.grpc_addr()).await?;
+    let local_addr = |listener: &TcpListener, name: &str| {
+        listener.local_addr().map_err(|source| Error::Listen {
+            addr: name.to_owned(),
+            source,
+        })
+    };
+    let addrs = BoundAddrs {
+        http: local_addr(&http_listener, "http")?,
+        grpc: local_addr(&grpc_listener, "grpc")?,
+    };
+    tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
+    on_listening(addrs);
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<IngestServer<IngestService>>()
+        .await;
+    let ingest = IngestServer::new(IngestService::new(writer.clone()))
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(MAX_BATCH_BYTES);
+    let grpc_shutdown = shutdown.clone();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(ingest)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
+            grpc_shutdown.cancelled().await;
+        });
+
+    let state = AppState {
+        store,
+        readable_tenants: Arc::new(vec![DEFAULT_TENANT.to_owned()]),
+    };
+    let http_shutdown = shutdown.clone();
+    let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {
+        http_shutdown.cancelled().await;
+    });
+    let (grpc_result, http_result) = tokio::join!(grpc, http);
+    writer.shutdown().await;
+    grpc_result.map_err(|error| Error::Serve("grpc", Box::new(error)))?;
+    http_result.map_err(|error| Error::Serve("http", Box::new(error)))?;
+    tracing::info!("collector stopped");
+    Ok(())
+}

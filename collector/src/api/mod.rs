@@ -1,0 +1,74 @@
+//! The collector's HTTP side: the router, shared state, and the one place where errors become
+//! HTTP responses (`ApiError`).
+
+pub mod logs;
+pub mod time;
+pub mod ui;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::error::Error;
+use crate::index::partition::LogStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<LogStore>,
+    /// Tenants the (for now anonymous) caller may read.
+    pub readable_tenants: Arc<Vec<String>>,
+}
+
+/// Builds the HTTP router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/logs/search", get(logs::search))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .fallback(get(ui::serve_asset))
+        .with_state(state)
+}
+
+/// An error answered as `{"error": "…"}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// A 400 naming what is wrong with the request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        match error {
+            Error::BadQuery(message) => ApiError::bad_request(format!("bad query: {message}")),
+            other => {
+                tracing::error!(error = %other, "request failed");
+                ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: other.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,103 @@
+//! Time parameters of the HTTP API: RFC 3339, Unix seconds (with fraction), milliseconds,
+//! microseconds or nanoseconds, and relative times like `now-1h`.
+
+use jiff::{SignedDuration, Timestamp};
+
+/// Parses a time parameter; `now` is the time relative expressions count from.
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let text = text.trim();
+    if let Some(relative) = text.strip_prefix("now") {
+        return parse_relative(relative, now).ok_or_else(|| {
+            format!("{text:?} is not a relative time like \"now\", \"now-15m\" or \"now-7d\"")
+        });
+    }
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
+        return parse_unix(text).ok_or_else(|| format!("{text:?} is not a Unix time"));
+    }
+    text.parse::<Timestamp>().map_err(|error| {
+        format!("{text:?} is not an RFC 3339 time, a Unix time or a relative time like \"now-1h\": {error}")
+    })
+}
+
+/// `""`, `-1h`, `+30s`, `-7d`, `-2w`, `-500ms`.
+fn parse_relative(text: &str, now: Timestamp) -> Option<Timestamp> {
+    if text.is_empty() {
+        return Some(now);
+    }
+    let (sign, amount) = match text.as_bytes()[0] {
+        b'-' => (-1, &text[1..]),
+        b'+' => (1, &text[1..]),
+        _ => return None,
+    };
+    let digits_end = amount.find(|c: char| !c.is_ascii_digit())?;
+    let count: i64 = amount[..digits_end].parse().ok()?;
+    let unit_millis: i64 = match &amount[digits_end..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return None,
+    };
+    let offset = SignedDuration::from_millis(count.checked_mul(unit_millis)?.checked_mul(sign)?);
+    now.checked_add(offset).ok()
+}
+
+/// Seconds below 10^11, milliseconds below 10^14, microseconds below 10^17, else
+/// nanoseconds; a fraction is allowed. Integer arithmetic keeps every digit exact.
+fn parse_unix(text: &str) -> Option<Timestamp> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || whole.len() > 20 || fraction.contains('.') {
+        return None;
+    }
+    let whole: i128 = whole.parse().ok()?;
+    let nanos_per_unit: i128 = match whole {
+        ..100_000_000_000 => 1_000_000_000,
+        ..100_000_000_000_000 => 1_000_000,
+        ..100_000_000_000_000_000 => 1_000,
+        _ => 1,
+    };
+    let mut fraction_nanos: i128 = 0;
+    let mut scale = nanos_per_unit;
+    for digit in fraction.bytes().take(18) {
+        scale /= 10;
+        fraction_nanos += i128::from(digit - b'0') * scale;
+    }
+    Timestamp::from_nanosecond(whole * nanos_per_unit + fraction_nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> String {
+        let now: Timestamp = "2026-11-27T14:00:00Z".parse().expect("valid");
+        match parse_time(text, now) {
+            Ok(ts) => ts.to_string(),
+            Err(error) => format!("error: {error}"),
+        }
+    }
+
+    #[test]
+    fn accepts_every_documented_form() {
+        assert_eq!(at("2026-11-27T13:56:53.599Z"), "2026-11-27T13:56:53.599Z");
+        assert_eq!(at("2026-11-27T15:56:53+02:00"), "2026-11-27T13:56:53Z");
+        assert_eq!(at("1795787813"), "2026-11-27T13:56:53Z");
+        assert_eq!(at("1795787813.5"), "2026-11-27T13:56:53.5Z");
+        assert_eq!(at("1795787813599"), "2026-11-27T13:56:53.599Z");
+        assert_eq!(at("1795787813599000"), "2026-11-27T13:56:53.599Z");
+        assert_eq!(at("now"), "2026-11-27T14:00:00Z");
+        assert_eq!(at("now-1h"), "2026-11-27T13:00:00Z");
+        assert_eq!(at("now-7d"), "2026-11-20T14:00:00Z");
+        assert_eq!(at("now+30s"), "2026-11-27T14:00:30Z");
+    }
+
+    #[test]
+    fn names_the_bad_value() {
+        for bad in ["yesterday", "now-1y", "now-", "2026-13-01T00:00:00Z", ""] {
+            let answer = at(bad);
+            assert!(answer.starts_with("error: "), "{bad:?} gave {answer}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The collector's TOML configuration and its defaults (DESIGN §7): with no file at all the
+//! collector keeps data in `./afterglow-data` and listens on loopback only.
+//! `CollectorConfig::load` reports every problem in a file at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole collector configuration (`collector.toml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CollectorConfig {
+    /// Where indexes and other state live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Listening addresses.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// How the log index is written.
+    #[serde(default)]
+    pub index: IndexConfig,
+}
+
+/// The `[listen]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListenConfig {
+    /// HTTP address: search API, Prometheus API, web UI, own metrics. Port 0 picks a free one.
+    #[serde(default = "default_http")]
+    pub http: String,
+    /// gRPC address for agents. Port 0 picks a free one.
+    #[serde(default = "default_grpc")]
+    pub grpc: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            http: default_http(),
+            grpc: default_grpc(),
+        }
+    }
+}
+
+/// The `[index]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexConfig {
+    /// Longest time between a batch's arrival and its commit (and its ack); records become
+    /// searchable at commit.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            commit_interval: default_commit_interval(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./afterglow-data")
+}
+fn default_http() -> String {
+    "127.0.0.1:7700".to_owned()
+}
+fn default_grpc() -> String {
+    "127.0.0.1:7701".to_owned()
+}
+fn default_commit_interval() -> String {
+    "500ms".to_owned()
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in {}:\n  {}", .problems.len(), .path.display(), .problems.join("\n  "))]
+pub struct ConfigProblems {
+    /// The file that was read.
+    pub path: PathBuf,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl CollectorConfig {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<CollectorConfig, ConfigProblems> {
+        let problems = |problems| ConfigProblems {
+            path: path.to_owned(),
+            problems,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| problems(vec![format!("cannot read file: {error}")]))?;
+        CollectorConfig::parse(&text).map_err(problems)
+    }
+
+    /// Parses and validates configuration text, returning every problem found.
+    pub fn parse(text: &str) -> Result<CollectorConfig, Vec<String>> {
+        let deserializer = toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
+        let mut unknown_keys = Vec::new();
+        let config: CollectorConfig = serde_ignored::deserialize(deserializer, |path| {
+            unknown_keys.push(format!("unknown key `{path}`"));
+        })
+        .map_err(|error| vec![error.to_string()])?;
+        let mut problems = unknown_keys;
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The configuration used when no file is given.
+    pub fn embedded_default() -> CollectorConfig {
+        CollectorConfig::parse("").expect("the empty configuration is valid")
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, addr) in [("listen.http", &self.listen.http), ("listen.grpc", &self.listen.grpc)] {
+            if let Err(error) = addr.parse::<SocketAddr>() {
+                problems.push(format!("`{name}`: {addr:?} is not an address like \"127.0.0.1:7700\": {error}"));
+            }
+        }
+        if let Err(error) = parse_duration(&self.index.commit_interval) {
+            problems.push(format!("`index.commit_interval`: {error}"));
+        } else if self.commit_interval() > Duration::from_secs(1) || self.commit_interval().is_zero() {
+            problems.push("`index.commit_interval`: must be above 0 and at most \"1s\" (records must be searchable within a second)".to_owned());
+        }
+        problems
+    }
+
+    /// The HTTP listening address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listen.http.parse().expect("validated when loaded")
+    }
+
+    /// The gRPC listening address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.listen.grpc.parse().expect("validated when loaded")
+    }
+
+    /// Longest time between a batch's arrival and its commit.
+    pub fn commit_interval(&self) -> Duration {
+        parse_duration(&self.index.commit_interval).expect("validated when loaded")
+    }
+}
+
+/// Parses a human duration such as `"500ms"`, `"15s"` or `"720h"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a duration like \"15s\" or \"720h\": {error}"))?;
+    Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let config = CollectorConfig::parse(include_str!("../examples/collector.toml"))
+            .expect("the example is valid");
+        assert_eq!(config.listen.http, "127.0.0.1:7700");
+    }
+
+    #[test]
+    fn no_file_means_the_documented_defaults() {
+        let config = CollectorConfig::embedded_default();
+        assert_eq!(config.data_dir, PathBuf::from("./afterglow-data"));
+        assert_eq!(config.http_addr().to_string(), "127.0.0.1:7700");
+        assert_eq!(config.grpc_addr().to_string(), "127.0.0.1:7701");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "data_dr = \"x\"\n[listen]\nhttp = \"localhost\"\ngrpc = \"127.0.0.1:99999\"\n[index]\ncommit_interval = \"soon\"\n";
+        let problems = CollectorConfig::parse(text).expect_err("the file is broken");
+        let all = problems.join("\n");
+        assert_eq!(problems.len(), 4, "{all}");
+        for expected in ["`data_dr`", "listen.http", "listen.grpc", "commit_interval"] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+}

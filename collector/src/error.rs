@@ -1,0 +1,52 @@
+//! The collector library's error type: each variant names the operation that failed and its
+//! input. Boundaries convert it once: `ingest.rs` to a gRPC status, `api/mod.rs` to HTTP.
+
+use std::path::PathBuf;
+
+/// Errors of the collector library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot list directory {path}")]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("index {path}: {source}")]
+    Index {
+        path: PathBuf,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    #[error("partition {partition} has an unreadable commit payload")]
+    CommitPayload {
+        partition: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    #[error("the index writer has stopped")]
+    WriterStopped,
+    #[error("cannot start the index writer thread")]
+    SpawnWriter(#[source] std::io::Error),
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} server failed")]
+    Serve(&'static str, #[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result with the collector's `Error`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

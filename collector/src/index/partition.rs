@@ -1,0 +1,171 @@
+//! Log partitions: one tantivy index per (tenant, UTC day) under `data_dir/logs/<tenant>/<day>`.
+//! Queries pick partitions here, by tenant and time, before any index is searched — this is
+//! where tenant scoping happens.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use tantivy::directory::MmapDirectory;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
+
+use crate::error::{Error, Result};
+use crate::index::schema::LogSchema;
+
+/// Which partition a record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub tenant: String,
+    /// The UTC day of the records' timestamps.
+    pub day: Date,
+}
+
+impl PartitionKey {
+    /// The partition of a record of `tenant` at `ts_micros`.
+    pub fn for_record(tenant: &str, ts_micros: i64) -> PartitionKey {
+        let ts = Timestamp::from_microsecond(ts_micros).unwrap_or(Timestamp::UNIX_EPOCH);
+        PartitionKey {
+            tenant: tenant.to_owned(),
+            day: ts.to_zoned_datetime(TimeZone::UTC).date(),
+        }
+    }
+}
+
+/// One open partition: its index and a reader that the writer reloads after each commit.
+pub struct Partition {
+    pub key: PartitionKey,
+    pub index: Index,
+    pub reader: IndexReader,
+}
+
+/// Every log partition of the collector.
+pub struct LogStore {
+    root: PathBuf,
+    schema: LogSchema,
+    partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+}
+
+impl LogStore {
+    /// Opens the store under `root`, opening every partition found there.
+    pub fn open(root: &Path) -> Result<LogStore> {
+        std::fs::create_dir_all(root).map_err(|source| Error::CreateDir {
+            path: root.to_owned(),
+            source,
+        })?;
+        let store = LogStore {
+            root: root.to_owned(),
+            schema: LogSchema::new(),
+            partitions: RwLock::new(BTreeMap::new()),
+        };
+        for key in store.keys_on_disk()? {
+            store.get_or_create(&key)?;
+        }
+        Ok(store)
+    }
+
+    /// The schema shared by all partitions.
+    pub fn schema(&self) -> &LogSchema {
+        &self.schema
+    }
+
+    /// Returns the partition for `key`, creating it on disk if needed.
+    pub fn get_or_create(&self, key: &PartitionKey) -> Result<Arc<Partition>> {
+        if let Some(partition) = self.read_partitions().get(key) {
+            return Ok(Arc::clone(partition));
+        }
+        let mut partitions = self.partitions.write().expect("partition map lock is not poisoned");
+        if let Some(partition) = partitions.get(key) {
+            return Ok(Arc::clone(partition));
+        }
+        let partition = Arc::new(self.open_partition(key)?);
+        partitions.insert(key.clone(), Arc::clone(&partition));
+        Ok(partition)
+    }
+
+    /// The partitions of `tenants` whose day overlaps `[start, end)`, oldest first.
+    pub fn partitions_for(
+        &self,
+        tenants: &[String],
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> Vec<Arc<Partition>> {
+        let utc_day = |ts: Timestamp| ts.to_zoned_datetime(TimeZone::UTC).date();
+        let first_day = start.map(utc_day);
+        let last_day = end.map(utc_day);
+        self.read_partitions()
+            .values()
+            .filter(|partition| tenants.contains(&partition.key.tenant))
+            .filter(|partition| first_day.is_none_or(|day| partition.key.day >= day))
+            .filter(|partition| last_day.is_none_or(|day| partition.key.day <= day))
+            .cloned()
+            .collect()
+    }
+
+    fn read_partitions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
+        self.partitions.read().expect("partition map lock is not poisoned")
+    }
+
+    fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
+        self.root.join(&key.tenant).join(key.day.to_string())
+    }
+
+    fn open_partition(&self, key: &PartitionKey) -> Result<Partition> {
+        let dir = self.partition_dir(key);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let index_error = |source| Error::Index {
+            path: dir.clone(),
+            source,
+        };
+        let directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+            ..IndexSettings::default()
+        };
+        let index = Index::builder()
+            .schema(self.schema.schema.clone())
+            .settings(settings)
+            .open_or_create(directory)
+            .map_err(index_error)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_error)?;
+        Ok(Partition {
+            key: key.clone(),
+            index,
+            reader,
+        })
+    }
+
+    fn keys_on_disk(&self) -> Result<Vec<PartitionKey>> {
+        let mut keys = Vec::new();
+        let list = |path: &Path| {
+            std::fs::read_dir(path).map_err(|source| Error::ReadDir {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        for tenant_dir in list(&self.root)?.flatten() {
+            let tenant = tenant_dir.file_name().to_string_lossy().into_owned();
+            for day_dir in list(&tenant_dir.path())?.flatten() {
+                let name = day_dir.file_name().to_string_lossy().into_owned();
+                match name.parse::<Date>() {
+                    Ok(day) => keys.push(PartitionKey {
+                        tenant: tenant.clone(),
+                        day,
+                    }),
+                    Err(_) => tracing::warn!(path = %day_dir.path().display(), "ignoring a directory that is not a partition"),
+                }
+            }
+        }
+        Ok(keys)
+    }
+}

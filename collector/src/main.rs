@@ -1,0 +1,70 @@
+//! `afterglow-collector`: parses the command line, loads the configuration, runs the collector.
+
+use std::path::PathBuf;
+
+use afterglow_collector::CollectorConfig;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// Stores and serves the logs and metrics that Afterglow agents send.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (TOML); without one, the embedded defaults apply.
+    #[arg(long, short, env = "AFTERGLOW_COLLECTOR_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates the configuration file, prints every problem and exits non-zero if any.
+    Check,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = match &cli.config {
+        Some(path) => CollectorConfig::load(path),
+        None => Ok(CollectorConfig::embedded_default()),
+    };
+    if let Some(Command::Check) = cli.command {
+        let path = cli.config.context("check needs --config FILE")?;
+        match config {
+            Ok(_) => println!("{}: ok", path.display()),
+            Err(problems) => {
+                eprintln!("{problems}");
+                std::process::exit(1);
+            }
+        }
+        return Ok(());
+    }
+    let config = config?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        afterglow_collector::run(config, shutdown, |addrs| {
+            // A stable line for scripts and tests: where to reach this collector.
+            println!("afterglow-collector listening: http=http://{} grpc=http://{}", addrs.http, addrs.grpc);
+        })
+        .await
+    })?;
+    Ok(())
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler succeeds");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    shutdown.cancel();
+}
