@@ -163,6 +163,9 @@ function renderHit(h) {
   li.dataset.node = node;
   li.dataset.level = level;
   if (h.cluster !== undefined) li.dataset.cluster = str(h.cluster);
+  // (stream, seq) identifies a record: the key for context views and tests.
+  li.dataset.stream = str(h.stream);
+  li.dataset.seq = str(h.seq);
 
   const ts = el('time', 'ts', formatTs(h.ts));
   ts.dateTime = str(h.ts);

@@ -185,7 +185,8 @@ impl AgentConfig {
 
     /// Parses and validates configuration text, returning every problem found.
     pub fn parse(text: &str) -> Result<AgentConfig, Vec<String>> {
-        let deserializer = toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
         let mut unknown_keys = Vec::new();
         let config: AgentConfig = serde_ignored::deserialize(deserializer, |path| {
             unknown_keys.push(format!("unknown key `{path}`"));
@@ -213,7 +214,10 @@ impl AgentConfig {
                 "`collector`: {:?} must be an http:// or https:// URL with a host",
                 self.collector
             )),
-            Err(error) => problems.push(format!("`collector`: {:?} is not a URL: {error}", self.collector)),
+            Err(error) => problems.push(format!(
+                "`collector`: {:?} is not a URL: {error}",
+                self.collector
+            )),
         }
         for (name, value) in [("cluster", &self.cluster), ("node", &self.node)] {
             if value.trim().is_empty() {
@@ -223,7 +227,9 @@ impl AgentConfig {
         if let Some(zone) = &self.timezone
             && let Err(error) = TimeZone::get(zone)
         {
-            problems.push(format!("`timezone`: {zone:?} is not a known time zone: {error}"));
+            problems.push(format!(
+                "`timezone`: {zone:?} is not a known time zone: {error}"
+            ));
         }
         if self.token.is_some() && self.token_file.is_some() {
             problems.push("set `token` or `token_file`, not both".to_owned());
@@ -238,16 +244,31 @@ impl AgentConfig {
                     problems.push(format!("{at}.paths: bad glob {pattern:?}: {error}"));
                 }
             }
-            check_duration(&mut problems, &format!("{at}.poll_interval"), &logs.poll_interval);
-            check_duration(&mut problems, &format!("{at}.multiline_timeout"), &logs.multiline_timeout);
+            check_duration(
+                &mut problems,
+                &format!("{at}.poll_interval"),
+                &logs.poll_interval,
+            );
+            check_duration(
+                &mut problems,
+                &format!("{at}.multiline_timeout"),
+                &logs.multiline_timeout,
+            );
             if logs.max_line_bytes < 64 {
                 problems.push(format!("{at}.max_line_bytes: must be at least 64"));
             }
         }
-        check_duration(&mut problems, "`ship.batch_linger`", &self.ship.batch_linger);
+        check_duration(
+            &mut problems,
+            "`ship.batch_linger`",
+            &self.ship.batch_linger,
+        );
         check_duration(&mut problems, "`ship.backoff_max`", &self.ship.backoff_max);
         if self.ship.batch_max_records == 0 || self.ship.max_unacked_batches == 0 {
-            problems.push("`ship.batch_max_records` and `ship.max_unacked_batches` must be at least 1".to_owned());
+            problems.push(
+                "`ship.batch_max_records` and `ship.max_unacked_batches` must be at least 1"
+                    .to_owned(),
+            );
         }
         problems
     }
@@ -340,7 +361,14 @@ flavour = "dask"
 "#;
         let problems = AgentConfig::parse(text).expect_err("the file is broken");
         let all = problems.join("\n");
-        for expected in ["`colector`", "logs.0.flavour", "`collector`", "timezone", "bad glob", "poll_interval"] {
+        for expected in [
+            "`colector`",
+            "logs.0.flavour",
+            "`collector`",
+            "timezone",
+            "bad glob",
+            "poll_interval",
+        ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert_eq!(problems.len(), 6, "{all}");

@@ -148,13 +148,19 @@ mod tests {
                 &TimeZone::UTC,
             )
             .expect("a dask line");
-        assert_eq!(header.message, "-------------------------------------------------");
+        assert_eq!(
+            header.message,
+            "-------------------------------------------------"
+        );
     }
 
     #[test]
     fn accepts_an_empty_message() {
         let header = LineFormat::Dask
-            .parse_header("2026-11-27 13:56:53,568 - distributed.worker - INFO -", &TimeZone::UTC)
+            .parse_header(
+                "2026-11-27 13:56:53,568 - distributed.worker - INFO -",
+                &TimeZone::UTC,
+            )
             .expect("a dask line");
         assert_eq!((header.level, header.message), ("INFO", ""));
     }
@@ -170,7 +176,11 @@ mod tests {
             "2026-11-27 13:56:53,5",
             "<dynamic-code>:17: DeprecationWarning: deprecated thing used in task 0",
         ] {
-            assert_eq!(LineFormat::Dask.parse_header(line, &TimeZone::UTC), None, "{line}");
+            assert_eq!(
+                LineFormat::Dask.parse_header(line, &TimeZone::UTC),
+                None,
+                "{line}"
+            );
         }
     }
 }

@@ -27,7 +27,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         source,
     })?;
     let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
-    let shipper = Shipper::new(&config.collector, token, config.ship.clone(), records_receiver)?;
+    let shipper = Shipper::new(
+        &config.collector,
+        token,
+        config.ship.clone(),
+        records_receiver,
+    )?;
     let node = NodeIdentity {
         cluster: config.cluster.clone(),
         node: config.node.clone(),
@@ -36,7 +41,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     tracing::info!(collector = %config.collector, cluster = %config.cluster, node = %config.node, "agent starting");
     let mut tailers = Vec::new();
     for logs in &config.logs {
-        let tailer = Tailer::new(logs.clone(), node.clone(), timezone.clone(), records.clone());
+        let tailer = Tailer::new(
+            logs.clone(),
+            node.clone(),
+            timezone.clone(),
+            records.clone(),
+        );
         let tailer_shutdown = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("afterglow-tail".to_owned())

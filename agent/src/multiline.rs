@@ -239,11 +239,22 @@ distributed.comm.core.CommClosedError: in <TCP>: Stream is closed
 ";
         let records = assemble(text);
         assert_eq!(records.len(), 2);
-        assert!(records[0].message.starts_with("Batched Comm Closed\nTraceback"));
+        assert!(
+            records[0]
+                .message
+                .starts_with("Batched Comm Closed\nTraceback")
+        );
         assert!(records[0].message.contains("\n\nThe above exception"));
-        assert!(records[0].message.ends_with("CommClosedError: in <TCP>: Stream is closed"));
+        assert!(
+            records[0]
+                .message
+                .ends_with("CommClosedError: in <TCP>: Stream is closed")
+        );
         assert_eq!(records[1].message, "Closing Nanny");
-        assert_eq!(records[1].offset_bytes, text.find("2026-11-27 14:08:42,799").unwrap() as u64);
+        assert_eq!(
+            records[1].offset_bytes,
+            text.find("2026-11-27 14:08:42,799").unwrap() as u64
+        );
     }
 
     #[test]
@@ -272,7 +283,10 @@ user print after the block
     fn a_warning_keeps_its_indented_source_line() {
         let records = assemble("t.py:3: UserWarning: careful\n  warnings.warn('careful')\nnext\n");
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].message, "t.py:3: UserWarning: careful\n  warnings.warn('careful')");
+        assert_eq!(
+            records[0].message,
+            "t.py:3: UserWarning: careful\n  warnings.warn('careful')"
+        );
     }
 
     #[test]
@@ -287,7 +301,12 @@ user print after the block
     fn an_oversized_record_is_cut_and_flagged() {
         let mut assembler = RecordAssembler::new(LineFormat::Dask, TimeZone::UTC, 64);
         let at = Timestamp::UNIX_EPOCH;
-        assembler.push_line("2026-11-27 13:58:04,595 - distributed.worker - ERROR - x", 0, at, false);
+        assembler.push_line(
+            "2026-11-27 13:58:04,595 - distributed.worker - ERROR - x",
+            0,
+            at,
+            false,
+        );
         for offset in 1..100 {
             assembler.push_line("  File \"a.py\", line 1, in f", offset, at, false);
         }
@@ -298,7 +317,10 @@ user print after the block
 
     /// The real Dask logs of `tests/fixtures/dask/logs`, shared with the end-to-end tests.
     fn fixture(name: &str) -> String {
-        let path = format!("{}/../tests/fixtures/dask/logs/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../tests/fixtures/dask/logs/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {path}: {error}"))
     }
 
@@ -308,7 +330,11 @@ user print after the block
         let mut headers = Vec::new();
         for line in text.split_inclusive('\n') {
             let fields: Vec<&str> = line.trim_end_matches('\n').splitn(4, " - ").collect();
-            if line.len() > 24 && line.as_bytes()[19] == b',' && line.starts_with("2026-") && fields.len() >= 3 {
+            if line.len() > 24
+                && line.as_bytes()[19] == b','
+                && line.starts_with("2026-")
+                && fields.len() >= 3
+            {
                 let ts = format!("{}T{}.{}Z", &line[..10], &line[11..19], &line[20..23]);
                 headers.push((offset, ts, fields[1].to_owned(), fields[2].to_owned()));
             }
@@ -328,7 +354,12 @@ user print after the block
                 .map(|record| {
                     // Normalise to millisecond precision like the expected side.
                     let ts = record.ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-                    (record.offset_bytes, ts, record.logger.clone(), record.level.clone())
+                    (
+                        record.offset_bytes,
+                        ts,
+                        record.logger.clone(),
+                        record.level.clone(),
+                    )
                 })
                 .collect();
             assert_eq!(from_records, header_lines(&text), "{name}");
@@ -338,19 +369,39 @@ user print after the block
     #[test]
     fn fixture_compute_failed_and_chained_traceback_are_one_record_each() {
         let records = assemble(&fixture("worker-1.log"));
-        let compute_failed: Vec<_> = records.iter().filter(|r| r.message.contains("fails-42")).collect();
+        let compute_failed: Vec<_> = records
+            .iter()
+            .filter(|r| r.message.contains("fails-42"))
+            .collect();
         assert_eq!(compute_failed.len(), 1);
         let block = &compute_failed[0].message;
-        for part in ["Compute Failed", "Key:       fails-42", "State:", "Task:", "Exception:", "Traceback:"] {
+        for part in [
+            "Compute Failed",
+            "Key:       fails-42",
+            "State:",
+            "Task:",
+            "Exception:",
+            "Traceback:",
+        ] {
             assert!(block.contains(part), "{part:?} missing from {block}");
         }
-        let chained: Vec<_> = records.iter().filter(|r| r.message.contains("StreamClosedError")).collect();
+        let chained: Vec<_> = records
+            .iter()
+            .filter(|r| r.message.contains("StreamClosedError"))
+            .collect();
         assert_eq!(chained.len(), 1);
         let traceback = &chained[0].message;
         assert!(traceback.starts_with("Batched Comm Closed"));
-        assert!(traceback.contains("\n\nThe above exception was the direct cause of the following exception:\n\n"));
+        assert!(traceback.contains(
+            "\n\nThe above exception was the direct cause of the following exception:\n\n"
+        ));
         assert!(traceback.ends_with("Stream is closed"));
-        assert_eq!(traceback.matches("Traceback (most recent call last):").count(), 2);
+        assert_eq!(
+            traceback
+                .matches("Traceback (most recent call last):")
+                .count(),
+            2
+        );
     }
 
     #[test]
@@ -379,7 +430,10 @@ user print after the block
             .map(|record| {
                 let first_line = record.message.lines().next().unwrap_or("");
                 let lines = record.message.lines().count();
-                format!("{:>5} {:<7} {:<24} [{lines}] {first_line}", record.offset_bytes, record.level, record.logger)
+                format!(
+                    "{:>5} {:<7} {:<24} [{lines}] {first_line}",
+                    record.offset_bytes, record.level, record.logger
+                )
             })
             .collect();
         insta::assert_snapshot!(summary.join("\n"));

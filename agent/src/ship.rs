@@ -114,14 +114,19 @@ impl Shipper {
         let mut client = IngestClient::new(channel)
             .send_compressed(CompressionEncoding::Zstd)
             .accept_compressed(CompressionEncoding::Zstd);
-        let (requests, request_stream) = mpsc::channel::<PushRequest>(self.config.max_unacked_batches);
+        let (requests, request_stream) =
+            mpsc::channel::<PushRequest>(self.config.max_unacked_batches);
         let mut request = tonic::Request::new(ReceiverStream::new(request_stream));
         if let Some(token) = &self.token {
             match MetadataValue::try_from(format!("Bearer {token}")) {
                 Ok(value) => {
                     request.metadata_mut().insert("authorization", value);
                 }
-                Err(_) => return Disconnect::Failed("the token has characters not allowed in a header".to_owned()),
+                Err(_) => {
+                    return Disconnect::Failed(
+                        "the token has characters not allowed in a header".to_owned(),
+                    );
+                }
             }
         }
         // Resend what the previous connection left unacked, oldest first, before the call
@@ -135,7 +140,10 @@ impl Shipper {
             Ok(response) => response.into_inner(),
             Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
         };
-        tracing::info!(resent_batches = self.unacked.len(), "connected to collector");
+        tracing::info!(
+            resent_batches = self.unacked.len(),
+            "connected to collector"
+        );
         *backoff = BACKOFF_MIN;
         self.pump(&requests, &mut responses).await
     }
@@ -205,7 +213,11 @@ impl Shipper {
         let number = self.next_batch_number;
         self.next_batch_number += 1;
         let request = Arc::new(std::mem::take(batch).finish(number));
-        tracing::debug!(batch_number = number, records = request.logs.len(), "sending batch");
+        tracing::debug!(
+            batch_number = number,
+            records = request.logs.len(),
+            "sending batch"
+        );
         self.unacked.insert(number, Arc::clone(&request));
         // The request channel holds `max_unacked_batches`, as many as `unacked` may, so it
         // is never full here; a closed channel means the stream is gone.
@@ -225,16 +237,20 @@ struct BatchBuilder {
 
 impl BatchBuilder {
     fn push(&mut self, record: LogRecord) {
-        let stream_index = *self.stream_indexes.entry(record.stream.id).or_insert_with(|| {
-            self.streams.push(wire::Stream {
-                id: record.stream.id,
-                cluster: record.stream.cluster.clone(),
-                node: record.stream.node.clone(),
-                role: wire::Role::from(record.stream.role).into(),
-                source: record.stream.source.clone(),
+        let stream_index = *self
+            .stream_indexes
+            .entry(record.stream.id)
+            .or_insert_with(|| {
+                self.streams.push(wire::Stream {
+                    id: record.stream.id,
+                    cluster: record.stream.cluster.clone(),
+                    node: record.stream.node.clone(),
+                    role: wire::Role::from(record.stream.role).into(),
+                    source: record.stream.source.clone(),
+                });
+                u32::try_from(self.streams.len() - 1)
+                    .expect("a batch holds far fewer than 2^32 streams")
             });
-            u32::try_from(self.streams.len() - 1).expect("a batch holds far fewer than 2^32 streams")
-        });
         self.logs.push(wire::LogRecord {
             stream_index,
             seq: record.seq,

@@ -10,12 +10,13 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LogsConfig;
@@ -151,7 +152,9 @@ impl Tailer {
                     self.files.insert(key, file);
                 }
                 Ok(None) => {} // no complete first line yet
-                Err(error) => tracing::warn!(path = %path.display(), %error, "cannot open file, will retry"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot open file, will retry")
+                }
             }
         }
         for (key, file) in &mut self.files {
@@ -230,7 +233,10 @@ fn read_new_data(
             file.partial_line_offset = file.read_offset + newline as u64 + 1;
             line_start = newline + 1;
             let text = decode_line(&line);
-            if let Some(record) = file.assembler.push_line(&text, line_offset, read_at, truncated) {
+            if let Some(record) = file
+                .assembler
+                .push_line(&text, line_offset, read_at, truncated)
+            {
                 send(records, file, record)?;
             }
         }
@@ -245,7 +251,8 @@ fn append_partial(file: &mut TailedFile, bytes: &[u8], max_line_bytes: usize) {
     if bytes.len() > room {
         file.partial_line_truncated = true;
     }
-    file.partial_line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    file.partial_line
+        .extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 fn memchr_iter(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
@@ -313,7 +320,11 @@ fn literal_base(pattern: &str) -> (PathBuf, usize) {
         let parent = base.parent().map(Path::to_path_buf).unwrap_or_default();
         return (parent, 1);
     }
-    let depth = if pattern.contains("**") { usize::MAX } else { rest.len() };
+    let depth = if pattern.contains("**") {
+        usize::MAX
+    } else {
+        rest.len()
+    };
     (base, depth)
 }
 
@@ -321,7 +332,11 @@ fn walk(dir: &Path, depth: usize, globs: &GlobSet, found: &mut Vec<PathBuf>) {
     if depth == 0 {
         return;
     }
-    let listing_dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let listing_dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let Ok(entries) = std::fs::read_dir(listing_dir) else {
         return;
     };
@@ -381,10 +396,15 @@ mod tests {
         let mut file = File::create(&path)?;
         let (sender, mut receiver) = mpsc::channel(100);
         let pattern = format!("{}/*.log", dir.path().display());
-        let node = NodeIdentity { cluster: "c".into(), node: "n".into() };
+        let node = NodeIdentity {
+            cluster: "c".into(),
+            node: "n".into(),
+        };
         let mut tailer = Tailer::new(logs_config(vec![pattern]), node, TimeZone::UTC, sender);
 
-        file.write_all(b"2026-11-27 13:56:53,599 - distributed.worker - INFO - one\n2026-11-27 13:56:53,6")?;
+        file.write_all(
+            b"2026-11-27 13:56:53,599 - distributed.worker - INFO - one\n2026-11-27 13:56:53,6",
+        )?;
         tailer.poll_once().expect("shipper alive");
         file.write_all(b"00 - distributed.worker - WARNING - two\nprint\n")?;
         tailer.poll_once().expect("shipper alive");
@@ -393,7 +413,14 @@ mod tests {
             .iter()
             .map(|r| (r.seq, r.level.as_str(), r.message.as_str()))
             .collect();
-        assert_eq!(summary, vec![(0, "INFO", "one"), (58, "WARNING", "two"), (119, "", "print")]);
+        assert_eq!(
+            summary,
+            vec![
+                (0, "INFO", "one"),
+                (58, "WARNING", "two"),
+                (119, "", "print")
+            ]
+        );
         assert_eq!(records[1].ts.to_string(), "2026-11-27T13:56:53.6Z");
         Ok(())
     }
@@ -408,20 +435,38 @@ mod tests {
         let (sender, mut receiver) = mpsc::channel(100);
         let mut config = logs_config(vec![path.display().to_string()]);
         config.max_line_bytes = 1000;
-        let node = NodeIdentity { cluster: "c".into(), node: "n".into() };
+        let node = NodeIdentity {
+            cluster: "c".into(),
+            node: "n".into(),
+        };
         let mut tailer = Tailer::new(config, node, TimeZone::UTC, sender);
         tailer.poll_once().expect("shipper alive");
         let records = drain(&mut receiver);
-        let lengths: Vec<(usize, bool)> = records.iter().map(|r| (r.message.len(), r.truncated)).collect();
+        let lengths: Vec<(usize, bool)> = records
+            .iter()
+            .map(|r| (r.message.len(), r.truncated))
+            .collect();
         assert_eq!(lengths, vec![(5, false), (1000, true), (9, false)]);
         Ok(())
     }
 
     #[test]
     fn literal_base_stops_at_the_first_glob_component() {
-        assert_eq!(literal_base("/var/log/dask/*.log"), (PathBuf::from("/var/log/dask"), 1));
-        assert_eq!(literal_base("/var/log/*/w.log"), (PathBuf::from("/var/log"), 2));
-        assert_eq!(literal_base("/var/log/**/*.log").0, PathBuf::from("/var/log"));
-        assert_eq!(literal_base("/var/log/one.log"), (PathBuf::from("/var/log"), 1));
+        assert_eq!(
+            literal_base("/var/log/dask/*.log"),
+            (PathBuf::from("/var/log/dask"), 1)
+        );
+        assert_eq!(
+            literal_base("/var/log/*/w.log"),
+            (PathBuf::from("/var/log"), 2)
+        );
+        assert_eq!(
+            literal_base("/var/log/**/*.log").0,
+            PathBuf::from("/var/log")
+        );
+        assert_eq!(
+            literal_base("/var/log/one.log"),
+            (PathBuf::from("/var/log"), 1)
+        );
     }
 }

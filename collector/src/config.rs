@@ -96,7 +96,8 @@ impl CollectorConfig {
 
     /// Parses and validates configuration text, returning every problem found.
     pub fn parse(text: &str) -> Result<CollectorConfig, Vec<String>> {
-        let deserializer = toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
         let mut unknown_keys = Vec::new();
         let config: CollectorConfig = serde_ignored::deserialize(deserializer, |path| {
             unknown_keys.push(format!("unknown key `{path}`"));
@@ -118,14 +119,21 @@ impl CollectorConfig {
 
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for (name, addr) in [("listen.http", &self.listen.http), ("listen.grpc", &self.listen.grpc)] {
+        for (name, addr) in [
+            ("listen.http", &self.listen.http),
+            ("listen.grpc", &self.listen.grpc),
+        ] {
             if let Err(error) = addr.parse::<SocketAddr>() {
-                problems.push(format!("`{name}`: {addr:?} is not an address like \"127.0.0.1:7700\": {error}"));
+                problems.push(format!(
+                    "`{name}`: {addr:?} is not an address like \"127.0.0.1:7700\": {error}"
+                ));
             }
         }
         if let Err(error) = parse_duration(&self.index.commit_interval) {
             problems.push(format!("`index.commit_interval`: {error}"));
-        } else if self.commit_interval() > Duration::from_secs(1) || self.commit_interval().is_zero() {
+        } else if self.commit_interval() > Duration::from_secs(1)
+            || self.commit_interval().is_zero()
+        {
             problems.push("`index.commit_interval`: must be above 0 and at most \"1s\" (records must be searchable within a second)".to_owned());
         }
         problems

@@ -45,7 +45,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("{0} server failed")]
-    Serve(&'static str, #[source] Box<dyn std::error::Error + Send + Sync>),
+    Serve(
+        &'static str,
+        #[source] Box<dyn std::error::Error + Send + Sync>,
+    ),
 }
 
 /// Result with the collector's `Error`.

@@ -59,8 +59,10 @@ impl Ingest for IngestService {
     ) -> Result<Response<Self::PushStream>, Status> {
         let tenant = DEFAULT_TENANT.to_owned();
         let mut batches = request.into_inner();
-        let (in_flight, mut in_flight_receiver) =
-            mpsc::channel::<(u64, oneshot::Receiver<crate::Result<WriteOutcome>>)>(IN_FLIGHT_BATCHES_PER_CONNECTION);
+        let (in_flight, mut in_flight_receiver) = mpsc::channel::<(
+            u64,
+            oneshot::Receiver<crate::Result<WriteOutcome>>,
+        )>(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let (responses, response_stream) = mpsc::channel(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let writer = self.writer.clone();
         let error_responses = responses.clone();
@@ -98,7 +100,12 @@ impl Ingest for IngestService {
             while let Some((number, durable)) = in_flight_receiver.recv().await {
                 let answer = match durable.await {
                     Ok(Ok(outcome)) => {
-                        tracing::debug!(batch_number = number, added = outcome.added, duplicates = outcome.duplicates, "batch durable");
+                        tracing::debug!(
+                            batch_number = number,
+                            added = outcome.added,
+                            duplicates = outcome.duplicates,
+                            "batch durable"
+                        );
                         Ok(PushResponse {
                             acked_batch_numbers: vec![number],
                         })
@@ -112,7 +119,9 @@ impl Ingest for IngestService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(response_stream))))
+        Ok(Response::new(Box::pin(ReceiverStream::new(
+            response_stream,
+        ))))
     }
 }
 
@@ -123,7 +132,9 @@ fn entries_from_batch(batch: PushRequest) -> Result<Vec<LogEntry>, Status> {
     };
     for (index, stream) in batch.streams.iter().enumerate() {
         if stream.cluster.is_empty() || stream.node.is_empty() {
-            return Err(invalid(format!("streams[{index}]: cluster and node must not be empty")));
+            return Err(invalid(format!(
+                "streams[{index}]: cluster and node must not be empty"
+            )));
         }
     }
     let mut entries = Vec::with_capacity(batch.logs.len());

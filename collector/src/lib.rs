@@ -44,10 +44,12 @@ pub async fn run(
     let store = Arc::new(LogStore::open(&config.data_dir.join("logs"))?);
     let writer = LogWriter::start(Arc::clone(&store), config.commit_interval())?;
     let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|source| Error::Listen {
-            addr: addr.to_string(),
-            source,
-        })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: addr.to_string(),
+                source,
+            })
     };
     let http_listener = bind(config.http_addr()).await?;
     let grpc_listener = bind(config.grpc_addr()).await?;

@@ -43,7 +43,9 @@ fn main() -> anyhow::Result<()> {
     }
     let config = config?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -52,7 +54,10 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         afterglow_collector::run(config, shutdown, |addrs| {
             // A stable line for scripts and tests: where to reach this collector.
-            println!("afterglow-collector listening: http=http://{} grpc=http://{}", addrs.http, addrs.grpc);
+            println!(
+                "afterglow-collector listening: http=http://{} grpc=http://{}",
+                addrs.http, addrs.grpc
+            );
         })
         .await
     })?;

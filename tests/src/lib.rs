@@ -1,1 +1,286 @@
-//! placeholder
+//! Test harness for end-to-end tests: builds and starts the real `afterglow-collector` and
+//! `afterglow-agent` binaries on loopback ports and temporary directories, and talks to them
+//! only through their public interfaces (config files, gRPC between them, the HTTP API).
+//!
+//! Panics carry what is needed to debug: every process's log is printed when a test fails.
+
+// Real processes run in real time: there is no tokio clock to pause in this harness.
+#![allow(clippy::disallowed_types)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// How long a test waits for a condition before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Directory holding the freshly built binaries.
+pub fn binaries_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Test executables live in <target>/<profile>/deps; the binaries one level up.
+        let exe = std::env::current_exe().expect("the test knows its own path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable is in <target>/<profile>/deps")
+            .to_owned();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--bins",
+                "-p",
+                "afterglow-agent",
+                "-p",
+                "afterglow-collector",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+        dir
+    })
+}
+
+/// The repository's copy of real Dask output (`tests/fixtures/dask`).
+pub fn fixture_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dask")
+        .join(relative)
+}
+
+/// Reads a fixture file.
+pub fn fixture(relative: &str) -> String {
+    let path = fixture_path(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+}
+
+/// A child process that is killed when dropped, with its stderr in a file.
+pub struct Process {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &str, mut command: Command, log_path: PathBuf) -> Result<Process> {
+        let log = std::fs::File::create(&log_path)?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Process {
+            name: name.to_owned(),
+            child,
+            log_path,
+        })
+    }
+
+    /// Sends SIGKILL and waits for the process to die.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `PATIENCE` for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Result<Option<i32>> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("cannot signal {}", self.name);
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("{} did not exit within {PATIENCE:?} of SIGTERM", self.name)
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("===== log of {} =====\n{}", self.name, self.log());
+        }
+        self.kill();
+    }
+}
+
+/// A running collector and how to reach it.
+pub struct Collector {
+    pub process: Process,
+    /// `http://127.0.0.1:PORT` of the HTTP API.
+    pub http_url: String,
+    /// `http://127.0.0.1:PORT` for agents.
+    pub grpc_url: String,
+    grpc_port: u16,
+}
+
+impl Collector {
+    /// Starts a collector keeping its data in `data_dir`, on free ports, or on `grpc_port`
+    /// when given (to restart one that agents know).
+    pub fn start(work_dir: &Path, data_dir: &Path, grpc_port: Option<u16>) -> Result<Collector> {
+        let config_path = work_dir.join(format!("collector-{}.toml", grpc_port.unwrap_or(0)));
+        std::fs::write(
+            &config_path,
+            format!(
+                "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:{}\"\n",
+                data_dir.display().to_string(),
+                grpc_port.unwrap_or(0)
+            ),
+        )?;
+        let mut command = Command::new(binaries_dir().join("afterglow-collector"));
+        command.arg("--config").arg(&config_path);
+        let log_path = work_dir.join(format!("collector-{}.log", unique_suffix()));
+        let mut process = Process::spawn("collector", command, log_path)?;
+        let stdout = process.child.stdout.take().context("collector stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let field = |name: &str| -> Result<String> {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(name))
+                .map(str::to_owned)
+                .with_context(|| {
+                    format!(
+                        "collector did not announce {name} (said {line:?}); log:\n{}",
+                        process.log()
+                    )
+                })
+        };
+        let http_url = field("http=")?;
+        let grpc_url = field("grpc=")?;
+        let grpc_port = grpc_url.rsplit(':').next().context("grpc port")?.parse()?;
+        Ok(Collector {
+            process,
+            http_url,
+            grpc_url,
+            grpc_port,
+        })
+    }
+
+    /// The gRPC port, to restart a collector where its agents expect it.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
+    }
+
+    /// `GET path` on the HTTP API, returning the status and the parsed JSON body.
+    pub fn get_json(&self, path_and_query: &str) -> Result<(u16, Value)> {
+        let url = format!("{}{path_and_query}", self.http_url);
+        let response = ureq::get(&url)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let body: Value = response
+            .into_body()
+            .read_json()
+            .with_context(|| format!("JSON from {url}"))?;
+        Ok((status, body))
+    }
+
+    /// Every hit of a search, following cursors, `page_size` at a time.
+    pub fn search_all(&self, query: &str, page_size: usize) -> Result<Vec<Value>> {
+        let mut hits = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/logs/search?q={}&limit={page_size}", encode(query));
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, body) = self.get_json(&path)?;
+            if status != 200 {
+                bail!("search {query:?} answered {status}: {body}");
+            }
+            hits.extend(
+                body["hits"]
+                    .as_array()
+                    .context("hits array")?
+                    .iter()
+                    .cloned(),
+            );
+            match body.get("next_cursor").and_then(Value::as_str) {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(hits),
+            }
+        }
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    pub process: Process,
+}
+
+impl Agent {
+    /// Starts an agent with `config` (TOML text) written into `work_dir`.
+    pub fn start(work_dir: &Path, name: &str, config: &str) -> Result<Agent> {
+        let config_path = work_dir.join(format!("agent-{name}.toml"));
+        std::fs::write(&config_path, config)?;
+        let mut command = Command::new(binaries_dir().join("afterglow-agent"));
+        command.arg("--config").arg(&config_path);
+        let log_path = work_dir.join(format!("agent-{name}-{}.log", unique_suffix()));
+        Ok(Agent {
+            process: Process::spawn(&format!("agent {name}"), command, log_path)?,
+        })
+    }
+}
+
+/// Polls `condition` every 50 ms until it returns `Some`, or fails after `PATIENCE` with
+/// `what` and the last value seen.
+pub fn wait_for<T, S: std::fmt::Debug>(
+    what: &str,
+    mut condition: impl FnMut() -> Result<std::result::Result<T, S>>,
+) -> Result<T> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let last = match condition()? {
+            Ok(value) => return Ok(value),
+            Err(last) => last,
+        };
+        if Instant::now() > deadline {
+            bail!("gave up after {PATIENCE:?} waiting for {what}; last seen: {last:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(value: &str) -> String {
+    let mut encoded = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default()
+}

@@ -78,7 +78,7 @@ pub async fn search(
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || search::search(&store, &request))
         .await
-        .map_err(|_| ApiError::from(crate::Error::CommitFailed("search task failed".to_owned())))??;
+        .map_err(|_| ApiError::internal("the search failed unexpectedly"))??;
     Ok(Json(SearchResponse {
         next_cursor: page.next.map(|key| key.to_cursor()),
         hits: page.hits.into_iter().map(HitJson::from).collect(),
@@ -93,7 +93,10 @@ fn search_request(
     let time = |name: &str, value: Option<String>| {
         value
             .filter(|text| !text.trim().is_empty())
-            .map(|text| parse_time(&text, now).map_err(|error| ApiError::bad_request(format!("`{name}`: {error}"))))
+            .map(|text| {
+                parse_time(&text, now)
+                    .map_err(|error| ApiError::bad_request(format!("`{name}`: {error}")))
+            })
             .transpose()
     };
     let start = time("start", params.start)?;
@@ -104,20 +107,28 @@ fn search_request(
             .parse::<usize>()
             .ok()
             .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-            .ok_or_else(|| ApiError::bad_request(format!("`limit`: {text:?} is not a number from 1 to {MAX_LIMIT}")))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`limit`: {text:?} is not a number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
     };
     let order = match params.order.as_deref().unwrap_or("asc") {
         "asc" | "" => SortOrder::Asc,
         "desc" => SortOrder::Desc,
-        other => return Err(ApiError::bad_request(format!("`order`: {other:?} is not \"asc\" or \"desc\""))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "`order`: {other:?} is not \"asc\" or \"desc\""
+            )));
+        }
     };
-    let after = match params.cursor.as_deref().filter(|text| !text.is_empty()) {
-        None => None,
-        Some(cursor) => Some(
-            SortKey::from_cursor(cursor)
-                .ok_or_else(|| ApiError::bad_request("`cursor`: not a cursor returned by this API"))?,
-        ),
-    };
+    let after =
+        match params.cursor.as_deref().filter(|text| !text.is_empty()) {
+            None => None,
+            Some(cursor) => Some(SortKey::from_cursor(cursor).ok_or_else(|| {
+                ApiError::bad_request("`cursor`: not a cursor returned by this API")
+            })?),
+        };
     Ok(SearchRequest {
         tenants: state.readable_tenants.as_ref().clone(),
         query: params.q.unwrap_or_default(),

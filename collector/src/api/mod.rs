@@ -51,16 +51,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 500 for a failure that is the collector's, not the caller's.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         match error {
             Error::BadQuery(message) => ApiError::bad_request(format!("bad query: {message}")),
             other => {
                 tracing::error!(error = %other, "request failed");
-                ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: other.to_string(),
-                }
+                ApiError::internal(other.to_string())
             }
         }
     }

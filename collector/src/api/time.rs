@@ -11,7 +11,11 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
             format!("{text:?} is not a relative time like \"now\", \"now-15m\" or \"now-7d\"")
         });
     }
-    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'.')
+    {
         return parse_unix(text).ok_or_else(|| format!("{text:?} is not a Unix time"));
     }
     text.parse::<Timestamp>().map_err(|error| {
@@ -52,11 +56,14 @@ fn parse_unix(text: &str) -> Option<Timestamp> {
         return None;
     }
     let whole: i128 = whole.parse().ok()?;
-    let nanos_per_unit: i128 = match whole {
-        ..100_000_000_000 => 1_000_000_000,
-        ..100_000_000_000_000 => 1_000_000,
-        ..100_000_000_000_000_000 => 1_000,
-        _ => 1,
+    let nanos_per_unit: i128 = if whole < 100_000_000_000 {
+        1_000_000_000
+    } else if whole < 100_000_000_000_000 {
+        1_000_000
+    } else if whole < 100_000_000_000_000_000 {
+        1_000
+    } else {
+        1
     };
     let mut fraction_nanos: i128 = 0;
     let mut scale = nanos_per_unit;

@@ -77,7 +77,10 @@ impl LogStore {
         if let Some(partition) = self.read_partitions().get(key) {
             return Ok(Arc::clone(partition));
         }
-        let mut partitions = self.partitions.write().expect("partition map lock is not poisoned");
+        let mut partitions = self
+            .partitions
+            .write()
+            .expect("partition map lock is not poisoned");
         if let Some(partition) = partitions.get(key) {
             return Ok(Arc::clone(partition));
         }
@@ -105,8 +108,12 @@ impl LogStore {
             .collect()
     }
 
-    fn read_partitions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
-        self.partitions.read().expect("partition map lock is not poisoned")
+    fn read_partitions(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
+        self.partitions
+            .read()
+            .expect("partition map lock is not poisoned")
     }
 
     fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
@@ -162,7 +169,9 @@ impl LogStore {
                         tenant: tenant.clone(),
                         day,
                     }),
-                    Err(_) => tracing::warn!(path = %day_dir.path().display(), "ignoring a directory that is not a partition"),
+                    Err(_) => {
+                        tracing::warn!(path = %day_dir.path().display(), "ignoring a directory that is not a partition")
+                    }
                 }
             }
         }

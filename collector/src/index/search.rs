@@ -17,7 +17,9 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, Query, QueryParser, RangeQuery};
 use tantivy::schema::Value;
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{DateTime, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DateTime, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition};
@@ -73,7 +75,7 @@ impl SortKey {
 
     /// Decodes a cursor made by `to_cursor`.
     pub fn from_cursor(cursor: &str) -> Option<SortKey> {
-        if cursor.len() % 2 != 0 || !cursor.is_ascii() {
+        if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..cursor.len())
@@ -126,7 +128,8 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     let text_query = parse_query(schema, &request.query)?;
     let start_micros = request.start.map(|ts| ts.as_microsecond());
     let end_micros = request.end.map(|ts| ts.as_microsecond());
-    let ts_term = |micros: i64| Term::from_field_date(schema.ts, DateTime::from_timestamp_micros(micros));
+    let ts_term =
+        |micros: i64| Term::from_field_date(schema.ts, DateTime::from_timestamp_micros(micros));
     let query: Box<dyn Query> = if start_micros.is_none() && end_micros.is_none() {
         text_query
     } else {
@@ -134,7 +137,10 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
             start_micros.map_or(Bound::Unbounded, |micros| Bound::Included(ts_term(micros))),
             end_micros.map_or(Bound::Unbounded, |micros| Bound::Excluded(ts_term(micros))),
         );
-        Box::new(BooleanQuery::intersection(vec![text_query, Box::new(range)]))
+        Box::new(BooleanQuery::intersection(vec![
+            text_query,
+            Box::new(range),
+        ]))
     };
     let limit = request.limit.clamp(1, MAX_LIMIT);
     let collector = OrderedCollector {
@@ -153,7 +159,11 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
         let found = searcher
             .search(&query, &collector)
             .map_err(|source| index_error(partition, source))?;
-        candidates.extend(found.into_iter().map(|(key, address)| (key, partition_index, address)));
+        candidates.extend(
+            found
+                .into_iter()
+                .map(|(key, address)| (key, partition_index, address)),
+        );
         searchers.push(searcher);
     }
     candidates.sort_by(|a, b| request.order.compare(&a.0, &b.0));
@@ -308,7 +318,11 @@ impl OrderedSegmentCollector {
             SortOrder::Asc => ts_micros < boundary,
             SortOrder::Desc => ts_micros > boundary,
         };
-        if self.after.as_ref().is_some_and(|after| comes_before(after.ts_micros)) {
+        if self
+            .after
+            .as_ref()
+            .is_some_and(|after| comes_before(after.ts_micros))
+        {
             return false;
         }
         let beyond_worst = |worst: &Ranked| match self.order {
@@ -384,7 +398,12 @@ mod tests {
             node: node.to_owned(),
             role: "worker".to_owned(),
             source: format!("/logs/{node}.log"),
-            level: if message.contains("fail") { "ERROR" } else { "INFO" }.to_owned(),
+            level: if message.contains("fail") {
+                "ERROR"
+            } else {
+                "INFO"
+            }
+            .to_owned(),
             logger: "distributed.worker".to_owned(),
             message: message.to_owned(),
             stream: u64::from(node.as_bytes()[0]),
@@ -392,7 +411,12 @@ mod tests {
         }
     }
 
-    fn request(query: &str, limit: usize, order: SortOrder, after: Option<SortKey>) -> SearchRequest {
+    fn request(
+        query: &str,
+        limit: usize,
+        order: SortOrder,
+        after: Option<SortKey>,
+    ) -> SearchRequest {
         SearchRequest {
             tenants: vec!["t".to_owned()],
             query: query.to_owned(),
@@ -412,7 +436,17 @@ mod tests {
         let base = 1_795_787_813_000_000;
         for node in ["b", "a", "c"] {
             let entries = (0..40u64)
-                .map(|seq| entry(base + (seq / 7) as i64, node, seq * 10, &format!("{node} record {seq} {}", if seq % 9 == 0 { "failed" } else { "ok" })))
+                .map(|seq| {
+                    entry(
+                        base + (seq / 7) as i64,
+                        node,
+                        seq * 10,
+                        &format!(
+                            "{node} record {seq} {}",
+                            if seq % 9 == 0 { "failed" } else { "ok" }
+                        ),
+                    )
+                })
                 .collect();
             writer.write("t".to_owned(), entries).await?;
         }
@@ -463,16 +497,24 @@ mod tests {
     #[tokio::test]
     async fn a_bad_query_is_reported_with_the_parsers_message() -> Result<()> {
         let (_dir, store) = store_with_ties().await?;
-        let error = search(&store, &request("level:(ERROR", 10, SortOrder::Asc, None)).expect_err("unbalanced");
+        let error = search(&store, &request("level:(ERROR", 10, SortOrder::Asc, None))
+            .expect_err("unbalanced");
         assert!(matches!(error, Error::BadQuery(_)), "{error}");
-        let error = search(&store, &request("nosuchfield:x", 10, SortOrder::Asc, None)).expect_err("unknown field");
+        let error = search(&store, &request("nosuchfield:x", 10, SortOrder::Asc, None))
+            .expect_err("unknown field");
         assert!(error.to_string().contains("nosuchfield"), "{error}");
         Ok(())
     }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {
-        let key = SortKey { ts_micros: -5, node: "w\"1".to_owned(), source: "/x".to_owned(), seq: 7, stream: u64::MAX };
+        let key = SortKey {
+            ts_micros: -5,
+            node: "w\"1".to_owned(),
+            source: "/x".to_owned(),
+            seq: 7,
+            stream: u64::MAX,
+        };
         assert_eq!(SortKey::from_cursor(&key.to_cursor()), Some(key));
         for garbage in ["", "zz", "abc", "7b7d", "é"] {
             assert_eq!(SortKey::from_cursor(garbage), None, "{garbage}");

@@ -195,7 +195,11 @@ impl WriterThread {
         for entry in entries {
             let key = PartitionKey::for_record(tenant, entry.ts_micros);
             let writer = self.writer_for(&key)?;
-            if writer.pending.get(entry.stream).is_some_and(|stored| entry.seq <= stored) {
+            if writer
+                .pending
+                .get(entry.stream)
+                .is_some_and(|stored| entry.seq <= stored)
+            {
                 outcome.duplicates += 1;
                 continue;
             }
@@ -210,10 +214,13 @@ impl WriterThread {
             document.add_text(schema.message, &entry.message);
             document.add_u64(schema.stream, entry.stream);
             document.add_u64(schema.seq, entry.seq);
-            writer.writer.add_document(document).map_err(|source| Error::Index {
-                path: key.tenant.clone().into(),
-                source,
-            })?;
+            writer
+                .writer
+                .add_document(document)
+                .map_err(|source| Error::Index {
+                    path: key.tenant.clone().into(),
+                    source,
+                })?;
             writer.pending.set(entry.stream, entry.seq);
             writer.dirty = true;
             writer.last_write_at = Instant::now();
@@ -235,10 +242,12 @@ impl WriterThread {
                 .map_err(index_error)?;
             let metas = partition.index.load_metas().map_err(index_error)?;
             let committed = match metas.payload.as_deref() {
-                Some(payload) => serde_json::from_str(payload).map_err(|source| Error::CommitPayload {
-                    partition: format!("{}/{}", key.tenant, key.day),
-                    source,
-                })?,
+                Some(payload) => {
+                    serde_json::from_str(payload).map_err(|source| Error::CommitPayload {
+                        partition: format!("{}/{}", key.tenant, key.day),
+                        source,
+                    })?
+                }
                 None => HighWaterMarks::default(),
             };
             self.writers.insert(
@@ -278,8 +287,9 @@ impl WriterThread {
             };
             let _ = durable.send(answer);
         }
-        self.writers
-            .retain(|_, writer| writer.dirty || writer.last_write_at.elapsed() < IDLE_WRITER_TIMEOUT);
+        self.writers.retain(|_, writer| {
+            writer.dirty || writer.last_write_at.elapsed() < IDLE_WRITER_TIMEOUT
+        });
     }
 
     /// Undoes uncommitted additions everywhere, after an error left a batch half-added.
@@ -294,7 +304,9 @@ impl WriterThread {
             }
         }
         for (durable, _) in self.waiting.drain(..) {
-            let _ = durable.send(Err(Error::CommitFailed("an earlier batch in the same commit failed".to_owned())));
+            let _ = durable.send(Err(Error::CommitFailed(
+                "an earlier batch in the same commit failed".to_owned(),
+            )));
         }
     }
 }
@@ -330,7 +342,13 @@ mod tests {
     use super::*;
     use crate::index::search::{SearchRequest, SortOrder, search};
 
-    pub(crate) fn entry(ts_micros: i64, node: &str, stream: u64, seq: u64, message: &str) -> LogEntry {
+    pub(crate) fn entry(
+        ts_micros: i64,
+        node: &str,
+        stream: u64,
+        seq: u64,
+        message: &str,
+    ) -> LogEntry {
         LogEntry {
             ts_micros,
             cluster: "c".to_owned(),
@@ -363,12 +381,21 @@ mod tests {
     async fn resent_records_are_dropped_also_after_a_restart() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
         let day = 1_795_787_813_000_000;
-        let first = vec![entry(day, "a", 1, 0, "one"), entry(day + 1, "a", 1, 10, "two")];
+        let first = vec![
+            entry(day, "a", 1, 0, "one"),
+            entry(day + 1, "a", 1, 10, "two"),
+        ];
         {
             let store = Arc::new(LogStore::open(dir.path())?);
             let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
             let outcome = writer.write("t".to_owned(), first.clone()).await?;
-            assert_eq!(outcome, WriteOutcome { added: 2, duplicates: 0 });
+            assert_eq!(
+                outcome,
+                WriteOutcome {
+                    added: 2,
+                    duplicates: 0
+                }
+            );
             assert_eq!(all(&store), ["one", "two"], "searchable once acked");
             writer.shutdown().await;
         }
@@ -377,7 +404,13 @@ mod tests {
         let mut resent = first;
         resent.push(entry(day + 2, "a", 1, 20, "three"));
         let outcome = writer.write("t".to_owned(), resent).await?;
-        assert_eq!(outcome, WriteOutcome { added: 1, duplicates: 2 });
+        assert_eq!(
+            outcome,
+            WriteOutcome {
+                added: 1,
+                duplicates: 2
+            }
+        );
         assert_eq!(all(&store), ["one", "two", "three"]);
         writer.shutdown().await;
         Ok(())
@@ -389,7 +422,10 @@ mod tests {
         let store = Arc::new(LogStore::open(dir.path())?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
         let midnight = 1_795_824_000_000_000; // 2026-11-28T00:00:00Z
-        let entries = vec![entry(midnight - 1, "a", 1, 0, "before"), entry(midnight, "a", 1, 5, "after")];
+        let entries = vec![
+            entry(midnight - 1, "a", 1, 0, "before"),
+            entry(midnight, "a", 1, 5, "after"),
+        ];
         writer.write("t".to_owned(), entries.clone()).await?;
         assert_eq!(store.partitions_for(&["t".to_owned()], None, None).len(), 2);
         assert_eq!(writer.write("t".to_owned(), entries).await?.duplicates, 2);
