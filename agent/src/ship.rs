@@ -37,6 +37,8 @@ pub struct Shipper {
     unacked: BTreeMap<u64, Arc<PushRequest>>,
     next_batch_number: u64,
     records_closed: bool,
+    /// A record taken from the channel while waiting to reconnect; it opens the next batch.
+    carried_record: Option<LogRecord>,
 }
 
 /// Why a connection ended.
@@ -71,6 +73,7 @@ impl Shipper {
             unacked: BTreeMap::new(),
             next_batch_number: 1,
             records_closed: false,
+            carried_record: None,
         })
     }
 
@@ -96,14 +99,33 @@ impl Shipper {
                 Disconnect::Failed(reason) => {
                     let wait = jittered(backoff);
                     tracing::warn!(%reason, retry_in = ?wait, unacked_batches = self.unacked.len(), "collector unreachable, retrying");
-                    tokio::select! {
-                        () = sleep(wait) => {}
-                        () = &mut give_up => return,
+                    let retry_at = Instant::now() + wait;
+                    loop {
+                        tokio::select! {
+                            () = sleep_until(retry_at) => break,
+                            () = &mut give_up => return,
+                            // Notice the end of input while waiting: with nothing unacked,
+                            // a stopping agent need not wait for the collector.
+                            record = self.records.recv(), if self.carried_record.is_none() && !self.records_closed => {
+                                match record {
+                                    Some(record) => self.carried_record = Some(record),
+                                    None => self.records_closed = true,
+                                }
+                                if self.everything_acked() {
+                                    return;
+                                }
+                            }
+                        }
                     }
                     backoff = (backoff * 2).min(self.config.backoff_max());
                 }
             }
         }
+    }
+
+    /// Input has ended and the collector has acked everything.
+    fn everything_acked(&self) -> bool {
+        self.records_closed && self.carried_record.is_none() && self.unacked.is_empty()
     }
 
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
@@ -156,12 +178,22 @@ impl Shipper {
     ) -> Disconnect {
         let mut batch = BatchBuilder::default();
         let mut linger_deadline: Option<Instant> = None;
+        if let Some(record) = self.carried_record.take() {
+            batch.push(record);
+            linger_deadline = Some(Instant::now());
+        }
         loop {
-            if self.records_closed && batch.is_empty() && self.unacked.is_empty() {
+            if batch.is_empty() && self.everything_acked() {
                 return Disconnect::Done;
             }
             let can_take_records =
                 !self.records_closed && self.unacked.len() < self.config.max_unacked_batches;
+            if self.records_closed
+                && !batch.is_empty()
+                && let Err(reason) = self.send_batch(&mut batch, requests)
+            {
+                return Disconnect::Failed(reason);
+            }
             tokio::select! {
                 record = self.records.recv(), if can_take_records => {
                     match record {

@@ -12,6 +12,7 @@ use afterglow_proto::v1::{PushRequest, PushResponse, Role};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::Error;
@@ -26,12 +27,15 @@ pub const DEFAULT_TENANT: &str = "default";
 /// Serves `Ingest.Push`.
 pub struct IngestService {
     writer: LogWriter,
+    shutdown: CancellationToken,
 }
 
 impl IngestService {
-    /// Creates the service writing into `writer`.
-    pub fn new(writer: LogWriter) -> IngestService {
-        IngestService { writer }
+    /// Creates the service writing into `writer`. When `shutdown` fires, every Push stream
+    /// stops taking batches, acks what it took and ends, so that agents reconnect elsewhere
+    /// or later and the server can stop.
+    pub fn new(writer: LogWriter, shutdown: CancellationToken) -> IngestService {
+        IngestService { writer, shutdown }
     }
 }
 
@@ -65,9 +69,17 @@ impl Ingest for IngestService {
         )>(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let (responses, response_stream) = mpsc::channel(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let writer = self.writer.clone();
+        let shutdown = self.shutdown.clone();
         let error_responses = responses.clone();
         tokio::spawn(async move {
-            while let Some(batch) = batches.next().await {
+            loop {
+                let batch = tokio::select! {
+                    batch = batches.next() => batch,
+                    () = shutdown.cancelled() => return,
+                };
+                let Some(batch) = batch else {
+                    return;
+                };
                 let batch = match batch {
                     Ok(batch) => batch,
                     Err(status) => {
@@ -172,5 +184,118 @@ fn role_name(role: i32) -> &'static str {
         Ok(Role::Nanny) => "nanny",
         Ok(Role::Client) => "client",
         Ok(Role::Other | Role::Unspecified) | Err(_) => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use afterglow_proto::v1::ingest_client::IngestClient;
+    use afterglow_proto::v1::{LogRecord, Stream};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+    use crate::{BoundAddrs, CollectorConfig};
+
+    /// Starts a collector in this process on free loopback ports.
+    async fn start_collector(data_dir: &std::path::Path) -> (BoundAddrs, CancellationToken) {
+        let config = CollectorConfig::parse(&format!(
+            "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n",
+            data_dir.display().to_string()
+        ))
+        .expect("valid config");
+        let shutdown = CancellationToken::new();
+        let (addrs_sender, addrs) = oneshot::channel();
+        tokio::spawn(crate::run(config, shutdown.clone(), move |addrs| {
+            let _ = addrs_sender.send(addrs);
+        }));
+        (addrs.await.expect("collector starts"), shutdown)
+    }
+
+    fn batch(batch_number: u64, stream_index: u32) -> PushRequest {
+        PushRequest {
+            batch_number,
+            streams: vec![Stream {
+                id: 7,
+                cluster: "c".to_owned(),
+                node: "n".to_owned(),
+                role: Role::Worker.into(),
+                source: "/w.log".to_owned(),
+            }],
+            logs: vec![LogRecord {
+                stream_index,
+                seq: batch_number,
+                ts_unix_nanos: 1_795_787_813_599_000_000,
+                level: "info".to_owned(),
+                logger: "distributed.worker".to_owned(),
+                message: format!("record {batch_number}"),
+                truncated: false,
+            }],
+            metric_families: Vec::new(),
+        }
+    }
+
+    async fn push(
+        grpc: std::net::SocketAddr,
+        batches: Vec<PushRequest>,
+    ) -> Result<Vec<u64>, Status> {
+        let mut client = IngestClient::connect(format!("http://{grpc}"))
+            .await
+            .expect("connects")
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let count = batches.len();
+        let mut acks = client.push(tokio_stream::iter(batches)).await?.into_inner();
+        let mut acked = Vec::new();
+        while acked.len() < count {
+            match acks.message().await? {
+                Some(response) => acked.extend(response.acked_batch_numbers),
+                None => break,
+            }
+        }
+        Ok(acked)
+    }
+
+    #[tokio::test]
+    async fn acks_batches_in_order_and_serves_health() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (addrs, shutdown) = start_collector(dir.path()).await;
+        let acked = push(addrs.grpc, (1..=5).map(|number| batch(number, 0)).collect()).await;
+        assert_eq!(acked.expect("push works"), vec![1, 2, 3, 4, 5]);
+
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", addrs.grpc))
+            .expect("valid url")
+            .connect()
+            .await
+            .expect("connects");
+        let mut health = HealthClient::new(channel);
+        let status = health
+            .check(HealthCheckRequest {
+                service: "afterglow.v1.Ingest".to_owned(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        assert_eq!(status, i32::from(ServingStatus::Serving));
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_record_pointing_at_a_missing_stream_is_invalid_argument_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (addrs, shutdown) = start_collector(dir.path()).await;
+        let status = push(addrs.grpc, vec![batch(1, 0), batch(2, 3)])
+            .await
+            .expect_err("batch 2 is invalid");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status
+                .message()
+                .contains("batch 2: logs[0].stream_index 3 is out of range"),
+            "{}",
+            status.message()
+        );
+        shutdown.cancel();
     }
 }

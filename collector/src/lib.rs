@@ -70,7 +70,7 @@ pub async fn run(
     health_reporter
         .set_serving::<IngestServer<IngestService>>()
         .await;
-    let ingest = IngestServer::new(IngestService::new(writer.clone()))
+    let ingest = IngestServer::new(IngestService::new(writer.clone(), shutdown.clone()))
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(MAX_BATCH_BYTES);

@@ -92,22 +92,26 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// Sends SIGTERM and waits up to `PATIENCE` for a clean exit; returns the exit code.
-    pub fn terminate(&mut self) -> Result<Option<i32>> {
+    /// Sends SIGTERM and waits up to `limit` for the process to exit; returns the exit code.
+    pub fn terminate_within(&mut self, limit: Duration) -> Result<Option<i32>> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()?;
         if !status.success() {
             bail!("cannot signal {}", self.name);
         }
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
                 return Ok(status.code());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("{} did not exit within {PATIENCE:?} of SIGTERM", self.name)
+        bail!(
+            "{} did not exit within {limit:?} of SIGTERM; log:\n{}",
+            self.name,
+            self.log()
+        )
     }
 
     /// The process's log so far.

@@ -139,3 +139,159 @@ fn search_request(
         after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use crate::api::{AppState, router};
+    use crate::index::partition::LogStore;
+    use crate::index::writer::{LogEntry, LogWriter};
+
+    async fn state_with_records(dir: &std::path::Path) -> AppState {
+        let store = Arc::new(LogStore::open(dir).expect("store opens"));
+        let writer =
+            LogWriter::start(Arc::clone(&store), Duration::from_millis(10)).expect("writer starts");
+        let entry = |ts_micros, tenant_node: &str, seq, level: &str, message: &str| LogEntry {
+            ts_micros,
+            cluster: "nightly-etl".to_owned(),
+            node: tenant_node.to_owned(),
+            role: "worker".to_owned(),
+            source: format!("/var/log/dask/{tenant_node}.log"),
+            level: level.to_owned(),
+            logger: "distributed.worker".to_owned(),
+            message: message.to_owned(),
+            stream: 0xab,
+            seq,
+        };
+        let entries = vec![
+            entry(
+                1_795_787_813_599_000,
+                "w-1",
+                0,
+                "INFO",
+                "Start worker at: tcp://127.0.0.1:42737",
+            ),
+            entry(
+                1_795_787_884_595_000,
+                "w-1",
+                101,
+                "ERROR",
+                "Compute Failed\nKey:       fails-42",
+            ),
+            entry(
+                1_795_787_919_503_000,
+                "w-1",
+                307,
+                "INFO",
+                "Worker process 5100 was killed by signal 9",
+            ),
+        ];
+        writer
+            .write("default".to_owned(), entries.clone())
+            .await
+            .expect("written");
+        writer
+            .write("other-team".to_owned(), entries)
+            .await
+            .expect("written");
+        writer.shutdown().await;
+        AppState {
+            store,
+            readable_tenants: Arc::new(vec!["default".to_owned()]),
+        }
+    }
+
+    async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+        let response = router(state.clone())
+            .oneshot(
+                Request::get(uri)
+                    .body(Body::empty())
+                    .expect("request builds"),
+            )
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body reads")
+            .to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    #[tokio::test]
+    async fn search_answers_hits_of_readable_tenants_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_records(dir.path()).await;
+        let (status, json) = get(
+            &state,
+            "/api/v1/logs/search?q=level:ERROR%20OR%20signal&order=desc",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        insta::assert_json_snapshot!(json);
+    }
+
+    #[tokio::test]
+    async fn pages_carry_a_cursor_until_the_last() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_records(dir.path()).await;
+        let (_, first) = get(&state, "/api/v1/logs/search?limit=2").await;
+        let cursor = first["next_cursor"].as_str().expect("a second page exists");
+        let (_, second) = get(
+            &state,
+            &format!("/api/v1/logs/search?limit=2&cursor={cursor}"),
+        )
+        .await;
+        assert_eq!(second["hits"].as_array().map(Vec::len), Some(1));
+        assert_eq!(second.get("next_cursor"), None);
+        assert_eq!(second["hits"][0]["seq"], 307);
+    }
+
+    #[tokio::test]
+    async fn bad_parameters_are_400_naming_the_parameter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_records(dir.path()).await;
+        for (query, named) in [
+            ("q=level:(ERROR", "bad query"),
+            ("start=yesterday", "`start`"),
+            ("end=now-1y", "`end`"),
+            ("limit=0", "`limit`"),
+            ("limit=many", "`limit`"),
+            ("order=sideways", "`order`"),
+            ("cursor=zz", "`cursor`"),
+        ] {
+            let (status, json) = get(&state, &format!("/api/v1/logs/search?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            let message = json["error"].as_str().unwrap_or_default();
+            assert!(message.contains(named), "{query}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn time_range_bounds_the_hits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_records(dir.path()).await;
+        let (_, json) = get(
+            &state,
+            "/api/v1/logs/search?start=2026-11-27T13:58:00Z&end=1795787919503",
+        )
+        .await;
+        let seqs: Vec<&serde_json::Value> = json["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|hit| &hit["seq"])
+            .collect();
+        assert_eq!(seqs, [101], "start is inclusive, end exclusive");
+    }
+}

@@ -305,3 +305,27 @@ fn a_restarted_agent_rereading_its_files_stores_nothing_twice() -> Result<()> {
     assert_no_duplicates(&hits);
     Ok(())
 }
+
+/// Regression: the collector waited forever for agents' open Push streams after SIGTERM.
+#[test]
+fn sigterm_stops_collector_and_agent_promptly_while_connected() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let log_path = log_dir.join("worker-1.log");
+    let config = agent_config(&collector, "node-a", &log_dir.join("*.log"));
+    let mut agent = Agent::start(dir.path(), "a", &config)?;
+    append_in_steps(
+        &collector,
+        &log_path,
+        "node-a",
+        &fixture("logs/worker-1.log"),
+        1,
+    )?;
+
+    let limit = std::time::Duration::from_secs(5);
+    assert_eq!(collector.process.terminate_within(limit)?, Some(0));
+    assert_eq!(agent.process.terminate_within(limit + limit)?, Some(0));
+    Ok(())
+}
