@@ -69,6 +69,9 @@ pub struct ShipConfig {
     /// Most records in one batch.
     #[serde(default = "default_batch_max_records")]
     pub batch_max_records: usize,
+    /// Most bytes of record text in one batch; a batch is sent when it reaches either limit.
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
     /// How long a batch waits for more records before it is sent.
     #[serde(default = "default_batch_linger")]
     pub batch_linger: String,
@@ -84,6 +87,7 @@ impl Default for ShipConfig {
     fn default() -> Self {
         ShipConfig {
             batch_max_records: default_batch_max_records(),
+            batch_max_bytes: default_batch_max_bytes(),
             batch_linger: default_batch_linger(),
             max_unacked_batches: default_max_unacked_batches(),
             backoff_max: default_backoff_max(),
@@ -142,6 +146,9 @@ fn default_max_line_bytes() -> usize {
 }
 fn default_batch_max_records() -> usize {
     2000
+}
+fn default_batch_max_bytes() -> usize {
+    4 << 20
 }
 fn default_batch_linger() -> String {
     "100ms".to_owned()
@@ -264,11 +271,14 @@ impl AgentConfig {
             &self.ship.batch_linger,
         );
         check_duration(&mut problems, "`ship.backoff_max`", &self.ship.backoff_max);
-        if self.ship.batch_max_records == 0 || self.ship.max_unacked_batches == 0 {
-            problems.push(
-                "`ship.batch_max_records` and `ship.max_unacked_batches` must be at least 1"
-                    .to_owned(),
-            );
+        for (name, value) in [
+            ("batch_max_records", self.ship.batch_max_records),
+            ("batch_max_bytes", self.ship.batch_max_bytes),
+            ("max_unacked_batches", self.ship.max_unacked_batches),
+        ] {
+            if value == 0 {
+                problems.push(format!("`ship.{name}` must be at least 1"));
+            }
         }
         problems
     }

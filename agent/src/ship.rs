@@ -200,7 +200,7 @@ impl Shipper {
                         Some(record) => {
                             batch.push(record);
                             linger_deadline.get_or_insert_with(|| Instant::now() + self.config.batch_linger());
-                            if batch.len() >= self.config.batch_max_records
+                            if batch.is_full(&self.config)
                                 && let Err(reason) = self.send_batch(&mut batch, requests) {
                                     return Disconnect::Failed(reason);
                                 }
@@ -265,6 +265,7 @@ struct BatchBuilder {
     streams: Vec<wire::Stream>,
     stream_indexes: HashMap<u64, u32>,
     logs: Vec<wire::LogRecord>,
+    text_bytes: usize,
 }
 
 impl BatchBuilder {
@@ -283,6 +284,7 @@ impl BatchBuilder {
                 u32::try_from(self.streams.len() - 1)
                     .expect("a batch holds far fewer than 2^32 streams")
             });
+        self.text_bytes += record.message.len() + record.logger.len() + record.level.len();
         self.logs.push(wire::LogRecord {
             stream_index,
             seq: record.seq,
@@ -294,8 +296,9 @@ impl BatchBuilder {
         });
     }
 
-    fn len(&self) -> usize {
-        self.logs.len()
+    /// Tells whether the batch has reached the record or byte limit and must be sent.
+    fn is_full(&self, config: &ShipConfig) -> bool {
+        self.logs.len() >= config.batch_max_records || self.text_bytes >= config.batch_max_bytes
     }
 
     fn is_empty(&self) -> bool {
@@ -316,4 +319,82 @@ impl BatchBuilder {
 fn jittered(backoff: Duration) -> Duration {
     let half = backoff / 2;
     half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{AgentConfig, Role};
+    use crate::record::StreamInfo;
+
+    fn record(stream: &Arc<StreamInfo>, seq: u64, message: &str) -> LogRecord {
+        LogRecord {
+            stream: Arc::clone(stream),
+            seq,
+            ts: jiff::Timestamp::UNIX_EPOCH,
+            level: "INFO".to_owned(),
+            logger: "distributed.worker".to_owned(),
+            message: message.to_owned(),
+            truncated: false,
+        }
+    }
+
+    fn stream(id: u64, source: &str) -> Arc<StreamInfo> {
+        Arc::new(StreamInfo {
+            id,
+            cluster: "c".to_owned(),
+            node: "n".to_owned(),
+            role: Role::Worker,
+            source: source.to_owned(),
+        })
+    }
+
+    #[test]
+    fn a_batch_names_each_stream_once_and_records_point_at_it() {
+        let (a, b) = (stream(1, "/a.log"), stream(2, "/b.log"));
+        let mut batch = BatchBuilder::default();
+        for (seq, stream) in [(0, &a), (0, &b), (10, &a), (20, &a)] {
+            batch.push(record(stream, seq, "m"));
+        }
+        let request = batch.finish(9);
+        assert_eq!(request.batch_number, 9);
+        let ids: Vec<u64> = request.streams.iter().map(|stream| stream.id).collect();
+        assert_eq!(ids, [1, 2]);
+        let pointers: Vec<(u32, u64)> = request
+            .logs
+            .iter()
+            .map(|log| (log.stream_index, log.seq))
+            .collect();
+        assert_eq!(pointers, [(0, 0), (1, 0), (0, 10), (0, 20)]);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_either_limit() {
+        let mut config = AgentConfig::embedded_default().ship;
+        config.batch_max_records = 3;
+        config.batch_max_bytes = 1000;
+        let a = stream(1, "/a.log");
+        let mut by_count = BatchBuilder::default();
+        for seq in 0..3 {
+            assert!(!by_count.is_full(&config));
+            by_count.push(record(&a, seq, "short"));
+        }
+        assert!(by_count.is_full(&config));
+        let mut by_bytes = BatchBuilder::default();
+        by_bytes.push(record(&a, 0, &"x".repeat(1000)));
+        assert!(by_bytes.is_full(&config));
+    }
+
+    #[test]
+    fn backoff_is_jittered_within_half_and_all() {
+        for _ in 0..100 {
+            let wait = jittered(Duration::from_millis(800));
+            assert!(
+                (Duration::from_millis(400)..=Duration::from_millis(800)).contains(&wait),
+                "{wait:?}"
+            );
+        }
+    }
 }
