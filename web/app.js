@@ -293,8 +293,7 @@ function init() {
   async function runSearch(params) {
     const gen = ++state.gen;
     if (state.controller) state.controller.abort();
-    const controller = new AbortController();
-    state.controller = controller;
+    state.controller = new AbortController();
     state.params = params;
     state.cursor = null;
     state.shown = 0;
@@ -308,8 +307,15 @@ function init() {
     ui.count.textContent = '';
     setStatus('Searching…');
 
+    await fetchAndAppend(gen, null);
+    if (gen === state.gen) setStatus('');
+  }
+
+  /** Fetches the page after `cursor` of the current search and appends it; answers that
+   *  arrive after a newer search started are dropped. */
+  async function fetchAndAppend(gen, cursor) {
     try {
-      const page = await fetchPage(params, null, controller.signal);
+      const page = await fetchPage(state.params, cursor, state.controller.signal);
       if (gen !== state.gen) return;
       appendHits(page.hits);
       state.cursor = page.next;
@@ -317,8 +323,6 @@ function init() {
     } catch (e) {
       if (gen !== state.gen || (e && e.name === 'AbortError')) return;
       showError(e && e.message ? e.message : String(e));
-    } finally {
-      if (gen === state.gen) setStatus('');
     }
   }
 
@@ -329,21 +333,11 @@ function init() {
     ui.loadMore.disabled = true;
     clearError();
     setStatus('Loading more…');
-    try {
-      const page = await fetchPage(state.params, state.cursor, state.controller.signal);
-      if (gen !== state.gen) return;
-      appendHits(page.hits);
-      state.cursor = page.next;
-      renderSummary();
-    } catch (e) {
-      if (gen !== state.gen || (e && e.name === 'AbortError')) return;
-      showError(e && e.message ? e.message : String(e));
-    } finally {
-      if (gen === state.gen) {
-        state.loadingMore = false;
-        ui.loadMore.disabled = false;
-        setStatus('');
-      }
+    await fetchAndAppend(gen, state.cursor);
+    if (gen === state.gen) {
+      state.loadingMore = false;
+      ui.loadMore.disabled = false;
+      setStatus('');
     }
   }
 

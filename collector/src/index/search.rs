@@ -392,23 +392,12 @@ mod tests {
     use crate::index::writer::{LogEntry, LogWriter};
 
     fn entry(ts_micros: i64, node: &str, seq: u64, message: &str) -> LogEntry {
-        LogEntry {
-            ts_micros,
-            cluster: "c".to_owned(),
-            node: node.to_owned(),
-            role: "worker".to_owned(),
-            source: format!("/logs/{node}.log"),
-            level: if message.contains("fail") {
-                "ERROR"
-            } else {
-                "INFO"
-            }
-            .to_owned(),
-            logger: "distributed.worker".to_owned(),
-            message: message.to_owned(),
-            stream: u64::from(node.as_bytes()[0]),
-            seq,
+        let stream = u64::from(node.as_bytes()[0]);
+        let mut entry = crate::index::writer::tests::entry(ts_micros, node, stream, seq, message);
+        if message.contains("fail") {
+            entry.level = "ERROR".to_owned();
         }
+        entry
     }
 
     fn request(

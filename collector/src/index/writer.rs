@@ -338,10 +338,11 @@ fn commit_partition(writer: &mut PartitionWriter) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::index::search::{SearchRequest, SortOrder, search};
 
+    /// A worker record for tests, with its source named after its node.
     pub(crate) fn entry(
         ts_micros: i64,
         node: &str,
