@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod fingerprint;
 pub mod format;
+pub mod metrics;
 pub mod multiline;
 pub mod record;
 pub mod ship;
