@@ -39,6 +39,36 @@ pub struct AgentConfig {
     /// How records are batched and sent.
     #[serde(default)]
     pub ship: ShipConfig,
+    /// The agent's own metrics endpoint.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// The `[telemetry]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetryConfig {
+    /// Address of the agent's `/metrics` endpoint; port 0 picks a free port. `"off"` disables it.
+    #[serde(default = "default_telemetry_listen")]
+    pub listen: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            listen: default_telemetry_listen(),
+        }
+    }
+}
+
+/// Where reading starts in a file found at the agent's first start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// Read files from their first byte.
+    #[default]
+    Beginning,
+    /// Skip what files hold already; read only what is appended.
+    End,
 }
 
 /// One `[[logs]]` table: a set of files read the same way.
@@ -46,13 +76,21 @@ pub struct AgentConfig {
 pub struct LogsConfig {
     /// Globs of files to tail, e.g. `/var/log/dask/*.log`.
     pub paths: Vec<String>,
+    /// Globs of files not to tail even though `paths` match them, e.g. `*.gz`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in files found at the agent's first start (no checkpoints yet):
+    /// `"beginning"` or `"end"`. Files appearing later are always read from the beginning.
+    #[serde(default)]
+    pub start_at: StartAt,
     /// Role of the processes writing these files.
     #[serde(default)]
     pub role: Role,
     /// Line format: `"dask"` (Dask's default logging format) or `"plain"`.
     #[serde(default)]
     pub format: LineFormat,
-    /// How often files are checked for new data and new files appear.
+    /// How often every file is checked for new data and new files, besides the immediate
+    /// wake-ups from file system notifications (and instead of them where those fail).
     #[serde(default = "default_poll_interval")]
     pub poll_interval: String,
     /// How long a record stays open for continuation lines once its file goes quiet.
@@ -61,6 +99,10 @@ pub struct LogsConfig {
     /// Longest line kept; the rest of a longer line is cut and the record flagged.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Longest time a deleted or renamed-away file is kept open; it is released earlier once
+    /// read to its end and quiet.
+    #[serde(default = "default_release_after")]
+    pub release_after: String,
 }
 
 /// The `[ship]` table: batching and reconnects.
@@ -140,6 +182,12 @@ fn default_poll_interval() -> String {
 }
 fn default_multiline_timeout() -> String {
     "1s".to_owned()
+}
+fn default_release_after() -> String {
+    "60s".to_owned()
+}
+fn default_telemetry_listen() -> String {
+    "127.0.0.1:7702".to_owned()
 }
 fn default_max_line_bytes() -> usize {
     1 << 20
@@ -246,7 +294,7 @@ impl AgentConfig {
             if logs.paths.is_empty() {
                 problems.push(format!("{at}.paths: give at least one glob"));
             }
-            for pattern in &logs.paths {
+            for pattern in logs.paths.iter().chain(&logs.exclude) {
                 if let Err(error) = Glob::new(pattern) {
                     problems.push(format!("{at}.paths: bad glob {pattern:?}: {error}"));
                 }
@@ -261,9 +309,22 @@ impl AgentConfig {
                 &format!("{at}.multiline_timeout"),
                 &logs.multiline_timeout,
             );
+            check_duration(
+                &mut problems,
+                &format!("{at}.release_after"),
+                &logs.release_after,
+            );
             if logs.max_line_bytes < 64 {
                 problems.push(format!("{at}.max_line_bytes: must be at least 64"));
             }
+        }
+        if self.telemetry.listen != "off"
+            && let Err(error) = self.telemetry.listen.parse::<std::net::SocketAddr>()
+        {
+            problems.push(format!(
+                "`telemetry.listen`: {:?} is not an address like \"127.0.0.1:7702\" or \"off\": {error}",
+                self.telemetry.listen
+            ));
         }
         check_duration(
             &mut problems,
@@ -309,6 +370,11 @@ impl LogsConfig {
     /// How long a quiet file's open record waits for continuation lines.
     pub fn multiline_timeout(&self) -> Duration {
         parse_duration(&self.multiline_timeout).expect("validated when loaded")
+    }
+
+    /// Longest time a deleted or renamed-away file is kept open.
+    pub fn release_after(&self) -> Duration {
+        parse_duration(&self.release_after).expect("validated when loaded")
     }
 }
 

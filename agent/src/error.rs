@@ -17,6 +17,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read checkpoint file {path}")]
+    ReadCheckpoints {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write checkpoint file {path}")]
+    WriteCheckpoints {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start tailer thread")]
     SpawnTailer(#[source] std::io::Error),
 }

@@ -1,6 +1,7 @@
 //! The Afterglow agent: tails Dask log files and ships their records to a collector.
 //! `run` owns the tasks and their shutdown; everything else is in one module per idea.
 
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod fingerprint;
@@ -11,43 +12,60 @@ pub mod record;
 pub mod ship;
 pub mod tail;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use config::AgentConfig;
 pub use error::{Error, Result};
 
+use crate::checkpoint::{CheckpointStore, Found};
+use crate::metrics::AgentMetrics;
 use crate::ship::Shipper;
-use crate::tail::{NodeIdentity, Tailer};
+use crate::tail::{NodeIdentity, Tailer, TailerContext};
 
-/// Runs the agent until `shutdown` fires, then closes open records, ships what was read and
-/// waits briefly for the collector's acks.
+/// How often acknowledged offsets are written to the checkpoint file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs the agent until `shutdown` fires, then closes open records, ships what was read,
+/// waits briefly for the collector's acks and saves the checkpoints.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()> {
     let token = config.read_token().map_err(|source| Error::ReadTokenFile {
         path: config.token_file.clone().unwrap_or_default(),
         source,
     })?;
+    let metrics = AgentMetrics::new();
+    let (checkpoints, found) = CheckpointStore::open(&config.state_dir)?;
+    let checkpoints = Arc::new(checkpoints);
     let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
     let shipper = Shipper::new(
         &config.collector,
         token,
         config.ship.clone(),
         records_receiver,
-    )?;
+    )?
+    .with_checkpoints(Arc::clone(&checkpoints))
+    .with_metrics(Arc::clone(&metrics));
+    tracing::info!(collector = %config.collector, cluster = %config.cluster, node = %config.node, state_dir = %config.state_dir.display(), "agent starting");
+    serve_telemetry(&config, &metrics, &shutdown).await;
+
     let node = NodeIdentity {
         cluster: config.cluster.clone(),
         node: config.node.clone(),
     };
-    let timezone = config.timezone();
-    tracing::info!(collector = %config.collector, cluster = %config.cluster, node = %config.node, "agent starting");
     let mut tailers = Vec::new();
     for logs in &config.logs {
-        let tailer = Tailer::new(
-            logs.clone(),
-            node.clone(),
-            timezone.clone(),
-            records.clone(),
-        );
+        let context = TailerContext {
+            node: node.clone(),
+            timezone: config.timezone(),
+            records: records.clone(),
+            checkpoints: Arc::clone(&checkpoints),
+            metrics: Arc::clone(&metrics),
+            first_start: found == Found::Nothing,
+        };
+        let tailer = Tailer::new(logs.clone(), context);
         let tailer_shutdown = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("afterglow-tail".to_owned())
@@ -57,6 +75,11 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     }
     drop(records);
     let shipping = tokio::spawn(shipper.run(shutdown.clone()));
+    let persisting = tokio::spawn(persist_checkpoints(
+        Arc::clone(&checkpoints),
+        Arc::clone(&metrics),
+        shutdown.clone(),
+    ));
     shutdown.cancelled().await;
     // Tailers flush their open records into the channel, then drop their senders, which
     // tells the shipper that nothing more will come.
@@ -68,6 +91,57 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     .await
     .expect("joining tailer threads does not panic");
     shipping.await.expect("the shipper does not panic");
+    persisting
+        .await
+        .expect("the checkpoint task does not panic");
+    save_checkpoints(&checkpoints, &metrics).await;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Starts the `/metrics` endpoint unless it is `"off"`; a port already taken is reported,
+/// not fatal: shipping logs matters more than the agent's own metrics.
+async fn serve_telemetry(
+    config: &AgentConfig,
+    metrics: &Arc<AgentMetrics>,
+    shutdown: &CancellationToken,
+) {
+    let Ok(listen) = config.telemetry.listen.parse() else {
+        return;
+    };
+    match metrics::serve_metrics(listen, Arc::clone(metrics), shutdown.clone()).await {
+        Ok(addr) => tracing::info!(%addr, "serving the agent's metrics"),
+        Err(error) => tracing::error!(%listen, %error, "cannot serve the agent's metrics"),
+    }
+}
+
+/// Saves acknowledged offsets every `CHECKPOINT_INTERVAL` until shutdown.
+async fn persist_checkpoints(
+    checkpoints: Arc<CheckpointStore>,
+    metrics: Arc<AgentMetrics>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => save_checkpoints(&checkpoints, &metrics).await,
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn save_checkpoints(checkpoints: &Arc<CheckpointStore>, metrics: &Arc<AgentMetrics>) {
+    let checkpoints = Arc::clone(checkpoints);
+    match tokio::task::spawn_blocking(move || checkpoints.persist()).await {
+        Ok(Ok(true)) => {
+            metrics.checkpoint_writes.inc();
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(error)) => {
+            metrics.checkpoint_errors.inc();
+            tracing::error!(%error, "cannot save checkpoints");
+        }
+        Err(_) => tracing::error!("checkpoint task failed"),
+    }
 }

@@ -25,6 +25,8 @@ pub struct LogRecord {
     pub stream: Arc<StreamInfo>,
     /// Strictly increasing within the stream: the byte offset of the record's first line.
     pub seq: u64,
+    /// Where reading would resume after this record: its checkpoint once acknowledged.
+    pub end_offset: u64,
     pub ts: Timestamp,
     pub level: String,
     pub logger: String,

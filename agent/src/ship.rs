@@ -20,7 +20,9 @@ use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
+use crate::checkpoint::CheckpointStore;
 use crate::config::ShipConfig;
+use crate::metrics::AgentMetrics;
 use crate::record::LogRecord;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -34,7 +36,9 @@ pub struct Shipper {
     token: Option<String>,
     config: ShipConfig,
     records: mpsc::Receiver<LogRecord>,
-    unacked: BTreeMap<u64, Arc<PushRequest>>,
+    unacked: BTreeMap<u64, UnackedBatch>,
+    checkpoints: Option<Arc<CheckpointStore>>,
+    metrics: Arc<AgentMetrics>,
     next_batch_number: u64,
     records_closed: bool,
     /// A record taken from the channel while waiting to reconnect; it opens the next batch.
@@ -71,10 +75,24 @@ impl Shipper {
             config,
             records,
             unacked: BTreeMap::new(),
+            checkpoints: None,
+            metrics: AgentMetrics::new(),
             next_batch_number: 1,
             records_closed: false,
             carried_record: None,
         })
+    }
+
+    /// Reports acknowledged offsets of file streams to `checkpoints`.
+    pub fn with_checkpoints(mut self, checkpoints: Arc<CheckpointStore>) -> Shipper {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// Counts into `metrics` instead of a private registry.
+    pub fn with_metrics(mut self, metrics: Arc<AgentMetrics>) -> Shipper {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until everything is shipped after the record channel closed, or until
@@ -97,6 +115,7 @@ impl Shipper {
             match outcome {
                 Disconnect::Done => return,
                 Disconnect::Failed(reason) => {
+                    self.metrics.reconnects.inc();
                     let wait = jittered(backoff);
                     tracing::warn!(%reason, retry_in = ?wait, unacked_batches = self.unacked.len(), "collector unreachable, retrying");
                     let retry_at = Instant::now() + wait;
@@ -121,6 +140,22 @@ impl Shipper {
                 }
             }
         }
+    }
+
+    /// Logs when reading starts or stops waiting for acks, and exposes it as a gauge.
+    fn report_backpressure(&mut self, engaged: bool) {
+        if engaged == (self.metrics.backpressure.get() == 1) {
+            return;
+        }
+        if engaged {
+            tracing::warn!(
+                unacked_batches = self.unacked.len(),
+                "backpressure: waiting for the collector's acks before reading more"
+            );
+        } else {
+            tracing::info!("backpressure released");
+        }
+        self.metrics.backpressure.set(i64::from(engaged));
     }
 
     /// Input has ended and the collector has acked everything.
@@ -154,7 +189,10 @@ impl Shipper {
         // Resend what the previous connection left unacked, oldest first, before the call
         // starts so that order is kept.
         for batch in self.unacked.values() {
-            if requests.try_send(PushRequest::clone(batch)).is_err() {
+            if requests
+                .try_send(PushRequest::clone(&batch.request))
+                .is_err()
+            {
                 break;
             }
         }
@@ -167,7 +205,10 @@ impl Shipper {
             "connected to collector"
         );
         *backoff = BACKOFF_MIN;
-        self.pump(&requests, &mut responses).await
+        self.metrics.collector_connected.set(1);
+        let outcome = self.pump(&requests, &mut responses).await;
+        self.metrics.collector_connected.set(0);
+        outcome
     }
 
     /// Moves records into batches and acks out of `unacked` until the stream ends.
@@ -186,8 +227,9 @@ impl Shipper {
             if batch.is_empty() && self.everything_acked() {
                 return Disconnect::Done;
             }
-            let can_take_records =
-                !self.records_closed && self.unacked.len() < self.config.max_unacked_batches;
+            let unacked_full = self.unacked.len() >= self.config.max_unacked_batches;
+            self.report_backpressure(unacked_full);
+            let can_take_records = !self.records_closed && !unacked_full;
             if self.records_closed
                 && !batch.is_empty()
                 && let Err(reason) = self.send_batch(&mut batch, requests)
@@ -222,9 +264,7 @@ impl Shipper {
                 response = responses.message() => {
                     match response {
                         Ok(Some(response)) => {
-                            for number in response.acked_batch_numbers {
-                                self.unacked.remove(&number);
-                            }
+                            self.apply_acks(&response.acked_batch_numbers);
                         }
                         Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
                         Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
@@ -244,18 +284,61 @@ impl Shipper {
     ) -> Result<(), String> {
         let number = self.next_batch_number;
         self.next_batch_number += 1;
-        let request = Arc::new(std::mem::take(batch).finish(number));
+        let (request, stream_ends) = std::mem::take(batch).finish(number);
+        let request = Arc::new(request);
         tracing::debug!(
             batch_number = number,
             records = request.logs.len(),
             "sending batch"
         );
-        self.unacked.insert(number, Arc::clone(&request));
+        self.metrics.records_sent.inc_by(request.logs.len() as u64);
+        self.unacked.insert(
+            number,
+            UnackedBatch {
+                request: Arc::clone(&request),
+                stream_ends,
+                acked: false,
+            },
+        );
+        self.metrics.unacked_batches.set(self.unacked.len() as i64);
         // The request channel holds `max_unacked_batches`, as many as `unacked` may, so it
         // is never full here; a closed channel means the stream is gone.
         requests
             .try_send(PushRequest::clone(&request))
             .map_err(|_| "the stream to the collector closed".to_owned())
+    }
+}
+
+/// A batch sent and not yet acknowledged, with where each of its streams ends.
+struct UnackedBatch {
+    request: Arc<PushRequest>,
+    /// (stream id, offset after the stream's last record in this batch).
+    stream_ends: Vec<(u64, u64)>,
+    acked: bool,
+}
+
+impl Shipper {
+    /// Drops acknowledged batches and advances checkpoints, strictly in batch order: an
+    /// offset is reported only once every earlier batch is acknowledged too.
+    fn apply_acks(&mut self, numbers: &[u64]) {
+        for number in numbers {
+            if let Some(batch) = self.unacked.get_mut(number) {
+                batch.acked = true;
+            }
+        }
+        while let Some(entry) = self.unacked.first_entry() {
+            if !entry.get().acked {
+                break;
+            }
+            let batch = entry.remove();
+            self.metrics.batches_acked.inc();
+            if let Some(checkpoints) = &self.checkpoints {
+                for (stream_id, end_offset) in batch.stream_ends {
+                    checkpoints.record_ack(stream_id, end_offset);
+                }
+            }
+        }
+        self.metrics.unacked_batches.set(self.unacked.len() as i64);
     }
 }
 
@@ -266,6 +349,7 @@ struct BatchBuilder {
     stream_indexes: HashMap<u64, u32>,
     logs: Vec<wire::LogRecord>,
     text_bytes: usize,
+    stream_ends: HashMap<u64, u64>,
 }
 
 impl BatchBuilder {
@@ -285,6 +369,8 @@ impl BatchBuilder {
                     .expect("a batch holds far fewer than 2^32 streams")
             });
         self.text_bytes += record.message.len() + record.logger.len() + record.level.len();
+        let stream_end = self.stream_ends.entry(record.stream.id).or_default();
+        *stream_end = (*stream_end).max(record.end_offset);
         self.logs.push(wire::LogRecord {
             stream_index,
             seq: record.seq,
@@ -305,13 +391,14 @@ impl BatchBuilder {
         self.logs.is_empty()
     }
 
-    fn finish(self, batch_number: u64) -> PushRequest {
-        PushRequest {
+    fn finish(self, batch_number: u64) -> (PushRequest, Vec<(u64, u64)>) {
+        let request = PushRequest {
             batch_number,
             streams: self.streams,
             logs: self.logs,
             metric_families: Vec::new(),
-        }
+        };
+        (request, self.stream_ends.into_iter().collect())
     }
 }
 
@@ -333,6 +420,7 @@ mod tests {
         LogRecord {
             stream: Arc::clone(stream),
             seq,
+            end_offset: seq + 1,
             ts: jiff::Timestamp::UNIX_EPOCH,
             level: "INFO".to_owned(),
             logger: "distributed.worker".to_owned(),
@@ -358,7 +446,9 @@ mod tests {
         for (seq, stream) in [(0, &a), (0, &b), (10, &a), (20, &a)] {
             batch.push(record(stream, seq, "m"));
         }
-        let request = batch.finish(9);
+        let (request, mut stream_ends) = batch.finish(9);
+        stream_ends.sort();
+        assert_eq!(stream_ends, [(1, 21), (2, 1)]);
         assert_eq!(request.batch_number, 9);
         let ids: Vec<u64> = request.streams.iter().map(|stream| stream.id).collect();
         assert_eq!(ids, [1, 2]);

@@ -1,0 +1,722 @@
+//! Follows the files of one `[[logs]]` table: finds them (file system notifications, and a
+//! full scan as a fallback), reads what is appended, groups lines into records and hands them
+//! to the shipper; handles rotation by rename, copytruncate, truncation and deletion, and
+//! resumes from acknowledged checkpoints after a restart.
+//!
+//! The rule a reader must not miss: a file's stream id comes from its content (first line),
+//! never from its path, and a stream's `seq` (byte offset) only grows. When a file's content
+//! is replaced in place, the new content gets a *derived* stream id, because the collector
+//! drops any record whose `seq` is not above the highest it stored for the stream.
+//!
+//! Runs on its own thread (file reads block). Sending blocks when the shipper is full, which
+//! is the backpressure: reading pauses, nothing is dropped.
+
+mod paths;
+mod reader;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::config::{LogsConfig, StartAt};
+use crate::fingerprint::{FileFingerprint, derived_stream_id, guard_hash};
+use crate::metrics::AgentMetrics;
+use crate::multiline::{AssembledRecord, RecordAssembler};
+use crate::record::{LogRecord, StreamInfo};
+use paths::PathMatcher;
+use reader::{LineReader, RECENT_BYTES};
+
+/// Bytes read from one file before the others get a turn.
+const READ_BUDGET_BYTES: usize = 4 * 1024 * 1024;
+/// How many bytes before a checkpoint's offset must be unchanged to resume there.
+const GUARD_BYTES: usize = 64;
+/// How often the thread looks at its clock (quiet files, shutdown) without any event.
+const TICK: Duration = Duration::from_millis(100);
+/// With notifications working, a full scan runs this many poll intervals apart.
+const SCANS_PER_POLL_WITH_NOTIFY: u32 = 10;
+
+/// Where a tailer's records come from: the node and cluster it runs on.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub cluster: String,
+    pub node: String,
+}
+
+/// What a tailer needs besides its `[[logs]]` table.
+pub struct TailerContext {
+    pub node: NodeIdentity,
+    pub timezone: TimeZone,
+    pub records: mpsc::Sender<LogRecord>,
+    pub checkpoints: Arc<CheckpointStore>,
+    pub metrics: Arc<AgentMetrics>,
+    /// No checkpoint file existed: `start_at` applies to the files found now.
+    pub first_start: bool,
+}
+
+/// Tails every file matching one `[[logs]]` table.
+pub struct Tailer {
+    config: LogsConfig,
+    paths: PathMatcher,
+    context: TailerContext,
+    files: HashMap<FileKey, TailedFile>,
+    path_index: HashMap<PathBuf, FileKey>,
+    /// Streams whose file was truncated: a copy of the file (copytruncate) continues them.
+    retired: Vec<RetiredStream>,
+    /// Files holding a copy of a followed file, not read: key → (path, stream copied).
+    copies: HashMap<FileKey, (PathBuf, u64)>,
+    /// The last stream of each file whose content was replaced in place.
+    lineage: HashMap<FileKey, u64>,
+    /// What this tailer last added to the shared gauges.
+    reported_pending_deletion: i64,
+    reported_bytes_behind: i64,
+}
+
+/// Device and inode.
+type FileKey = (u64, u64);
+
+/// Which new files a discovery pass may start following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discovery {
+    /// Only files that resume their own checkpoint.
+    OwnCheckpointOnly,
+    /// Any file.
+    Any,
+}
+
+/// The channel to the shipper is closed: the agent is stopping.
+#[derive(Debug)]
+struct ShipperGone;
+
+struct TailedFile {
+    path: PathBuf,
+    fingerprint: FileFingerprint,
+    stream: Arc<StreamInfo>,
+    reader: LineReader,
+    assembler: RecordAssembler,
+    last_data_at: Instant,
+    at_end: bool,
+    /// Since when the path no longer leads to this file (renamed away or deleted).
+    detached_since: Option<Instant>,
+    acked_offset: u64,
+    size: u64,
+}
+
+struct RetiredStream {
+    stream: Arc<StreamInfo>,
+    first_line_hash: u64,
+    /// End of the last complete line read: where a copy continues.
+    resume_offset: u64,
+    /// The last bytes read and where they ended, to recognise a copy.
+    recent: Vec<u8>,
+    read_offset: u64,
+    retired_at: Instant,
+}
+
+impl Tailer {
+    /// Creates a tailer for `config`, which must have been validated.
+    pub fn new(config: LogsConfig, context: TailerContext) -> Tailer {
+        Tailer {
+            paths: PathMatcher::new(&config.paths, &config.exclude),
+            config,
+            context,
+            files: HashMap::new(),
+            path_index: HashMap::new(),
+            retired: Vec::new(),
+            copies: HashMap::new(),
+            lineage: HashMap::new(),
+            reported_pending_deletion: 0,
+            reported_bytes_behind: 0,
+        }
+    }
+
+    /// Tails until `shutdown`, then closes every open record and returns.
+    pub fn run(mut self, shutdown: CancellationToken) {
+        let (wake_sender, wakes) = std_mpsc::channel::<Vec<PathBuf>>();
+        let watcher = self.watch(wake_sender);
+        let full_scan_interval = match &watcher {
+            Some(_) => self.config.poll_interval() * SCANS_PER_POLL_WITH_NOTIFY,
+            None => self.config.poll_interval(),
+        };
+        tracing::info!(paths = ?self.config.paths, notifications = watcher.is_some(), ?full_scan_interval, "tailing");
+        let mut next_full_scan = Instant::now();
+        while !shutdown.is_cancelled() {
+            let mut changed = HashSet::new();
+            let timeout = TICK.min(next_full_scan.saturating_duration_since(Instant::now()));
+            if let Ok(paths) = wakes.recv_timeout(timeout) {
+                changed.extend(paths);
+                while let Ok(paths) = wakes.try_recv() {
+                    changed.extend(paths);
+                }
+            }
+            let result = if Instant::now() >= next_full_scan {
+                next_full_scan = Instant::now() + full_scan_interval;
+                self.full_scan()
+            } else {
+                self.handle_changes(&changed)
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        for key in keys {
+            let file = self.files.get_mut(&key).expect("key listed above");
+            if let Some(record) = file.assembler.flush() {
+                let end_offset = file.reader.complete_lines_end();
+                if send(&self.context.records, &file.stream, record, end_offset).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts file system notifications for the directories the globs cover. Returns `None`
+    /// (and the full scan becomes the only way to notice changes) where they are unavailable,
+    /// for example when inotify's limits are exhausted.
+    fn watch(&self, wakes: std_mpsc::Sender<Vec<PathBuf>>) -> Option<notify::RecommendedWatcher> {
+        let handler = move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                let _ = wakes.send(event.paths);
+            }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(watcher) => watcher,
+            Err(error) => {
+                tracing::warn!(%error, "file notifications unavailable; polling instead");
+                return None;
+            }
+        };
+        for (dir, recursive) in self.paths.watch_dirs() {
+            let mode = if recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            if let Err(error) = watcher.watch(&dir, mode) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot watch directory; polling instead");
+                return None;
+            }
+        }
+        Some(watcher)
+    }
+
+    /// Looks at every followed file and every file the globs match now.
+    fn full_scan(&mut self) -> Result<(), ShipperGone> {
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        for key in keys {
+            self.process_file(key)?;
+        }
+        let listed = self.paths.list_files();
+        let mut seen = HashSet::new();
+        // Files that resume their own checkpoint first, so that a copy of one of them is
+        // recognised as a copy whatever the order of names.
+        for phase in [Discovery::OwnCheckpointOnly, Discovery::Any] {
+            for path in &listed {
+                if let Some(key) = self.discover_as(path, phase)? {
+                    seen.insert(key);
+                }
+            }
+        }
+        self.copies.retain(|key, _| seen.contains(key));
+        // `start_at` is for the files there at the first start; later files are new.
+        self.context.first_start = false;
+        let release_after = self.config.release_after();
+        self.retired
+            .retain(|retired| retired.retired_at.elapsed() < release_after);
+        self.report_gauges();
+        Ok(())
+    }
+
+    /// Handles notified paths, and the files waiting on a timer (open records, detached).
+    fn handle_changes(&mut self, changed: &HashSet<PathBuf>) -> Result<(), ShipperGone> {
+        let mut keys: HashSet<FileKey> = changed
+            .iter()
+            .filter_map(|path| self.path_index.get(path).copied())
+            .collect();
+        keys.extend(
+            self.files
+                .iter()
+                .filter(|(_, file)| {
+                    file.assembler.has_open_record() || file.detached_since.is_some()
+                })
+                .map(|(key, _)| *key),
+        );
+        for key in keys {
+            self.process_file(key)?;
+        }
+        for path in changed {
+            if !self.path_index.contains_key(path) && self.paths.matches(path) && path.is_file() {
+                self.discover(path)?;
+            }
+        }
+        if !changed.is_empty() {
+            self.report_gauges();
+        }
+        Ok(())
+    }
+
+    /// Reads new data of one followed file and applies its timers.
+    fn process_file(&mut self, key: FileKey) -> Result<(), ShipperGone> {
+        let multiline_timeout = self.config.multiline_timeout();
+        let release_after = self.config.release_after();
+        let Some(file) = self.files.get_mut(&key) else {
+            return Ok(());
+        };
+        let size = file
+            .reader
+            .file()
+            .metadata()
+            .map(|metadata| metadata.len())
+            .unwrap_or(0);
+        if size < file.reader.read_offset() {
+            tracing::info!(path = %file.path.display(), size, read_offset = file.reader.read_offset(), "file was truncated, reading it again from its start");
+            let path = file.path.clone();
+            self.retire(key)?;
+            self.discover(&path)?;
+            return Ok(());
+        }
+        file.size = size;
+        read_new_lines(file, &self.context)?;
+        if file.detached_since.is_none() && !path_leads_to(&file.path, key) {
+            tracing::info!(path = %file.path.display(), "file was renamed away or deleted; reading it to its end");
+            file.detached_since = Some(Instant::now());
+        }
+        let quiet = file.last_data_at.elapsed() >= multiline_timeout;
+        if quiet && let Some(record) = file.assembler.flush() {
+            send(
+                &self.context.records,
+                &file.stream,
+                record,
+                file.reader.complete_lines_end(),
+            )?;
+        }
+        self.save_acked_offset(key);
+        let file = self.files.get(&key).expect("still followed");
+        if let Some(detached_since) = file.detached_since {
+            let drained = file.at_end && !file.assembler.has_open_record() && quiet;
+            let quiet_long_enough =
+                file.last_data_at.elapsed() >= multiline_timeout.max(Duration::from_secs(1));
+            if (drained && quiet_long_enough) || detached_since.elapsed() >= release_after {
+                self.release(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes the guard for the newest acknowledged offset and saves the checkpoint.
+    fn save_acked_offset(&mut self, key: FileKey) {
+        let file = self.files.get_mut(&key).expect("followed");
+        let Some(acked) = self.context.checkpoints.unsaved_ack(file.stream.id) else {
+            return;
+        };
+        file.acked_offset = acked;
+        match guard_hash(file.reader.file(), acked, GUARD_BYTES) {
+            Ok(Some(guard)) => {
+                let guard_len = acked.min(GUARD_BYTES as u64) as u32;
+                self.context.checkpoints.advance(
+                    file.stream.id,
+                    acked,
+                    guard,
+                    guard_len,
+                    &file.path,
+                );
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(path = %file.path.display(), %error, "cannot read checkpoint guard")
+            }
+        }
+    }
+
+    /// Stops following a detached file after closing its open record.
+    fn release(&mut self, key: FileKey) -> Result<(), ShipperGone> {
+        let mut file = self.files.remove(&key).expect("followed");
+        self.path_index.retain(|_, indexed| *indexed != key);
+        self.context.metrics.files_open.dec();
+        tracing::info!(path = %file.path.display(), "released file that is gone");
+        if let Some(record) = file.assembler.flush() {
+            send(
+                &self.context.records,
+                &file.stream,
+                record,
+                file.reader.complete_lines_end(),
+            )?;
+        }
+        self.context.checkpoints.forget(file.stream.id);
+        Ok(())
+    }
+
+    /// Ends the stream of a file whose content was replaced in place; a copy of the old
+    /// content (copytruncate) may still continue it.
+    fn retire(&mut self, key: FileKey) -> Result<(), ShipperGone> {
+        let mut file = self.files.remove(&key).expect("followed");
+        self.path_index.retain(|_, indexed| *indexed != key);
+        self.context.metrics.files_open.dec();
+        if let Some(record) = file.assembler.flush() {
+            send(
+                &self.context.records,
+                &file.stream,
+                record,
+                file.reader.complete_lines_end(),
+            )?;
+        }
+        // The file no longer holds this stream: its checkpoint must not resume it there.
+        self.context.checkpoints.forget(file.stream.id);
+        self.lineage.insert(key, file.stream.id);
+        self.retired.push(RetiredStream {
+            stream: Arc::clone(&file.stream),
+            first_line_hash: file.fingerprint.first_line_hash,
+            resume_offset: file.reader.complete_lines_end(),
+            recent: file.reader.recent_bytes().to_vec(),
+            read_offset: file.reader.read_offset(),
+            retired_at: Instant::now(),
+        });
+        // A copy skipped while the original was followed may now hold the only rest of it.
+        let retired = self.retired.last().expect("pushed above");
+        let continuations: Vec<(FileKey, PathBuf)> = self
+            .copies
+            .iter()
+            .filter(|(_, (path, stream))| {
+                *stream == file.stream.id
+                    && File::open(path).is_ok_and(|copy| {
+                        holds_bytes_at(&copy, &retired.recent, retired.read_offset)
+                    })
+            })
+            .map(|(key, (path, _))| (*key, path.clone()))
+            .collect();
+        for (key, path) in continuations {
+            self.copies.remove(&key);
+            self.discover(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Starts following the file at `path` if it is new. Returns its key if it exists.
+    fn discover(&mut self, path: &Path) -> Result<Option<FileKey>, ShipperGone> {
+        self.discover_as(path, Discovery::Any)
+    }
+
+    fn discover_as(
+        &mut self,
+        path: &Path,
+        phase: Discovery,
+    ) -> Result<Option<FileKey>, ShipperGone> {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return Ok(None);
+        };
+        let key = (metadata.dev(), metadata.ino());
+        if let Some(file) = self.files.get_mut(&key) {
+            if file.path != path {
+                // Renamed within the globs: the same file, still followed.
+                self.path_index.remove(&file.path);
+                path.clone_into(&mut file.path);
+                self.path_index.insert(path.to_owned(), key);
+            }
+            file.detached_since = None;
+            return Ok(Some(key));
+        }
+        if self.copies.contains_key(&key) {
+            return Ok(Some(key));
+        }
+        match self.open(path, phase) {
+            Ok(Some(opened)) => {
+                tracing::info!(path = %path.display(), stream = %format_args!("{:016x}", opened.stream.id), offset = opened.reader.read_offset(), "following file");
+                self.context.metrics.files_open.inc();
+                self.path_index.insert(path.to_owned(), key);
+                self.files.insert(key, opened);
+                self.process_file(key)?;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot open file, will retry")
+            }
+        }
+        Ok(Some(key))
+    }
+
+    /// Opens a new file and decides which stream it is and where to start reading.
+    /// Returns `None` while it has no complete first line, or when it is a copy of a file
+    /// already followed.
+    fn open(&mut self, path: &Path, phase: Discovery) -> io::Result<Option<TailedFile>> {
+        let file = File::open(path)?;
+        let Some(fingerprint) = FileFingerprint::read(&file)? else {
+            return Ok(None);
+        };
+        let size = file.metadata()?.len();
+        let Some((stream_id, offset)) = self.identify(path, &file, &fingerprint, size, phase)?
+        else {
+            return Ok(None);
+        };
+        let guard = match offset {
+            0 => (0, 0),
+            _ => {
+                let guard = guard_hash(&file, offset, GUARD_BYTES)?.unwrap_or_default();
+                (guard, offset.min(GUARD_BYTES as u64) as u32)
+            }
+        };
+        self.context.checkpoints.track(Checkpoint {
+            stream_id,
+            path: path.to_owned(),
+            dev: fingerprint.dev,
+            inode: fingerprint.inode,
+            birth_nanos: fingerprint.birth_nanos,
+            first_line_hash: fingerprint.first_line_hash,
+            offset,
+            guard_hash: guard.0,
+            guard_len: guard.1,
+        });
+        let base_id = fingerprint.stream_id(&self.context.node.cluster, &self.context.node.node);
+        if stream_id != base_id {
+            // This file's stream cannot be found again from the file alone (it is derived or
+            // continued): save it now, before any of its records is sent.
+            if let Err(error) = self.context.checkpoints.persist() {
+                tracing::error!(%error, "cannot save the checkpoint of a continued stream");
+            }
+        }
+        let stream = Arc::new(StreamInfo {
+            id: stream_id,
+            cluster: self.context.node.cluster.clone(),
+            node: self.context.node.node.clone(),
+            role: self.config.role,
+            source: path.display().to_string(),
+        });
+        Ok(Some(TailedFile {
+            path: path.to_owned(),
+            fingerprint,
+            stream,
+            reader: LineReader::new(file, offset, self.config.max_line_bytes)?,
+            assembler: RecordAssembler::new(
+                self.config.format,
+                self.context.timezone.clone(),
+                self.config.max_line_bytes,
+            ),
+            last_data_at: Instant::now(),
+            at_end: false,
+            detached_since: None,
+            acked_offset: offset,
+            size,
+        }))
+    }
+
+    /// Which stream a newly opened file continues or starts, and from which offset; `None`
+    /// for a copy of a file already followed.
+    fn identify(
+        &mut self,
+        path: &Path,
+        file: &File,
+        fingerprint: &FileFingerprint,
+        size: u64,
+        phase: Discovery,
+    ) -> io::Result<Option<(u64, u64)>> {
+        let key = (fingerprint.dev, fingerprint.inode);
+        let holds_checkpoint = |saved: &Checkpoint| -> io::Result<bool> {
+            if saved.offset == 0 {
+                return Ok(true);
+            }
+            Ok(size >= saved.offset
+                && guard_hash(file, saved.offset, saved.guard_len as usize)?
+                    == Some(saved.guard_hash))
+        };
+        // 1. A checkpoint of this very file: resume if the bytes before it are unchanged.
+        let own_checkpoint = self.context.checkpoints.find(fingerprint);
+        if let Some(saved) = &own_checkpoint
+            && holds_checkpoint(saved)?
+        {
+            return Ok(Some((saved.stream_id, saved.offset)));
+        }
+        if phase == Discovery::OwnCheckpointOnly {
+            return Ok(None);
+        }
+        // 1b. A checkpoint of the same content elsewhere whose stream no file continues: the
+        // file was moved, or this is the copy of a file truncated while the agent was down.
+        // Only bytes past the first line are evidence of the same content.
+        for saved in self
+            .context
+            .checkpoints
+            .find_by_content(fingerprint.first_line_hash)
+        {
+            let continued = self
+                .files
+                .values()
+                .any(|followed| followed.stream.id == saved.stream_id);
+            let evidence = saved.offset > fingerprint.first_line_len;
+            if !continued && evidence && holds_checkpoint(&saved)? {
+                tracing::info!(path = %path.display(), offset = saved.offset, "file continues a checkpointed stream of another file");
+                return Ok(Some((saved.stream_id, saved.offset)));
+            }
+        }
+        // 2. A copy of a file whose original was truncated (copytruncate): continue there.
+        if let Some(position) = self.retired.iter().position(|retired| {
+            retired.first_line_hash == fingerprint.first_line_hash
+                && holds_bytes_at(file, &retired.recent, retired.read_offset)
+        }) {
+            let retired = self.retired.swap_remove(position);
+            tracing::info!(path = %path.display(), offset = retired.resume_offset, "continuing a truncated file's stream in its copy");
+            return Ok(Some((retired.stream.id, retired.resume_offset)));
+        }
+        let base_id = fingerprint.stream_id(&self.context.node.cluster, &self.context.node.node);
+        // 3. The same bytes as a followed file, as far as it was read: a copy of it.
+        for original in self.files.values() {
+            if original.fingerprint.first_line_hash != fingerprint.first_line_hash {
+                continue;
+            }
+            let compared = original.reader.read_offset().min(size);
+            if crate::fingerprint::same_prefix(original.reader.file(), file, compared)? {
+                tracing::info!(path = %path.display(), original = %original.path.display(), "file is a copy of a followed file; not reading it");
+                self.copies
+                    .insert(key, (path.to_owned(), original.stream.id));
+                return Ok(None);
+            }
+        }
+        // 4. New content in a file whose earlier content was replaced.
+        if let Some(saved) = own_checkpoint {
+            tracing::info!(path = %path.display(), "file changed where its checkpoint points; reading it as new content");
+            return Ok(Some((
+                derived_stream_id(saved.stream_id, "rewritten", fingerprint.first_line_hash),
+                0,
+            )));
+        }
+        if let Some(&previous) = self.lineage.get(&key) {
+            return Ok(Some((
+                derived_stream_id(previous, "rewritten", fingerprint.first_line_hash),
+                0,
+            )));
+        }
+        // 5. A new file.
+        let offset = match (self.config.start_at, self.context.first_start) {
+            (StartAt::End, true) => last_line_end(file, size)?,
+            _ => 0,
+        };
+        Ok(Some((base_id, offset)))
+    }
+
+    /// Adds this tailer's share of the pending-deletion and bytes-behind gauges.
+    fn report_gauges(&mut self) {
+        let pending_deletion = self
+            .files
+            .values()
+            .filter(|file| file.detached_since.is_some())
+            .count() as i64;
+        let bytes_behind: i64 = self
+            .files
+            .values()
+            .map(|file| file.size.saturating_sub(file.acked_offset) as i64)
+            .sum();
+        let metrics = &self.context.metrics;
+        metrics
+            .files_pending_deletion
+            .inc_by(pending_deletion - self.reported_pending_deletion);
+        metrics
+            .bytes_behind
+            .inc_by(bytes_behind - self.reported_bytes_behind);
+        self.reported_pending_deletion = pending_deletion;
+        self.reported_bytes_behind = bytes_behind;
+    }
+}
+
+/// Reads what was appended to `file` (up to the read budget) and sends the records it closes.
+fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), ShipperGone> {
+    let read_at = Timestamp::now();
+    let metrics = &context.metrics;
+    let mut shipper_gone = false;
+    let assembler = &mut file.assembler;
+    let stream = &file.stream;
+    let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
+        metrics.lines_read.inc();
+        if line.truncated {
+            metrics.lines_truncated.inc();
+        }
+        if line.invalid_utf8 {
+            metrics.invalid_utf8_lines.inc();
+        }
+        if let Some(record) = assembler.push_line(&line.text, line.offset, read_at, line.truncated)
+            && send(&context.records, stream, record, line.offset).is_err()
+        {
+            shipper_gone = true;
+            return false;
+        }
+        true
+    });
+    match outcome {
+        Ok(outcome) => {
+            metrics.bytes_read.inc_by(outcome.bytes);
+            file.at_end = (outcome.bytes as usize) < READ_BUDGET_BYTES;
+            if outcome.bytes > 0 {
+                file.last_data_at = Instant::now();
+            }
+        }
+        Err(error) => {
+            tracing::warn!(path = %file.path.display(), %error, "cannot read file, will retry")
+        }
+    }
+    if shipper_gone {
+        Err(ShipperGone)
+    } else {
+        Ok(())
+    }
+}
+
+fn send(
+    records: &mpsc::Sender<LogRecord>,
+    stream: &Arc<StreamInfo>,
+    record: AssembledRecord,
+    end_offset: u64,
+) -> Result<(), ShipperGone> {
+    let record = LogRecord {
+        stream: Arc::clone(stream),
+        seq: record.offset_bytes,
+        end_offset,
+        ts: record.ts,
+        level: record.level,
+        logger: record.logger,
+        message: record.message,
+        truncated: record.truncated,
+    };
+    records.blocking_send(record).map_err(|_| ShipperGone)
+}
+
+fn path_leads_to(path: &Path, key: FileKey) -> bool {
+    std::fs::metadata(path).is_ok_and(|metadata| (metadata.dev(), metadata.ino()) == key)
+}
+
+/// Tells whether `file` holds `bytes` just before `end_offset`.
+fn holds_bytes_at(file: &File, bytes: &[u8], end_offset: u64) -> bool {
+    debug_assert!(bytes.len() <= RECENT_BYTES);
+    let Some(start) = end_offset.checked_sub(bytes.len() as u64) else {
+        return false;
+    };
+    let mut found = vec![0u8; bytes.len()];
+    file.read_exact_at(&mut found, start).is_ok() && found == bytes
+}
+
+/// The offset just after the last newline of a file of `size` bytes (0 if it has none).
+fn last_line_end(file: &File, size: u64) -> io::Result<u64> {
+    let mut end = size;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buffer.len() as u64);
+        let window = &mut buffer[..(end - start) as usize];
+        file.read_exact_at(window, start)?;
+        if let Some(newline) = window.iter().rposition(|&byte| byte == b'\n') {
+            return Ok(start + newline as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests;
