@@ -183,7 +183,8 @@ impl Tailer {
             partial_line_offset: 0,
             partial_line_truncated: false,
             assembler: RecordAssembler::new(
-                self.config.format,
+                crate::format::LineParser::new(self.config.format, None, None)
+                    .expect("preset formats need no regex"),
                 self.timezone.clone(),
                 self.config.max_line_bytes,
             ),
