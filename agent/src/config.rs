@@ -9,7 +9,7 @@ use globset::Glob;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use crate::format::LineFormat;
+use crate::format::{LineFormat, LineParser};
 
 /// The whole agent configuration (`agent.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -86,9 +86,20 @@ pub struct LogsConfig {
     /// Role of the processes writing these files.
     #[serde(default)]
     pub role: Role,
-    /// Line format: `"dask"` (Dask's default logging format) or `"plain"`.
+    /// Line format: `"dask"` (Dask's default logging format), `"dask-iso"` (ISO time, PID,
+    /// logger, level), `"dask-pipe"` (`time|LEVEL|logger|pid|message`), `"regex"`, `"cri"`
+    /// (Kubernetes container logs wrapping Dask lines) or `"plain"` (no header).
     #[serde(default)]
     pub format: LineFormat,
+    /// With `format = "regex"`: a regex with named groups `message` and optionally `ts`,
+    /// `level`, `logger`, matched against each line.
+    pub regex: Option<String>,
+    /// With `format = "regex"`: how the `ts` group is written, in strftime notation
+    /// (`"%Y-%m-%d %H:%M:%S,%f"`); without it RFC 3339 and Dask's form are tried.
+    pub ts_format: Option<String>,
+    /// Takes the role from the file's path instead of `role`: a regex whose named group
+    /// `role` captures `scheduler`, `worker`, `nanny` or `client` (e.g. `"dask-(?P<role>[a-z]+)-"`).
+    pub role_from_path: Option<String>,
     /// How often every file is checked for new data and new files, besides the immediate
     /// wake-ups from file system notifications (and instead of them where those fail).
     #[serde(default = "default_poll_interval")]
@@ -178,7 +189,7 @@ fn default_state_dir() -> PathBuf {
     PathBuf::from("./afterglow-agent-state")
 }
 fn default_poll_interval() -> String {
-    "250ms".to_owned()
+    "1s".to_owned()
 }
 fn default_multiline_timeout() -> String {
     "1s".to_owned()
@@ -314,6 +325,20 @@ impl AgentConfig {
                 &format!("{at}.release_after"),
                 &logs.release_after,
             );
+            if let Err(error) = logs.line_parser() {
+                problems.push(format!("{at}: {error}"));
+            }
+            if let Some(pattern) = &logs.role_from_path {
+                match regex::Regex::new(pattern) {
+                    Ok(regex) if regex.capture_names().flatten().any(|name| name == "role") => {}
+                    Ok(_) => problems.push(format!(
+                        "{at}.role_from_path: {pattern:?} has no named group `role`"
+                    )),
+                    Err(error) => problems.push(format!(
+                        "{at}.role_from_path: bad regex {pattern:?}: {error}"
+                    )),
+                }
+            }
             if logs.max_line_bytes < 64 {
                 problems.push(format!("{at}.max_line_bytes: must be at least 64"));
             }
@@ -372,6 +397,35 @@ impl LogsConfig {
         parse_duration(&self.multiline_timeout).expect("validated when loaded")
     }
 
+    /// The parser for this table's line format.
+    pub fn line_parser(&self) -> Result<LineParser, String> {
+        LineParser::new(
+            self.format,
+            self.regex.as_deref(),
+            self.ts_format.as_deref(),
+        )
+    }
+
+    /// The role of the file at `path`: from `role_from_path` when it matches a known role,
+    /// else `role`.
+    pub fn role_for(&self, path: &Path) -> Role {
+        let Some(pattern) = &self.role_from_path else {
+            return self.role;
+        };
+        let regex = regex::Regex::new(pattern).expect("validated when loaded");
+        let text = path.to_string_lossy();
+        let captured = regex
+            .captures(&text)
+            .and_then(|captures| captures.name("role"));
+        match captured.map(|role| role.as_str()) {
+            Some("scheduler") => Role::Scheduler,
+            Some("worker") => Role::Worker,
+            Some("nanny") => Role::Nanny,
+            Some("client") => Role::Client,
+            _ => self.role,
+        }
+    }
+
     /// Longest time a deleted or renamed-away file is kept open.
     pub fn release_after(&self) -> Duration {
         parse_duration(&self.release_after).expect("validated when loaded")
@@ -412,7 +466,7 @@ mod tests {
     fn example_config_parses() {
         let text = include_str!("../examples/agent.toml");
         let config = AgentConfig::parse(text).expect("the example is valid");
-        assert_eq!(config.logs.len(), 2);
+        assert_eq!(config.logs.len(), 4);
         assert_eq!(config.logs[0].role, Role::Scheduler);
     }
 

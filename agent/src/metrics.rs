@@ -48,6 +48,9 @@ pub struct AgentMetrics {
     pub lines_truncated: Counter,
     /// `afterglow_agent_invalid_utf8_lines_total`: lines that were not valid UTF-8.
     pub invalid_utf8_lines: Counter,
+    /// `afterglow_agent_lines_malformed_total`: lines not in the configured wrapper format
+    /// (container runtime lines), skipped.
+    pub lines_malformed: Counter,
     /// `afterglow_agent_records_sent_total`: records sent to the collector.
     pub records_sent: Counter,
     /// `afterglow_agent_batches_acked_total`: batches the collector acknowledged.
@@ -94,6 +97,10 @@ impl AgentMetrics {
         let invalid_utf8_lines = counter(
             "afterglow_agent_invalid_utf8_lines",
             "Lines that were not valid UTF-8",
+        );
+        let lines_malformed = counter(
+            "afterglow_agent_lines_malformed",
+            "Lines not in the configured container runtime format, skipped",
         );
         let records_sent = counter(
             "afterglow_agent_records_sent",
@@ -147,6 +154,7 @@ impl AgentMetrics {
             bytes_read,
             lines_truncated,
             invalid_utf8_lines,
+            lines_malformed,
             records_sent,
             batches_acked,
             checkpoint_writes,
@@ -276,11 +284,12 @@ mod tests {
 
     use super::*;
 
-    const COUNTERS: [&str; 9] = [
+    const COUNTERS: [&str; 10] = [
         "afterglow_agent_lines_read_total",
         "afterglow_agent_bytes_read_total",
         "afterglow_agent_lines_truncated_total",
         "afterglow_agent_invalid_utf8_lines_total",
+        "afterglow_agent_lines_malformed_total",
         "afterglow_agent_records_sent_total",
         "afterglow_agent_batches_acked_total",
         "afterglow_agent_checkpoint_writes_total",
@@ -324,6 +333,7 @@ mod tests {
             &metrics.bytes_read,
             &metrics.lines_truncated,
             &metrics.invalid_utf8_lines,
+            &metrics.lines_malformed,
             &metrics.records_sent,
             &metrics.batches_acked,
             &metrics.checkpoint_writes,

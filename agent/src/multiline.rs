@@ -9,7 +9,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::format::LineFormat;
+use crate::format::LineParser;
 
 /// One finished record, ready to ship.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ const CHAINED_EXCEPTION_LINES: [&str; 2] = [
 /// Turns a file's lines, in order, into records.
 #[derive(Debug)]
 pub struct RecordAssembler {
-    format: LineFormat,
+    parser: LineParser,
     timezone: TimeZone,
     max_record_bytes: usize,
     open: Option<OpenRecord>,
@@ -67,11 +67,12 @@ struct OpenRecord {
 }
 
 impl RecordAssembler {
-    /// Creates an assembler for lines in `format` whose timestamps are local to `timezone`.
-    /// A record's message grows to at most `max_record_bytes`.
-    pub fn new(format: LineFormat, timezone: TimeZone, max_record_bytes: usize) -> Self {
+    /// Creates an assembler for lines whose headers `parser` reads; timestamps written without
+    /// an offset are local to `timezone`. A record's message grows to at most
+    /// `max_record_bytes`.
+    pub fn new(parser: LineParser, timezone: TimeZone, max_record_bytes: usize) -> Self {
         RecordAssembler {
-            format,
+            parser,
             timezone,
             max_record_bytes,
             open: None,
@@ -80,7 +81,8 @@ impl RecordAssembler {
     }
 
     /// Adds the line that starts at `offset_bytes` (without its line ending), read at
-    /// `read_at`. Returns the record this line closed, if any.
+    /// `read_at`: the time of a record whose first line has no timestamp. Returns the record
+    /// this line closed, if any.
     pub fn push_line(
         &mut self,
         line: &str,
@@ -88,10 +90,10 @@ impl RecordAssembler {
         read_at: Timestamp,
         line_truncated: bool,
     ) -> Option<AssembledRecord> {
-        if let Some(header) = self.format.parse_header(line, &self.timezone) {
+        if let Some(header) = self.parser.parse_header(line, &self.timezone) {
             let record = AssembledRecord {
                 offset_bytes,
-                ts: header.ts,
+                ts: header.ts.unwrap_or(read_at),
                 level: header.level.to_owned(),
                 logger: header.logger.to_owned(),
                 message: header.message.to_owned(),
@@ -206,10 +208,15 @@ fn is_indented(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::LineFormat;
+
+    fn dask_parser() -> LineParser {
+        LineParser::new(LineFormat::Dask, None, None).expect("dask needs no regex")
+    }
 
     fn assemble(text: &str) -> Vec<AssembledRecord> {
         let read_at = Timestamp::UNIX_EPOCH;
-        let mut assembler = RecordAssembler::new(LineFormat::Dask, TimeZone::UTC, 1 << 20);
+        let mut assembler = RecordAssembler::new(dask_parser(), TimeZone::UTC, 1 << 20);
         let mut records = Vec::new();
         let mut offset = 0u64;
         for line in text.split_inclusive('\n') {
@@ -299,7 +306,7 @@ user print after the block
 
     #[test]
     fn an_oversized_record_is_cut_and_flagged() {
-        let mut assembler = RecordAssembler::new(LineFormat::Dask, TimeZone::UTC, 64);
+        let mut assembler = RecordAssembler::new(dask_parser(), TimeZone::UTC, 64);
         let at = Timestamp::UNIX_EPOCH;
         assembler.push_line(
             "2026-11-27 13:58:04,595 - distributed.worker - ERROR - x",

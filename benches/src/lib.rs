@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use afterglow_agent::format::LineFormat;
+use afterglow_agent::format::{LineFormat, LineParser};
 use afterglow_agent::multiline::RecordAssembler;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -48,7 +48,8 @@ pub fn dask_fixture_input(min_bytes: usize) -> String {
 /// away.
 pub fn assemble_dask_records(text: &str) -> usize {
     let read_at = Timestamp::UNIX_EPOCH;
-    let mut assembler = RecordAssembler::new(LineFormat::Dask, TimeZone::UTC, MAX_RECORD_BYTES);
+    let parser = LineParser::new(LineFormat::Dask, None, None).expect("dask needs no regex");
+    let mut assembler = RecordAssembler::new(parser, TimeZone::UTC, MAX_RECORD_BYTES);
     let mut records = 0;
     let mut offset = 0u64;
     for line in text.split_inclusive('\n') {
@@ -77,12 +78,16 @@ mod tests {
                 .lines()
                 .any(|line| line == DASK_HEADER_LINE)
         );
-        let header = LineFormat::Dask
+        let header = LineParser::new(LineFormat::Dask, None, None)
+            .expect("dask needs no regex")
             .parse_header(DASK_HEADER_LINE, &TimeZone::UTC)
             .expect("a Dask header");
         assert_eq!(header.logger, "distributed.worker");
         assert_eq!(header.level, "INFO");
-        assert_eq!(header.ts.to_string(), "2026-11-27T13:56:53.567Z");
+        assert_eq!(
+            header.ts.expect("a timestamp").to_string(),
+            "2026-11-27T13:56:53.567Z"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::{LogsConfig, StartAt};
 use crate::fingerprint::{FileFingerprint, derived_stream_id, guard_hash};
+use crate::format::{CriJoiner, LineFormat};
 use crate::metrics::AgentMetrics;
 use crate::multiline::{AssembledRecord, RecordAssembler};
 use crate::record::{LogRecord, StreamInfo};
@@ -106,6 +107,8 @@ struct TailedFile {
     stream: Arc<StreamInfo>,
     reader: LineReader,
     assembler: RecordAssembler,
+    /// For container runtime logs: joins partial lines and unwraps them.
+    cri: Option<CriJoiner>,
     last_data_at: Instant,
     at_end: bool,
     /// Since when the path no longer leads to this file (renamed away or deleted).
@@ -490,7 +493,7 @@ impl Tailer {
             id: stream_id,
             cluster: self.context.node.cluster.clone(),
             node: self.context.node.node.clone(),
-            role: self.config.role,
+            role: self.config.role_for(path),
             source: path.display().to_string(),
         });
         Ok(Some(TailedFile {
@@ -499,10 +502,12 @@ impl Tailer {
             stream,
             reader: LineReader::new(file, offset, self.config.max_line_bytes)?,
             assembler: RecordAssembler::new(
-                self.config.format,
+                self.config.line_parser().expect("validated when loaded"),
                 self.context.timezone.clone(),
                 self.config.max_line_bytes,
             ),
+            cri: (self.config.format == LineFormat::Cri)
+                .then(|| CriJoiner::new(self.config.max_line_bytes)),
             last_data_at: Instant::now(),
             at_end: false,
             detached_since: None,
@@ -633,6 +638,7 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     let metrics = &context.metrics;
     let mut shipper_gone = false;
     let assembler = &mut file.assembler;
+    let cri = &mut file.cri;
     let stream = &file.stream;
     let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
         metrics.lines_read.inc();
@@ -642,7 +648,23 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
         if line.invalid_utf8 {
             metrics.invalid_utf8_lines.inc();
         }
-        if let Some(record) = assembler.push_line(&line.text, line.offset, read_at, line.truncated)
+        let closed = match cri {
+            None => assembler.push_line(&line.text, line.offset, read_at, line.truncated),
+            // A container runtime line: its seq is the offset of the part that completes it,
+            // and content without a Dask header takes the runtime's timestamp.
+            Some(joiner) => match joiner.push(&line.text) {
+                Ok(Some(joined)) => {
+                    assembler.push_line(&joined.content, line.offset, joined.ts, joined.truncated)
+                }
+                Ok(None) => None,
+                Err(error) => {
+                    metrics.lines_malformed.inc();
+                    tracing::debug!(%error, "skipping a malformed container runtime line");
+                    None
+                }
+            },
+        };
+        if let Some(record) = closed
             && send(&context.records, stream, record, line.offset).is_err()
         {
             shipper_gone = true;

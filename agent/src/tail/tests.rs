@@ -26,8 +26,13 @@ struct Harness {
 }
 
 fn logs_config(extra: &str) -> LogsConfig {
+    let format = if extra.contains("format =") {
+        ""
+    } else {
+        "format = \"plain\"\n"
+    };
     let text = format!(
-        "[[logs]]\npaths = [\"PLACEHOLDER/*.log\"]\nformat = \"plain\"\nmultiline_timeout = \"0s\"\n{extra}"
+        "[[logs]]\npaths = [\"PLACEHOLDER/*.log\"]\n{format}multiline_timeout = \"0s\"\n{extra}"
     );
     AgentConfig::parse(&text).expect("valid").logs.remove(0)
 }
@@ -492,4 +497,28 @@ fn regressions_found_by_the_model_test() {
         let (delivered, written, _) = run_actions(&actions);
         assert_eq!(delivered, written, "{actions:?}");
     }
+}
+
+#[test]
+fn container_runtime_lines_are_unwrapped_and_joined() {
+    let mut harness =
+        Harness::new("format = \"cri\"\nrole_from_path = \"(?P<role>worker|scheduler)\"");
+    harness.append(
+        "worker-0.log",
+        "2026-11-27T14:05:34.263012345Z stderr F 2026-11-27 14:05:34,263 - distributed.worker - INFO - Start worker\n\
+         2026-11-27T14:05:35.000000000Z stdout P user print \n\
+         2026-11-27T14:05:35.100000000Z stdout F in two parts\n\
+         not a cri line\n\
+         2026-11-27T14:05:36.000000000Z stderr F 2026-11-27 14:05:36,000 - distributed.worker - ERROR - boom\n",
+    );
+    harness.scan();
+    assert_eq!(
+        harness.messages(),
+        ["Start worker", "user print in two parts", "boom"]
+    );
+    let role = harness
+        .tailer
+        .as_ref()
+        .and_then(|tailer| tailer.files.values().next().map(|file| file.stream.role));
+    assert_eq!(role, Some(crate::config::Role::Worker));
 }
