@@ -4,3 +4,4 @@
 mod check;
 mod logs;
 mod ui;
+mod wrap;
