@@ -63,6 +63,9 @@ struct CheckpointFile {
 pub struct CheckpointStore {
     path: PathBuf,
     state: Mutex<State>,
+    /// Holds an exclusive lock on the state directory while the store lives: two agents
+    /// sharing one state directory would overwrite each other's checkpoints.
+    _lock: File,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +99,7 @@ impl CheckpointStore {
             path: state_dir.to_owned(),
             source,
         })?;
+        let lock = lock_state_dir(state_dir)?;
         let path = state_dir.join(FILE_NAME);
         let (checkpoints, found) = match std::fs::read(&path) {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -135,6 +139,7 @@ impl CheckpointStore {
                 streams,
                 dirty: false,
             }),
+            _lock: lock,
         };
         Ok((store, found))
     }
@@ -261,6 +266,20 @@ impl CheckpointStore {
     }
 }
 
+fn lock_state_dir(state_dir: &Path) -> Result<File> {
+    let path = state_dir.join("lock");
+    let lock = File::create(&path).map_err(|source| Error::StateDir {
+        path: path.clone(),
+        source,
+    })?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| Error::StateDirInUse {
+            path: state_dir.to_owned(),
+        },
+    )?;
+    Ok(lock)
+}
+
 fn move_aside(path: &Path, reason: &str) {
     let now = jiff::Timestamp::now().as_second();
     let aside = path.with_extension(format!("json.corrupt-{now}"));
@@ -380,7 +399,20 @@ mod tests {
         assert!(moved_aside);
         store.track(checkpoint(3, 10));
         assert!(store.persist()?, "a fresh file replaces the damaged one");
+        drop(store);
         assert_eq!(CheckpointStore::open(dir.path())?.1, Found::Checkpoints);
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_state_dir_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_first, _) = CheckpointStore::open(dir.path())?;
+        let second = CheckpointStore::open(dir.path());
+        assert!(
+            matches!(second, Err(Error::StateDirInUse { .. })),
+            "{second:?}"
+        );
         Ok(())
     }
 
@@ -391,6 +423,7 @@ mod tests {
         store.track(checkpoint(4, 10));
         store.forget(4);
         store.persist()?;
+        drop(store);
         let (store, _) = CheckpointStore::open(dir.path())?;
         assert!(
             store

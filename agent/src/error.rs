@@ -1,5 +1,6 @@
 //! The agent library's error type: each variant names the operation that failed and its input.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Errors of the agent library.
@@ -23,6 +24,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("state directory {path} is in use by another agent; give each agent its own state_dir")]
+    StateDirInUse { path: PathBuf },
     #[error("cannot read checkpoint file {path}")]
     ReadCheckpoints {
         path: PathBuf,
@@ -37,6 +40,18 @@ pub enum Error {
     },
     #[error("cannot start tailer thread")]
     SpawnTailer(#[source] std::io::Error),
+    #[error("no command to run")]
+    NoCommand,
+    #[error("cannot start {program:?}")]
+    SpawnChild {
+        program: OsString,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot wait for the child process")]
+    WaitChild(#[source] std::io::Error),
+    #[error("cannot listen for SIGINT and SIGTERM")]
+    ListenSignals(#[source] std::io::Error),
 }
 
 /// Result with the agent's `Error`.

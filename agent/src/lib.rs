@@ -1,4 +1,5 @@
-//! The Afterglow agent: tails Dask log files and ships their records to a collector.
+//! The Afterglow agent: tails Dask log files (or runs a Dask process and reads its output,
+//! `wrap`) and ships their records to a collector.
 //! `run` owns the tasks and their shutdown; everything else is in one module per idea.
 
 pub mod checkpoint;
@@ -11,6 +12,7 @@ pub mod multiline;
 pub mod record;
 pub mod ship;
 pub mod tail;
+pub mod wrap;
 
 use std::sync::Arc;
 use std::time::Duration;

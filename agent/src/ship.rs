@@ -41,8 +41,9 @@ pub struct Shipper {
     metrics: Arc<AgentMetrics>,
     next_batch_number: u64,
     records_closed: bool,
-    /// A record taken from the channel while waiting to reconnect; it opens the next batch.
-    carried_record: Option<LogRecord>,
+    /// The batch being filled. It lives here, not in one connection's loop, so that records
+    /// taken before a disconnect are sent after the reconnect.
+    building: BatchBuilder,
 }
 
 /// Why a connection ended.
@@ -79,7 +80,7 @@ impl Shipper {
             metrics: AgentMetrics::new(),
             next_batch_number: 1,
             records_closed: false,
-            carried_record: None,
+            building: BatchBuilder::default(),
         })
     }
 
@@ -123,11 +124,11 @@ impl Shipper {
                         tokio::select! {
                             () = sleep_until(retry_at) => break,
                             () = &mut give_up => return,
-                            // Notice the end of input while waiting: with nothing unacked,
-                            // a stopping agent need not wait for the collector.
-                            record = self.records.recv(), if self.carried_record.is_none() && !self.records_closed => {
+                            // Keep filling the batch while waiting, and notice the end of
+                            // input: with nothing unacked, a stopping agent need not wait.
+                            record = self.records.recv(), if !self.building.is_full(&self.config) && !self.records_closed => {
                                 match record {
-                                    Some(record) => self.carried_record = Some(record),
+                                    Some(record) => self.building.push(record),
                                     None => self.records_closed = true,
                                 }
                                 if self.everything_acked() {
@@ -160,7 +161,7 @@ impl Shipper {
 
     /// Input has ended and the collector has acked everything.
     fn everything_acked(&self) -> bool {
-        self.records_closed && self.carried_record.is_none() && self.unacked.is_empty()
+        self.records_closed && self.building.is_empty() && self.unacked.is_empty()
     }
 
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
@@ -217,47 +218,37 @@ impl Shipper {
         requests: &mpsc::Sender<PushRequest>,
         responses: &mut tonic::Streaming<PushResponse>,
     ) -> Disconnect {
-        let mut batch = BatchBuilder::default();
-        let mut linger_deadline: Option<Instant> = None;
-        if let Some(record) = self.carried_record.take() {
-            batch.push(record);
-            linger_deadline = Some(Instant::now());
-        }
+        // Records taken before this connection go out at once.
+        let mut linger_deadline: Option<Instant> = (!self.building.is_empty()).then(Instant::now);
         loop {
-            if batch.is_empty() && self.everything_acked() {
+            if self.everything_acked() {
                 return Disconnect::Done;
             }
             let unacked_full = self.unacked.len() >= self.config.max_unacked_batches;
             self.report_backpressure(unacked_full);
-            let can_take_records = !self.records_closed && !unacked_full;
-            if self.records_closed
-                && !batch.is_empty()
-                && let Err(reason) = self.send_batch(&mut batch, requests)
-            {
-                return Disconnect::Failed(reason);
+            let must_send = !self.building.is_empty()
+                && (self.records_closed || self.building.is_full(&self.config));
+            if must_send && !unacked_full {
+                if let Err(reason) = self.send_batch(requests) {
+                    return Disconnect::Failed(reason);
+                }
+                linger_deadline = None;
             }
+            let can_take_records = !self.records_closed && !self.building.is_full(&self.config);
             tokio::select! {
                 record = self.records.recv(), if can_take_records => {
                     match record {
                         Some(record) => {
-                            batch.push(record);
+                            self.building.push(record);
                             linger_deadline.get_or_insert_with(|| Instant::now() + self.config.batch_linger());
-                            if batch.is_full(&self.config)
-                                && let Err(reason) = self.send_batch(&mut batch, requests) {
-                                    return Disconnect::Failed(reason);
-                                }
                         }
                         None => self.records_closed = true,
                     }
-                    if self.records_closed && !batch.is_empty()
-                        && let Err(reason) = self.send_batch(&mut batch, requests) {
-                            return Disconnect::Failed(reason);
-                        }
                 }
-                () = sleep_until(linger_deadline.unwrap_or_else(Instant::now)), if linger_deadline.is_some() => {
+                () = sleep_until(linger_deadline.unwrap_or_else(Instant::now)), if linger_deadline.is_some() && !unacked_full => {
                     linger_deadline = None;
-                    if !batch.is_empty()
-                        && let Err(reason) = self.send_batch(&mut batch, requests) {
+                    if !self.building.is_empty()
+                        && let Err(reason) = self.send_batch(requests) {
                             return Disconnect::Failed(reason);
                         }
                 }
@@ -271,20 +262,14 @@ impl Shipper {
                     }
                 }
             }
-            if batch.is_empty() {
-                linger_deadline = None;
-            }
         }
     }
 
-    fn send_batch(
-        &mut self,
-        batch: &mut BatchBuilder,
-        requests: &mpsc::Sender<PushRequest>,
-    ) -> Result<(), String> {
+    /// Sends the batch being filled and keeps it until it is acked.
+    fn send_batch(&mut self, requests: &mpsc::Sender<PushRequest>) -> Result<(), String> {
         let number = self.next_batch_number;
         self.next_batch_number += 1;
-        let (request, stream_ends) = std::mem::take(batch).finish(number);
+        let (request, stream_ends) = std::mem::take(&mut self.building).finish(number);
         let request = Arc::new(request);
         tracing::debug!(
             batch_number = number,

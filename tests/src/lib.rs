@@ -71,11 +71,16 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &str, mut command: Command, log_path: PathBuf) -> Result<Process> {
+    fn spawn(
+        name: &str,
+        mut command: Command,
+        log_path: PathBuf,
+        stdout: Stdio,
+    ) -> Result<Process> {
         let log = std::fs::File::create(&log_path)?;
         let child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
@@ -100,6 +105,12 @@ impl Process {
         if !status.success() {
             bail!("cannot signal {}", self.name);
         }
+        self.wait_within(limit)
+            .with_context(|| format!("after SIGTERM to {}", self.name))
+    }
+
+    /// Waits up to `limit` for the process to exit on its own; returns the exit code.
+    pub fn wait_within(&mut self, limit: Duration) -> Result<Option<i32>> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
@@ -108,7 +119,7 @@ impl Process {
             std::thread::sleep(Duration::from_millis(20));
         }
         bail!(
-            "{} did not exit within {limit:?} of SIGTERM; log:\n{}",
+            "{} did not exit within {limit:?}; log:\n{}",
             self.name,
             self.log()
         )
@@ -155,7 +166,7 @@ impl Collector {
         let mut command = Command::new(binaries_dir().join("afterglow-collector"));
         command.arg("--config").arg(&config_path);
         let log_path = work_dir.join(format!("collector-{}.log", unique_suffix()));
-        let mut process = Process::spawn("collector", command, log_path)?;
+        let mut process = Process::spawn("collector", command, log_path, Stdio::piped())?;
         let stdout = process.child.stdout.take().context("collector stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
@@ -234,19 +245,73 @@ impl Collector {
 /// A running agent.
 pub struct Agent {
     pub process: Process,
+    /// Where the agent's stdout goes, when it is kept.
+    stdout_path: Option<PathBuf>,
 }
 
 impl Agent {
     /// Starts an agent with `config` (TOML text) written into `work_dir`.
+    /// Unless the config says otherwise, its state lives in `work_dir/state-NAME` (so an
+    /// agent restarted under the same name resumes from its checkpoints) and its own metrics
+    /// endpoint takes a free port.
     pub fn start(work_dir: &Path, name: &str, config: &str) -> Result<Agent> {
         let config_path = work_dir.join(format!("agent-{name}.toml"));
-        std::fs::write(&config_path, config)?;
+        let mut text = String::new();
+        if !config.contains("state_dir") {
+            let state_dir = work_dir.join(format!("state-{name}"));
+            text.push_str(&format!(
+                "state_dir = {:?}\n",
+                state_dir.display().to_string()
+            ));
+        }
+        text.push_str(config);
+        if !config.contains("[telemetry]") {
+            text.push_str("\n[telemetry]\nlisten = \"127.0.0.1:0\"\n");
+        }
+        std::fs::write(&config_path, text)?;
         let mut command = Command::new(binaries_dir().join("afterglow-agent"));
         command.arg("--config").arg(&config_path);
         let log_path = work_dir.join(format!("agent-{name}-{}.log", unique_suffix()));
         Ok(Agent {
-            process: Process::spawn(&format!("agent {name}"), command, log_path)?,
+            process: Process::spawn(&format!("agent {name}"), command, log_path, Stdio::piped())?,
+            stdout_path: None,
         })
+    }
+
+    /// Starts `afterglow-agent run --role ROLE -- COMMAND…` without a config file, shipping
+    /// to `collector` as node `name` of cluster `wrap-tests`. Its stdout (the command's, copied
+    /// through) goes to a file: see `stdout`.
+    pub fn start_wrapped(
+        work_dir: &Path,
+        name: &str,
+        collector: &Collector,
+        role: &str,
+        command: &[&str],
+    ) -> Result<Agent> {
+        let mut agent = Command::new(binaries_dir().join("afterglow-agent"));
+        agent
+            .env_remove("AFTERGLOW_AGENT_CONFIG")
+            .env("AFTERGLOW_COLLECTOR", &collector.grpc_url)
+            .env("AFTERGLOW_CLUSTER", "wrap-tests")
+            .env("AFTERGLOW_NODE", name)
+            .args(["run", "--role", role, "--"])
+            .args(command);
+        let suffix = unique_suffix();
+        let log_path = work_dir.join(format!("agent-{name}-{suffix}.log"));
+        let stdout_path = work_dir.join(format!("agent-{name}-{suffix}.stdout"));
+        let stdout = std::fs::File::create(&stdout_path)?;
+        Ok(Agent {
+            process: Process::spawn(&format!("agent {name}"), agent, log_path, stdout.into())?,
+            stdout_path: Some(stdout_path),
+        })
+    }
+
+    /// What the agent wrote to its stdout so far, if it was started to keep it.
+    pub fn stdout(&self) -> String {
+        self.stdout_path
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
     }
 }
 

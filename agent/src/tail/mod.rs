@@ -284,7 +284,15 @@ impl Tailer {
             .metadata()
             .map(|metadata| metadata.len())
             .unwrap_or(0);
-        if size < file.reader.read_offset() {
+        // Truncated, or truncated and written to the same length or past it again between two
+        // looks (copytruncate under load): the bytes just read are no longer where they were.
+        let replaced = size < file.reader.read_offset()
+            || !holds_bytes_at(
+                file.reader.file(),
+                file.reader.recent_bytes(),
+                file.reader.read_offset(),
+            );
+        if replaced {
             tracing::info!(path = %file.path.display(), size, read_offset = file.reader.read_offset(), "file was truncated, reading it again from its start");
             let path = file.path.clone();
             self.retire(key)?;

@@ -20,7 +20,7 @@ struct Harness {
     config: LogsConfig,
     tailer: Option<Tailer>,
     receiver: mpsc::Receiver<LogRecord>,
-    checkpoints: Arc<CheckpointStore>,
+    checkpoints: Option<Arc<CheckpointStore>>,
     stored: BTreeMap<(u64, u64), String>,
     received_since_start: usize,
 }
@@ -54,7 +54,7 @@ impl Harness {
             config,
             tailer: None,
             receiver,
-            checkpoints: Arc::new(checkpoints),
+            checkpoints: Some(Arc::new(checkpoints)),
             stored: BTreeMap::new(),
             received_since_start: 0,
         };
@@ -72,7 +72,7 @@ impl Harness {
             },
             timezone: TimeZone::UTC,
             records,
-            checkpoints: Arc::clone(&self.checkpoints),
+            checkpoints: Arc::clone(self.store()),
             metrics: AgentMetrics::new(),
             first_start,
         };
@@ -84,12 +84,17 @@ impl Harness {
     /// checkpoints, and starts a new one from what is on disk.
     fn restart(&mut self, saved_checkpoints: bool) {
         if saved_checkpoints {
-            self.checkpoints.persist().expect("checkpoints persist");
+            self.store().persist().expect("checkpoints persist");
         }
         self.tailer = None;
+        self.checkpoints = None; // releases the state directory's lock
         let (checkpoints, found) = CheckpointStore::open(self.state.path()).expect("state dir");
-        self.checkpoints = Arc::new(checkpoints);
+        self.checkpoints = Some(Arc::new(checkpoints));
         self.start(found == Found::Nothing);
+    }
+
+    fn store(&self) -> &Arc<CheckpointStore> {
+        self.checkpoints.as_ref().expect("the store is open")
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -123,8 +128,7 @@ impl Harness {
             } else {
                 self.stored.insert(key, record.message.clone());
             }
-            self.checkpoints
-                .record_ack(record.stream.id, record.end_offset);
+            self.store().record_ack(record.stream.id, record.end_offset);
         }
     }
 
@@ -262,10 +266,7 @@ fn a_file_rewritten_while_the_agent_was_down_is_read_as_new() {
     harness.tailer = None;
     // Same first line, same inode, other bytes before the checkpoint.
     std::fs::write(harness.path("app.log"), "HEADER\nsecond run, longer line\n").expect("rewrite");
-    let (checkpoints, found) = CheckpointStore::open(harness.state.path()).expect("state");
-    assert_eq!(found, Found::Checkpoints);
-    harness.checkpoints = Arc::new(checkpoints);
-    harness.start(false);
+    harness.restart(false);
     harness.scan();
     assert!(
         harness
@@ -341,6 +342,8 @@ enum Action {
     CopyTruncate { scan_between: bool },
     /// Truncate the current file in place.
     Truncate,
+    /// Truncate the current file and write past the old read offset before the next look.
+    TruncateAndRegrow { lines: u8 },
     /// Delete the current file.
     Delete,
     /// Crash and restart the agent, with or without its latest checkpoints saved.
@@ -353,6 +356,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::RenameRotate),
         1 => any::<bool>().prop_map(|scan_between| Action::CopyTruncate { scan_between }),
         1 => Just(Action::Truncate),
+        1 => (1u8..12).prop_map(|lines| Action::TruncateAndRegrow { lines }),
         1 => Just(Action::Delete),
         1 => any::<bool>().prop_map(|saved_checkpoints| Action::RestartAgent { saved_checkpoints }),
     ]
@@ -427,6 +431,18 @@ fn run_actions(actions: &[Action]) -> (Vec<String>, Vec<String>, BTreeMap<u64, V
                     std::fs::File::create(harness.path("app.log")).expect("truncate");
                 }
             }
+            Action::TruncateAndRegrow { lines } => {
+                if harness.path("app.log").exists() {
+                    harness.scan();
+                    let mut text = String::new();
+                    for _ in 0..lines {
+                        next_line += 1;
+                        text.push_str(&format!("line-{next_line:05}\n"));
+                        written.push(format!("line-{next_line:05}"));
+                    }
+                    std::fs::write(harness.path("app.log"), text).expect("truncate and write");
+                }
+            }
             Action::Delete => {
                 let _ = std::fs::remove_file(harness.path("app.log"));
             }
@@ -492,6 +508,13 @@ fn regressions_found_by_the_model_test() {
         ],
         // A restart gave a new file with an old file's first line the old file's stream.
         vec![w(1, true), RenameRotate, r(false), w(1, true)],
+        // A file truncated and rewritten to the same length between two looks.
+        vec![
+            w(2, false),
+            w(5, false),
+            Action::TruncateAndRegrow { lines: 7 },
+            Action::Truncate,
+        ],
     ];
     for actions in found {
         let (delivered, written, _) = run_actions(&actions);

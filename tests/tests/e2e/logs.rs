@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Counts the records in Dask output without the agent's parser: one per timestamped line,
 /// one per task output line; tracebacks and `Compute Failed` details belong to their record.
-fn expected_records(text: &str) -> usize {
+pub(crate) fn expected_records(text: &str) -> usize {
     text.lines()
         .filter(|line| {
             let timestamped =
@@ -33,7 +33,7 @@ fn split_points(text: &str, parts: usize) -> Vec<usize> {
         .collect()
 }
 
-fn agent_config(collector: &Collector, node: &str, log_glob: &Path) -> String {
+pub(crate) fn agent_config(collector: &Collector, node: &str, log_glob: &Path) -> String {
     format!(
         r#"collector = "{}"
 cluster = "nightly-etl"
@@ -57,11 +57,11 @@ fn hits_of_node<'a>(hits: &'a [Value], node: &str) -> Vec<&'a Value> {
     hits.iter().filter(|hit| hit["node"] == node).collect()
 }
 
-fn count_node(collector: &Collector, node: &str) -> Result<usize> {
+pub(crate) fn count_node(collector: &Collector, node: &str) -> Result<usize> {
     Ok(hits_of_node(&collector.search_all("*", 1000)?, node).len())
 }
 
-fn assert_no_duplicates(hits: &[Value]) {
+pub(crate) fn assert_no_duplicates(hits: &[Value]) {
     let mut seen = HashSet::new();
     for hit in hits {
         let key = (
@@ -77,7 +77,7 @@ fn assert_no_duplicates(hits: &[Value]) {
 
 /// Appends `text` to `path` in `parts` steps, waiting after each until the collector has
 /// every record of the file's complete lines.
-fn append_in_steps(
+pub(crate) fn append_in_steps(
     collector: &Collector,
     path: &Path,
     node: &str,

@@ -3,4 +3,6 @@
 
 mod check;
 mod logs;
+mod tailing;
 mod ui;
+mod wrap;

@@ -1,0 +1,168 @@
+//! Tailing with the real binaries: rotation by rename and by copytruncate, the agent killed
+//! with SIGKILL at arbitrary moments, and input that must not stall a file.
+
+use std::io::Write;
+
+use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use anyhow::Result;
+
+use crate::logs::{agent_config, assert_no_duplicates, count_node, expected_records};
+
+fn append(path: &std::path::Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn wait_for_count(collector: &Collector, node: &str, expected: usize) -> Result<()> {
+    wait_for(&format!("{expected} records of {node}"), || {
+        let count = count_node(collector, node)?;
+        Ok(if count == expected {
+            Ok(())
+        } else {
+            Err(count)
+        })
+    })
+}
+
+#[test]
+fn rename_and_copytruncate_rotations_lose_and_repeat_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let log = log_dir.join("worker.log");
+    let _agent = Agent::start(
+        dir.path(),
+        "a",
+        &agent_config(&collector, "node-a", &log_dir.join("*.log")),
+    )?;
+    let parts = [
+        fixture("logs/worker-1.log"),
+        fixture("logs/worker-2.log"),
+        fixture("logs/scheduler.log"),
+    ];
+    let mut expected = 0;
+
+    // Rename rotation: the old file leaves the glob and is read to its end.
+    append(&log, &parts[0])?;
+    expected += expected_records(&parts[0]);
+    wait_for_count(&collector, "node-a", expected)?;
+    std::fs::rename(&log, log_dir.join("worker.log.1"))?;
+    append(
+        &log_dir.join("worker.log.1"),
+        "2026-11-27 14:09:00,000 - distributed.worker - INFO - written after the rename\n",
+    )?;
+    expected += 1;
+    append(&log, &parts[1])?;
+    expected += expected_records(&parts[1]);
+    wait_for_count(&collector, "node-a", expected)?;
+
+    // copytruncate, as logrotate does it: copy out of the glob, truncate in place.
+    std::fs::copy(&log, log_dir.join("worker.log.2"))?;
+    std::fs::File::create(&log)?;
+    append(&log, &parts[2])?;
+    expected += expected_records(&parts[2]);
+    wait_for_count(&collector, "node-a", expected)?;
+    assert_no_duplicates(&collector.search_all("*", 1000)?);
+    Ok(())
+}
+
+#[test]
+fn an_agent_killed_at_arbitrary_moments_resumes_without_loss_or_duplicates() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let log = log_dir.join("scheduler.log");
+    let config = agent_config(&collector, "node-k", &log_dir.join("*.log"));
+    let text = fixture("logs/scheduler.log")
+        + &fixture("logs/worker-1.log")
+        + &fixture("logs/worker-2.log");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
+    // Kill moments spread over the writing, from a fixed seed so a failure can be replayed.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut written = 0;
+    for round in 0..6 {
+        let mut agent = Agent::start(dir.path(), "killed", &config)?;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let lines_now = (seed % 60) as usize + 20;
+        for line in lines.iter().skip(written).take(lines_now) {
+            file.write_all(line.as_bytes())?;
+        }
+        written = (written + lines_now).min(lines.len());
+        // Let the agent get somewhere between nothing and everything of this round.
+        std::thread::sleep(std::time::Duration::from_millis(seed % 400));
+        agent.process.kill();
+        assert!(round < 5 || written > 0);
+    }
+    for line in lines.iter().skip(written) {
+        file.write_all(line.as_bytes())?;
+    }
+    let _agent = Agent::start(dir.path(), "killed", &config)?;
+    wait_for_count(&collector, "node-k", expected_records(&text))?;
+    assert_no_duplicates(&collector.search_all("*", 1000)?);
+    Ok(())
+}
+
+#[test]
+fn a_two_mib_line_and_random_bytes_do_not_stall_their_files() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let _agent = Agent::start(
+        dir.path(),
+        "a",
+        &agent_config(&collector, "node-x", &log_dir.join("*.log")),
+    )?;
+
+    let mut long = b"2026-11-27 14:00:00,000 - distributed.worker - WARNING - ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 2 << 20));
+    long.extend_from_slice(
+        b"\n2026-11-27 14:00:01,000 - distributed.worker - INFO - after the long line\n",
+    );
+    std::fs::write(log_dir.join("long.log"), &long)?;
+
+    let mut noise = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    noise.extend_from_slice(b"random bytes follow\n");
+    for _ in 0..200_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        noise.push((seed >> 24) as u8);
+    }
+    noise.extend_from_slice(
+        b"\n2026-11-27 14:00:02,000 - distributed.worker - INFO - after the noise\n",
+    );
+    std::fs::write(log_dir.join("noise.log"), &noise)?;
+
+    wait_for("the lines after the long line and the noise", || {
+        let after_long = collector.search_all("\"after the long line\"", 10)?.len();
+        let after_noise = collector.search_all("\"after the noise\"", 10)?.len();
+        Ok(if (after_long, after_noise) == (1, 1) {
+            Ok(())
+        } else {
+            Err((after_long, after_noise))
+        })
+    })?;
+    let long_hits = collector.search_all("level:WARNING", 10)?;
+    assert_eq!(long_hits.len(), 1);
+    let message_len = long_hits[0]["message"].as_str().map_or(0, str::len);
+    assert!(
+        message_len <= 1 << 20,
+        "the long line was cut at max_line_bytes, got {message_len}"
+    );
+    assert!(message_len > 1000);
+    Ok(())
+}
