@@ -462,6 +462,99 @@ mod tests {
         assert!(by_bytes.is_full(&config));
     }
 
+    /// A collector stand-in whose first Push stream fails at its first batch (a crash) and
+    /// whose later streams ack every batch, remembering every seq received.
+    #[derive(Default)]
+    struct CrashingOnceIngest {
+        connections: std::sync::atomic::AtomicUsize,
+        received: Arc<std::sync::Mutex<std::collections::BTreeSet<u64>>>,
+    }
+
+    #[tonic::async_trait]
+    impl afterglow_proto::v1::ingest_server::Ingest for CrashingOnceIngest {
+        type PushStream = std::pin::Pin<
+            Box<dyn tokio_stream::Stream<Item = Result<PushResponse, tonic::Status>> + Send>,
+        >;
+
+        async fn push(
+            &self,
+            request: tonic::Request<tonic::Streaming<PushRequest>>,
+        ) -> Result<tonic::Response<Self::PushStream>, tonic::Status> {
+            use tokio_stream::StreamExt;
+            let connection = self
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let received = Arc::clone(&self.received);
+            let mut batches = request.into_inner();
+            let (answers, answer_stream) = mpsc::channel(64);
+            tokio::spawn(async move {
+                while let Some(Ok(batch)) = batches.next().await {
+                    if connection == 0 {
+                        let _ = answers
+                            .send(Err(tonic::Status::unavailable("crashed")))
+                            .await;
+                        return;
+                    }
+                    received
+                        .lock()
+                        .expect("not poisoned")
+                        .extend(batch.logs.iter().map(|log| log.seq));
+                    let ack = PushResponse {
+                        acked_batch_numbers: vec![batch.batch_number],
+                    };
+                    if answers.send(Ok(ack)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Ok(tonic::Response::new(Box::pin(ReceiverStream::new(
+                answer_stream,
+            ))))
+        }
+    }
+
+    /// Regression: records of the batch being filled were dropped when the stream failed.
+    #[tokio::test]
+    async fn records_taken_before_a_disconnect_are_sent_after_the_reconnect() {
+        let ingest = Arc::new(CrashingOnceIngest::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                afterglow_proto::v1::ingest_server::IngestServer::from_arc(Arc::clone(&ingest))
+                    .accept_compressed(CompressionEncoding::Zstd),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        tokio::spawn(server);
+
+        let mut config = AgentConfig::embedded_default().ship;
+        config.batch_max_records = 7;
+        config.batch_linger = "5ms".to_owned();
+        config.backoff_max = "100ms".to_owned();
+        let (records, receiver) = mpsc::channel(1000);
+        let shipper =
+            Shipper::new(&format!("http://{addr}"), None, config, receiver).expect("valid url");
+        let stream = stream(1, "/a.log");
+        for seq in 0..500 {
+            records
+                .send(record(&stream, seq, "m"))
+                .await
+                .expect("shipper alive");
+        }
+        drop(records);
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            shipper.run(CancellationToken::new()),
+        )
+        .await
+        .expect("everything is acked in time");
+        let received = ingest.received.lock().expect("not poisoned").clone();
+        assert_eq!(received, (0..500).collect(), "every record arrives");
+        assert!(ingest.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+
     #[test]
     fn backoff_is_jittered_within_half_and_all() {
         for _ in 0..100 {
