@@ -354,38 +354,15 @@ impl Tailer {
 
     /// Stops following a detached file after closing its open record.
     fn release(&mut self, key: FileKey) -> Result<(), ShipperGone> {
-        let mut file = self.files.remove(&key).expect("followed");
-        self.path_index.retain(|_, indexed| *indexed != key);
-        self.context.metrics.files_open.dec();
+        let file = self.stop_following(key)?;
         tracing::info!(path = %file.path.display(), "released file that is gone");
-        if let Some(record) = file.assembler.flush() {
-            send(
-                &self.context.records,
-                &file.stream,
-                record,
-                file.reader.complete_lines_end(),
-            )?;
-        }
-        self.context.checkpoints.forget(file.stream.id);
         Ok(())
     }
 
     /// Ends the stream of a file whose content was replaced in place; a copy of the old
     /// content (copytruncate) may still continue it.
     fn retire(&mut self, key: FileKey) -> Result<(), ShipperGone> {
-        let mut file = self.files.remove(&key).expect("followed");
-        self.path_index.retain(|_, indexed| *indexed != key);
-        self.context.metrics.files_open.dec();
-        if let Some(record) = file.assembler.flush() {
-            send(
-                &self.context.records,
-                &file.stream,
-                record,
-                file.reader.complete_lines_end(),
-            )?;
-        }
-        // The file no longer holds this stream: its checkpoint must not resume it there.
-        self.context.checkpoints.forget(file.stream.id);
+        let file = self.stop_following(key)?;
         self.lineage.insert(key, file.stream.id);
         self.retired.push(RetiredStream {
             stream: Arc::clone(&file.stream),
@@ -413,6 +390,24 @@ impl Tailer {
             self.discover(&path)?;
         }
         Ok(())
+    }
+
+    /// Closes a followed file's open record, drops the file and forgets its checkpoint: the
+    /// file no longer holds the stream where a restarted agent would look for it.
+    fn stop_following(&mut self, key: FileKey) -> Result<TailedFile, ShipperGone> {
+        let mut file = self.files.remove(&key).expect("followed");
+        self.path_index.retain(|_, indexed| *indexed != key);
+        self.context.metrics.files_open.dec();
+        if let Some(record) = file.assembler.flush() {
+            send(
+                &self.context.records,
+                &file.stream,
+                record,
+                file.reader.complete_lines_end(),
+            )?;
+        }
+        self.context.checkpoints.forget(file.stream.id);
+        Ok(file)
     }
 
     /// Starts following the file at `path` if it is new. Returns its key if it exists.
