@@ -114,6 +114,10 @@ pub struct LogsConfig {
     /// read to its end and quiet.
     #[serde(default = "default_release_after")]
     pub release_after: String,
+    /// A file read to its end and quiet this long has its descriptor closed; it is opened
+    /// again when it changes. Bounds open descriptors however many files match.
+    #[serde(default = "default_close_inactive")]
+    pub close_inactive: String,
 }
 
 /// The `[ship]` table: batching and reconnects.
@@ -193,6 +197,9 @@ fn default_poll_interval() -> String {
 }
 fn default_multiline_timeout() -> String {
     "1s".to_owned()
+}
+fn default_close_inactive() -> String {
+    "5m".to_owned()
 }
 fn default_release_after() -> String {
     "60s".to_owned()
@@ -325,6 +332,11 @@ impl AgentConfig {
                 &format!("{at}.release_after"),
                 &logs.release_after,
             );
+            check_duration(
+                &mut problems,
+                &format!("{at}.close_inactive"),
+                &logs.close_inactive,
+            );
             if let Err(error) = logs.line_parser() {
                 problems.push(format!("{at}: {error}"));
             }
@@ -424,6 +436,11 @@ impl LogsConfig {
             Some("client") => Role::Client,
             _ => self.role,
         }
+    }
+
+    /// How long a file read to its end stays open while quiet.
+    pub fn close_inactive(&self) -> Duration {
+        parse_duration(&self.close_inactive).expect("validated when loaded")
     }
 
     /// Longest time a deleted or renamed-away file is kept open.

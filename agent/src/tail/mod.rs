@@ -79,7 +79,8 @@ pub struct Tailer {
     /// Files holding a copy of a followed file, not read: key → (path, stream copied).
     copies: HashMap<FileKey, (PathBuf, u64)>,
     /// The last stream of each file whose content was replaced in place.
-    lineage: HashMap<FileKey, u64>,
+    /// Keyed by device, inode and birth time: a new file reusing an inode is not the same file.
+    lineage: HashMap<(u64, u64, u64), u64>,
     /// What this tailer last added to the shared gauges.
     reported_pending_deletion: i64,
     reported_bytes_behind: i64,
@@ -115,6 +116,8 @@ struct TailedFile {
     detached_since: Option<Instant>,
     acked_offset: u64,
     size: u64,
+    /// Modification time when the descriptor was closed for being idle.
+    modified_when_closed: Option<std::time::SystemTime>,
 }
 
 struct RetiredStream {
@@ -278,9 +281,38 @@ impl Tailer {
         let Some(file) = self.files.get_mut(&key) else {
             return Ok(());
         };
-        let size = file
-            .reader
-            .file()
+        if file.reader.file().is_none() {
+            // Closed for being idle: a look at the path tells whether it changed.
+            match std::fs::metadata(&file.path) {
+                Ok(metadata) if (metadata.dev(), metadata.ino()) == key => {
+                    let unchanged = metadata.len() == file.reader.read_offset()
+                        && metadata.modified().ok() == file.modified_when_closed;
+                    if unchanged {
+                        return Ok(());
+                    }
+                    let reopened = match open_same_file(&file.path, key) {
+                        Some(reopened) => file.reader.reopen(reopened),
+                        None => Err(io::Error::other("the path now leads to another file")),
+                    };
+                    match reopened {
+                        Ok(()) => {
+                            self.context.metrics.files_open.inc();
+                        }
+                        Err(error) => {
+                            tracing::warn!(path = %file.path.display(), %error, "cannot reopen idle file, will retry");
+                            return Ok(());
+                        }
+                    }
+                }
+                _ => {
+                    tracing::info!(path = %file.path.display(), "idle file is gone; releasing it");
+                    return self.release(key);
+                }
+            }
+        }
+        let file = self.files.get_mut(&key).expect("followed");
+        let open_file = file.reader.file().expect("opened above");
+        let size = open_file
             .metadata()
             .map(|metadata| metadata.len())
             .unwrap_or(0);
@@ -288,7 +320,7 @@ impl Tailer {
         // looks (copytruncate under load): the bytes just read are no longer where they were.
         let replaced = size < file.reader.read_offset()
             || !holds_bytes_at(
-                file.reader.file(),
+                open_file,
                 file.reader.recent_bytes(),
                 file.reader.read_offset(),
             );
@@ -321,10 +353,32 @@ impl Tailer {
             let quiet_long_enough =
                 file.last_data_at.elapsed() >= multiline_timeout.max(Duration::from_secs(1));
             if (drained && quiet_long_enough) || detached_since.elapsed() >= release_after {
-                self.release(key)?;
+                return self.release(key);
             }
         }
+        self.close_if_idle(key);
         Ok(())
+    }
+
+    /// Closes the descriptor of a file read to its end and quiet for `close_inactive`; it is
+    /// opened again when it changes. This bounds descriptors however many files match.
+    fn close_if_idle(&mut self, key: FileKey) {
+        let close_inactive = self.config.close_inactive();
+        let file = self.files.get_mut(&key).expect("followed");
+        let idle = file.reader.file().is_some()
+            && file.detached_since.is_none()
+            && file.at_end
+            && !file.assembler.has_open_record()
+            && file.last_data_at.elapsed() >= close_inactive;
+        if idle {
+            file.modified_when_closed = file
+                .reader
+                .file()
+                .and_then(|open_file| open_file.metadata().ok())
+                .and_then(|metadata| metadata.modified().ok());
+            file.reader.close();
+            self.context.metrics.files_open.dec();
+        }
     }
 
     /// Computes the guard for the newest acknowledged offset and saves the checkpoint.
@@ -334,7 +388,16 @@ impl Tailer {
             return;
         };
         file.acked_offset = acked;
-        match guard_hash(file.reader.file(), acked, GUARD_BYTES) {
+        let guard = match file.reader.file() {
+            Some(open_file) => guard_hash(open_file, acked, GUARD_BYTES),
+            // Closed while idle: the bytes before the read offset are still in memory.
+            None => Ok(recent_guard(
+                file.reader.recent_bytes(),
+                file.reader.read_offset(),
+                acked,
+            )),
+        };
+        match guard {
             Ok(Some(guard)) => {
                 let guard_len = acked.min(GUARD_BYTES as u64) as u32;
                 self.context.checkpoints.advance(
@@ -363,7 +426,8 @@ impl Tailer {
     /// content (copytruncate) may still continue it.
     fn retire(&mut self, key: FileKey) -> Result<(), ShipperGone> {
         let file = self.stop_following(key)?;
-        self.lineage.insert(key, file.stream.id);
+        self.lineage
+            .insert((key.0, key.1, file.fingerprint.birth_nanos), file.stream.id);
         self.retired.push(RetiredStream {
             stream: Arc::clone(&file.stream),
             first_line_hash: file.fingerprint.first_line_hash,
@@ -397,7 +461,9 @@ impl Tailer {
     fn stop_following(&mut self, key: FileKey) -> Result<TailedFile, ShipperGone> {
         let mut file = self.files.remove(&key).expect("followed");
         self.path_index.retain(|_, indexed| *indexed != key);
-        self.context.metrics.files_open.dec();
+        if file.reader.file().is_some() {
+            self.context.metrics.files_open.dec();
+        }
         if let Some(record) = file.assembler.flush() {
             send(
                 &self.context.records,
@@ -516,6 +582,7 @@ impl Tailer {
             detached_since: None,
             acked_offset: offset,
             size,
+            modified_when_closed: None,
         }))
     }
 
@@ -581,8 +648,20 @@ impl Tailer {
             if original.fingerprint.first_line_hash != fingerprint.first_line_hash {
                 continue;
             }
+            let reopened;
+            let original_file = match original.reader.file() {
+                Some(open_file) => open_file,
+                None => {
+                    let original_key = (original.fingerprint.dev, original.fingerprint.inode);
+                    let Some(opened) = open_same_file(&original.path, original_key) else {
+                        continue;
+                    };
+                    reopened = opened;
+                    &reopened
+                }
+            };
             let compared = original.reader.read_offset().min(size);
-            if crate::fingerprint::same_prefix(original.reader.file(), file, compared)? {
+            if crate::fingerprint::same_prefix(original_file, file, compared)? {
                 tracing::info!(path = %path.display(), original = %original.path.display(), "file is a copy of a followed file; not reading it");
                 self.copies
                     .insert(key, (path.to_owned(), original.stream.id));
@@ -597,7 +676,7 @@ impl Tailer {
                 0,
             )));
         }
-        if let Some(&previous) = self.lineage.get(&key) {
+        if let Some(&previous) = self.lineage.get(&(key.0, key.1, fingerprint.birth_nanos)) {
             return Ok(Some((
                 derived_stream_id(previous, "rewritten", fingerprint.first_line_hash),
                 0,
@@ -713,8 +792,22 @@ fn send(
     records.blocking_send(record).map_err(|_| ShipperGone)
 }
 
+/// Opens `path` if it still leads to the file `key`.
+fn open_same_file(path: &Path, key: FileKey) -> Option<File> {
+    let file = File::open(path).ok()?;
+    let metadata = file.metadata().ok()?;
+    ((metadata.dev(), metadata.ino()) == key).then_some(file)
+}
+
 fn path_leads_to(path: &Path, key: FileKey) -> bool {
     std::fs::metadata(path).is_ok_and(|metadata| (metadata.dev(), metadata.ino()) == key)
+}
+
+/// The guard of `offset` from the bytes last read, if they end there and cover the guard.
+fn recent_guard(recent: &[u8], read_offset: u64, offset: u64) -> Option<u64> {
+    let needed = offset.min(GUARD_BYTES as u64) as usize;
+    (offset == read_offset && recent.len() >= needed)
+        .then(|| xxhash_rust::xxh3::xxh3_64(&recent[recent.len() - needed..]))
 }
 
 /// Tells whether `file` holds `bytes` just before `end_offset`.

@@ -34,7 +34,8 @@ pub(crate) struct ReadOutcome {
 
 /// A file being read line by line.
 pub(crate) struct LineReader {
-    file: File,
+    /// `None` while the file is closed for being idle; offsets and buffers are kept.
+    file: Option<File>,
     read_offset: u64,
     partial_line: Vec<u8>,
     partial_line_offset: u64,
@@ -53,7 +54,7 @@ impl LineReader {
     ) -> io::Result<LineReader> {
         file.seek(SeekFrom::Start(offset))?;
         Ok(LineReader {
-            file,
+            file: Some(file),
             read_offset: offset,
             partial_line: Vec::new(),
             partial_line_offset: offset,
@@ -64,9 +65,21 @@ impl LineReader {
         })
     }
 
-    /// The open file.
-    pub(crate) fn file(&self) -> &File {
-        &self.file
+    /// The open file, unless it is closed for being idle.
+    pub(crate) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// Closes the file descriptor; `reopen` continues where reading stopped.
+    pub(crate) fn close(&mut self) {
+        self.file = None;
+    }
+
+    /// Continues reading in `file` (the same file, opened again) at the read offset.
+    pub(crate) fn reopen(&mut self, mut file: File) -> io::Result<()> {
+        file.seek(SeekFrom::Start(self.read_offset))?;
+        self.file = Some(file);
+        Ok(())
     }
 
     /// Offset of the next byte to read.
@@ -89,11 +102,25 @@ impl LineReader {
     pub(crate) fn read_lines(
         &mut self,
         budget: usize,
+        on_line: impl FnMut(Line<'_>) -> bool,
+    ) -> io::Result<ReadOutcome> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(ReadOutcome::default());
+        };
+        let outcome = self.read_lines_from(&mut file, budget, on_line);
+        self.file = Some(file);
+        outcome
+    }
+
+    fn read_lines_from(
+        &mut self,
+        file: &mut File,
+        budget: usize,
         mut on_line: impl FnMut(Line<'_>) -> bool,
     ) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
         while (outcome.bytes as usize) < budget {
-            let read = self.file.read(&mut self.chunk)?;
+            let read = file.read(&mut self.chunk)?;
             if read == 0 {
                 break;
             }

@@ -377,12 +377,31 @@ proptest! {
             prop_assert_eq!(lines, &ordered);
         }
     }
+
+    /// The same, with every idle file's descriptor closed at once and reopened on change.
+    #[test]
+    fn every_line_arrives_once_when_idle_files_are_closed(actions in proptest::collection::vec(action(), 1..40)) {
+        let (delivered, written, by_stream) = run_actions_with(&actions, "close_inactive = \"0s\"");
+        prop_assert_eq!(delivered, written);
+        for lines in by_stream.values() {
+            let mut ordered = lines.clone();
+            ordered.sort();
+            prop_assert_eq!(lines, &ordered);
+        }
+    }
 }
 
 /// Applies `actions` to a file while a tailer follows it; returns the lines delivered (sorted),
 /// the lines written, and each stream's lines in seq order.
 fn run_actions(actions: &[Action]) -> (Vec<String>, Vec<String>, BTreeMap<u64, Vec<String>>) {
-    let mut harness = Harness::new("");
+    run_actions_with(actions, "")
+}
+
+fn run_actions_with(
+    actions: &[Action],
+    config: &str,
+) -> (Vec<String>, Vec<String>, BTreeMap<u64, Vec<String>>) {
+    let mut harness = Harness::new(config);
     let mut written = Vec::new();
     let mut next_line = 0u32;
     let mut generation = 0u32;
@@ -518,6 +537,25 @@ fn regressions_found_by_the_model_test() {
     ];
     for actions in found {
         let (delivered, written, _) = run_actions(&actions);
+        assert_eq!(delivered, written, "{actions:?}");
+    }
+    let found_with_idle_files_closed = [
+        // A copy of an idle (closed) file was not recognised as a copy.
+        vec![w(1, false), CopyTruncate { scan_between: true }],
+        // A new file reusing a deleted file's inode inherited its lineage.
+        vec![
+            w(1, false),
+            CopyTruncate {
+                scan_between: false,
+            },
+            Delete,
+            w(1, true),
+            Delete,
+            w(1, true),
+        ],
+    ];
+    for actions in found_with_idle_files_closed {
+        let (delivered, written, _) = run_actions_with(&actions, "close_inactive = \"0s\"");
         assert_eq!(delivered, written, "{actions:?}");
     }
 }
