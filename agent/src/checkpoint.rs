@@ -155,6 +155,16 @@ impl CheckpointStore {
             .cloned()
     }
 
+    /// The paths the checkpoints were saved for.
+    pub fn paths(&self) -> std::collections::HashSet<PathBuf> {
+        let state = self.lock();
+        state
+            .streams
+            .values()
+            .map(|stream| stream.saved.path.clone())
+            .collect()
+    }
+
     /// The saved checkpoints of files whose first line has `first_line_hash`, wherever
     /// they are now: a file moved to another device, or a copy of a truncated file.
     pub fn find_by_content(&self, first_line_hash: u64) -> Vec<Checkpoint> {

@@ -118,6 +118,10 @@ pub struct LogsConfig {
     /// again when it changes. Bounds open descriptors however many files match.
     #[serde(default = "default_close_inactive")]
     pub close_inactive: String,
+    /// Most descriptors this table's files may hold open; beyond it the longest-quiet idle
+    /// files are closed first, and new files wait until one can be.
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
 }
 
 /// The `[ship]` table: batching and reconnects.
@@ -197,6 +201,9 @@ fn default_poll_interval() -> String {
 }
 fn default_multiline_timeout() -> String {
     "1s".to_owned()
+}
+fn default_max_open_files() -> usize {
+    1024
 }
 fn default_close_inactive() -> String {
     "5m".to_owned()
@@ -350,6 +357,9 @@ impl AgentConfig {
                         "{at}.role_from_path: bad regex {pattern:?}: {error}"
                     )),
                 }
+            }
+            if logs.max_open_files == 0 {
+                problems.push(format!("{at}.max_open_files: must be at least 1"));
             }
             if logs.max_line_bytes < 64 {
                 problems.push(format!("{at}.max_line_bytes: must be at least 64"));

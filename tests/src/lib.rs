@@ -91,6 +91,27 @@ impl Process {
         })
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the process, from `/proc`.
+    pub fn open_descriptors(&self) -> Result<usize> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid()))?.count())
+    }
+
+    /// CPU time (user + system) the process has used so far, from `/proc`.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after_name = stat.rsplit_once(')').context("stat has a command name")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        // Linux reports these in USER_HZ, which is 100 on every supported architecture.
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
     /// Sends SIGKILL and waits for the process to die.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

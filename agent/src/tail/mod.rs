@@ -81,6 +81,10 @@ pub struct Tailer {
     /// The last stream of each file whose content was replaced in place.
     /// Keyed by device, inode and birth time: a new file reusing an inode is not the same file.
     lineage: HashMap<(u64, u64, u64), u64>,
+    /// Files whose descriptor is open now; at most `max_open_files`.
+    open_descriptors: usize,
+    /// A new file waited for a free descriptor: scan again soon, not at the next interval.
+    discovery_deferred: bool,
     /// What this tailer last added to the shared gauges.
     reported_pending_deletion: i64,
     reported_bytes_behind: i64,
@@ -120,6 +124,17 @@ struct TailedFile {
     modified_when_closed: Option<std::time::SystemTime>,
 }
 
+impl TailedFile {
+    /// Tells whether the descriptor may be closed without losing anything: read to its end,
+    /// no record waiting for continuation lines, and still at its path.
+    fn can_close(&self) -> bool {
+        self.reader.file().is_some()
+            && self.detached_since.is_none()
+            && self.at_end
+            && !self.assembler.has_open_record()
+    }
+}
+
 struct RetiredStream {
     stream: Arc<StreamInfo>,
     first_line_hash: u64,
@@ -143,6 +158,8 @@ impl Tailer {
             retired: Vec::new(),
             copies: HashMap::new(),
             lineage: HashMap::new(),
+            open_descriptors: 0,
+            discovery_deferred: false,
             reported_pending_deletion: 0,
             reported_bytes_behind: 0,
         }
@@ -168,8 +185,15 @@ impl Tailer {
                 }
             }
             let result = if Instant::now() >= next_full_scan {
-                next_full_scan = Instant::now() + full_scan_interval;
-                self.full_scan()
+                self.discovery_deferred = false;
+                let result = self.full_scan();
+                let wait = if self.discovery_deferred {
+                    TICK
+                } else {
+                    full_scan_interval
+                };
+                next_full_scan = Instant::now() + wait;
+                result
             } else {
                 self.handle_changes(&changed)
             };
@@ -229,8 +253,27 @@ impl Tailer {
         let mut seen = HashSet::new();
         // Files that resume their own checkpoint first, so that a copy of one of them is
         // recognised as a copy whatever the order of names.
+        let any_new = listed
+            .iter()
+            .any(|path| !self.path_index.contains_key(path));
+        let checkpointed_paths = if any_new {
+            self.context.checkpoints.paths()
+        } else {
+            HashSet::new()
+        };
         for phase in [Discovery::OwnCheckpointOnly, Discovery::Any] {
             for path in &listed {
+                let followed = self.path_index.contains_key(path);
+                if phase == Discovery::OwnCheckpointOnly
+                    && !followed
+                    && !checkpointed_paths.contains(path)
+                {
+                    continue;
+                }
+                // Without a free descriptor, new files wait for the next scan (soon).
+                if self.discovery_deferred && !followed {
+                    continue;
+                }
                 if let Some(key) = self.discover_as(path, phase)? {
                     seen.insert(key);
                 }
@@ -281,34 +324,8 @@ impl Tailer {
         let Some(file) = self.files.get_mut(&key) else {
             return Ok(());
         };
-        if file.reader.file().is_none() {
-            // Closed for being idle: a look at the path tells whether it changed.
-            match std::fs::metadata(&file.path) {
-                Ok(metadata) if (metadata.dev(), metadata.ino()) == key => {
-                    let unchanged = metadata.len() == file.reader.read_offset()
-                        && metadata.modified().ok() == file.modified_when_closed;
-                    if unchanged {
-                        return Ok(());
-                    }
-                    let reopened = match open_same_file(&file.path, key) {
-                        Some(reopened) => file.reader.reopen(reopened),
-                        None => Err(io::Error::other("the path now leads to another file")),
-                    };
-                    match reopened {
-                        Ok(()) => {
-                            self.context.metrics.files_open.inc();
-                        }
-                        Err(error) => {
-                            tracing::warn!(path = %file.path.display(), %error, "cannot reopen idle file, will retry");
-                            return Ok(());
-                        }
-                    }
-                }
-                _ => {
-                    tracing::info!(path = %file.path.display(), "idle file is gone; releasing it");
-                    return self.release(key);
-                }
-            }
+        if file.reader.file().is_none() && !self.reopen_if_changed(key)? {
+            return Ok(());
         }
         let file = self.files.get_mut(&key).expect("followed");
         let open_file = file.reader.file().expect("opened above");
@@ -336,6 +353,11 @@ impl Tailer {
         if file.detached_since.is_none() && !path_leads_to(&file.path, key) {
             tracing::info!(path = %file.path.display(), "file was renamed away or deleted; reading it to its end");
             file.detached_since = Some(Instant::now());
+            // The path may lead to a new file now: let discovery look at it.
+            let path = file.path.clone();
+            if self.path_index.get(&path) == Some(&key) {
+                self.path_index.remove(&path);
+            }
         }
         let quiet = file.last_data_at.elapsed() >= multiline_timeout;
         if quiet && let Some(record) = file.assembler.flush() {
@@ -360,25 +382,91 @@ impl Tailer {
         Ok(())
     }
 
+    /// Opens a file closed for being idle again if it changed, as far as its path shows.
+    /// Returns whether it is open now; releases it if its path no longer leads to it.
+    fn reopen_if_changed(&mut self, key: FileKey) -> Result<bool, ShipperGone> {
+        let file = self.files.get(&key).expect("followed");
+        let metadata = match std::fs::metadata(&file.path) {
+            Ok(metadata) if (metadata.dev(), metadata.ino()) == key => metadata,
+            _ => {
+                tracing::info!(path = %file.path.display(), "idle file is gone; releasing it");
+                self.release(key)?;
+                return Ok(false);
+            }
+        };
+        let unchanged = metadata.len() == file.reader.read_offset()
+            && metadata.modified().ok() == file.modified_when_closed;
+        if unchanged || !self.make_room(key) {
+            return Ok(false);
+        }
+        let file = self.files.get_mut(&key).expect("followed");
+        let reopened = match open_same_file(&file.path, key) {
+            Some(reopened) => file.reader.reopen(reopened),
+            None => Err(io::Error::other("the path now leads to another file")),
+        };
+        match reopened {
+            Ok(()) => {
+                self.note_opened();
+                Ok(true)
+            }
+            Err(error) => {
+                tracing::warn!(path = %file.path.display(), %error, "cannot reopen idle file, will retry");
+                Ok(false)
+            }
+        }
+    }
+
     /// Closes the descriptor of a file read to its end and quiet for `close_inactive`; it is
     /// opened again when it changes. This bounds descriptors however many files match.
     fn close_if_idle(&mut self, key: FileKey) {
         let close_inactive = self.config.close_inactive();
-        let file = self.files.get_mut(&key).expect("followed");
-        let idle = file.reader.file().is_some()
-            && file.detached_since.is_none()
-            && file.at_end
-            && !file.assembler.has_open_record()
-            && file.last_data_at.elapsed() >= close_inactive;
-        if idle {
-            file.modified_when_closed = file
-                .reader
-                .file()
-                .and_then(|open_file| open_file.metadata().ok())
-                .and_then(|metadata| metadata.modified().ok());
-            file.reader.close();
-            self.context.metrics.files_open.dec();
+        let file = self.files.get(&key).expect("followed");
+        if file.can_close() && file.last_data_at.elapsed() >= close_inactive {
+            self.close_descriptor(key);
         }
+    }
+
+    /// Makes sure one more descriptor may be opened: below `max_open_files`, or by closing
+    /// the longest-quiet file that can be closed (not `for_key`). Returns false when every
+    /// open file is still needed; the caller tries again later.
+    fn make_room(&mut self, for_key: FileKey) -> bool {
+        if self.open_descriptors < self.config.max_open_files {
+            return true;
+        }
+        let quietest = self
+            .files
+            .iter()
+            .filter(|(key, file)| **key != for_key && file.can_close())
+            .min_by_key(|(_, file)| file.last_data_at)
+            .map(|(key, _)| *key);
+        match quietest {
+            Some(key) => {
+                self.close_descriptor(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close_descriptor(&mut self, key: FileKey) {
+        let file = self.files.get_mut(&key).expect("followed");
+        file.modified_when_closed = file
+            .reader
+            .file()
+            .and_then(|open_file| open_file.metadata().ok())
+            .and_then(|metadata| metadata.modified().ok());
+        file.reader.close();
+        self.note_closed();
+    }
+
+    fn note_opened(&mut self) {
+        self.open_descriptors += 1;
+        self.context.metrics.files_open.inc();
+    }
+
+    fn note_closed(&mut self) {
+        self.open_descriptors -= 1;
+        self.context.metrics.files_open.dec();
     }
 
     /// Computes the guard for the newest acknowledged offset and saves the checkpoint.
@@ -462,7 +550,7 @@ impl Tailer {
         let mut file = self.files.remove(&key).expect("followed");
         self.path_index.retain(|_, indexed| *indexed != key);
         if file.reader.file().is_some() {
-            self.context.metrics.files_open.dec();
+            self.note_closed();
         }
         if let Some(record) = file.assembler.flush() {
             send(
@@ -486,6 +574,10 @@ impl Tailer {
         path: &Path,
         phase: Discovery,
     ) -> Result<Option<FileKey>, ShipperGone> {
+        // A followed file at its path: `process_file` notices when the path changes hands.
+        if let Some(&key) = self.path_index.get(path) {
+            return Ok(Some(key));
+        }
         let Ok(metadata) = std::fs::metadata(path) else {
             return Ok(None);
         };
@@ -503,10 +595,14 @@ impl Tailer {
         if self.copies.contains_key(&key) {
             return Ok(Some(key));
         }
+        if !self.make_room(key) {
+            self.discovery_deferred = true;
+            return Ok(Some(key));
+        }
         match self.open(path, phase) {
             Ok(Some(opened)) => {
                 tracing::info!(path = %path.display(), stream = %format_args!("{:016x}", opened.stream.id), offset = opened.reader.read_offset(), "following file");
-                self.context.metrics.files_open.inc();
+                self.note_opened();
                 self.path_index.insert(path.to_owned(), key);
                 self.files.insert(key, opened);
                 self.process_file(key)?;

@@ -381,7 +381,7 @@ proptest! {
     /// The same, with every idle file's descriptor closed at once and reopened on change.
     #[test]
     fn every_line_arrives_once_when_idle_files_are_closed(actions in proptest::collection::vec(action(), 1..40)) {
-        let (delivered, written, by_stream) = run_actions_with(&actions, "close_inactive = \"0s\"");
+        let (delivered, written, by_stream) = run_actions_with(&actions, "close_inactive = \"0s\"\nmax_open_files = 2");
         prop_assert_eq!(delivered, written);
         for lines in by_stream.values() {
             let mut ordered = lines.clone();
