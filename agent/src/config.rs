@@ -104,6 +104,10 @@ pub struct LogsConfig {
     /// wake-ups from file system notifications (and instead of them where those fail).
     #[serde(default = "default_poll_interval")]
     pub poll_interval: String,
+    /// Whether to use file system notifications (inotify) to notice changes at once; without
+    /// them (or where they fail) files are only checked every `poll_interval`.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
     /// How long a record stays open for continuation lines once its file goes quiet.
     #[serde(default = "default_multiline_timeout")]
     pub multiline_timeout: String,
@@ -201,6 +205,9 @@ fn default_poll_interval() -> String {
 }
 fn default_multiline_timeout() -> String {
     "1s".to_owned()
+}
+fn default_watch() -> bool {
+    true
 }
 fn default_max_open_files() -> usize {
     1024

@@ -217,6 +217,9 @@ impl Tailer {
     /// (and the full scan becomes the only way to notice changes) where they are unavailable,
     /// for example when inotify's limits are exhausted.
     fn watch(&self, wakes: std_mpsc::Sender<Vec<PathBuf>>) -> Option<notify::RecommendedWatcher> {
+        if !self.config.watch {
+            return None;
+        }
         let handler = move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event {
                 let _ = wakes.send(event.paths);

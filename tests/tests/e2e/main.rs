@@ -1,6 +1,9 @@
 //! End-to-end tests: the real collector and agent binaries on loopback, driven through files,
 //! signals and the HTTP API. One test binary; one module per story.
 
+// Real processes run in real time: there is no tokio clock to pause in these tests.
+#![allow(clippy::disallowed_types)]
+
 mod check;
 mod logs;
 mod tailing;

@@ -240,3 +240,52 @@ fn ten_thousand_files_ship_with_bounded_descriptors_and_an_idle_agent() -> Resul
     })?;
     Ok(())
 }
+
+/// A file that appears while the agent runs is searchable within a couple of seconds, found
+/// by notifications, and also by polling alone when notifications are off.
+#[test]
+fn a_new_file_is_found_promptly_with_and_without_notifications() -> Result<()> {
+    for (name, discovery) in [
+        ("notify", "watch = true\npoll_interval = \"60s\"\n"),
+        ("poll", "watch = false\npoll_interval = \"500ms\"\n"),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+        let log_dir = dir.path().join("logs");
+        std::fs::create_dir(&log_dir)?;
+        let config = format!(
+            "{}{discovery}multiline_timeout = \"200ms\"\n",
+            agent_config(&collector, name, &log_dir.join("*.log"))
+                .replace("poll_interval = \"50ms\"\n", "")
+                .replace("multiline_timeout = \"300ms\"\n", "")
+                .split("[ship]")
+                .next()
+                .unwrap_or_default()
+        );
+        let agent = Agent::start(dir.path(), name, &config)?;
+        wait_for("the agent to start tailing", || {
+            let log = agent.process.log();
+            Ok(if log.contains("tailing") {
+                Ok(())
+            } else {
+                Err(log.lines().count())
+            })
+        })?;
+        let written_at = std::time::Instant::now();
+        append(
+            &log_dir.join("crashed-worker.log"),
+            "2026-11-27 14:00:00,000 - distributed.nanny - INFO - Start Nanny\nTraceback (most recent call last):\n  File \"w.py\", line 1\nMemoryError\n",
+        )?;
+        wait_for(&format!("the new file's record ({name})"), || {
+            let hits = collector.search_all("MemoryError", 10)?.len();
+            Ok(if hits == 1 { Ok(()) } else { Err(hits) })
+        })?;
+        let latency = written_at.elapsed();
+        assert!(
+            latency < std::time::Duration::from_secs(3),
+            "{name}: searchable after {latency:?}"
+        );
+        eprintln!("{name}: a new file's record was searchable after {latency:?}");
+    }
+    Ok(())
+}
