@@ -289,3 +289,37 @@ fn a_new_file_is_found_promptly_with_and_without_notifications() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_file_replaced_while_the_agent_was_down_is_read_whole() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let log = log_dir.join("worker.log");
+    let config = agent_config(&collector, "node-r", &log_dir.join("*.log"));
+    let first = fixture("logs/worker-1.log");
+    let second = fixture("logs/worker-2.log");
+    append(&log, &first)?;
+    let mut agent = Agent::start(dir.path(), "r", &config)?;
+    wait_for_count(&collector, "node-r", expected_records(&first))?;
+    assert_eq!(
+        agent
+            .process
+            .terminate_within(std::time::Duration::from_secs(10))?,
+        Some(0)
+    );
+
+    // Replaced under the same name while no agent ran: a new file, longer than the old one.
+    std::fs::remove_file(&log)?;
+    append(&log, &second)?;
+    append(&log, &first)?;
+    let _agent = Agent::start(dir.path(), "r", &config)?;
+    wait_for_count(
+        &collector,
+        "node-r",
+        2 * expected_records(&first) + expected_records(&second),
+    )?;
+    assert_no_duplicates(&collector.search_all("*", 1000)?);
+    Ok(())
+}
