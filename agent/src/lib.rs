@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod fingerprint;
 pub mod format;
+pub mod lines;
 pub mod metrics;
 pub mod multiline;
 pub mod record;

@@ -28,6 +28,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::{AgentConfig, Role};
 use crate::format::{LineFormat, LineParser};
+use crate::lines::LineSplitter;
 use crate::multiline::{AssembledRecord, RecordAssembler};
 use crate::record::{LogRecord, StreamInfo};
 use crate::ship::Shipper;
@@ -348,12 +349,7 @@ struct PipeRecords {
     stream: Arc<StreamInfo>,
     assembler: RecordAssembler,
     records: mpsc::Sender<LogRecord>,
-    /// Offset in the pipe of the next byte pushed.
-    read_offset: u64,
-    /// Bytes of a line whose newline has not arrived yet, and where that line starts.
-    partial_line: Vec<u8>,
-    partial_line_offset: u64,
-    partial_line_truncated: bool,
+    splitter: LineSplitter,
 }
 
 impl PipeRecords {
@@ -371,27 +367,21 @@ impl PipeRecords {
                 MAX_LINE_BYTES,
             ),
             records,
-            read_offset: 0,
-            partial_line: Vec::new(),
-            partial_line_offset: 0,
-            partial_line_truncated: false,
+            splitter: LineSplitter::new(0, MAX_LINE_BYTES),
         }
     }
 
     /// Takes the next bytes of the pipe, read at `read_at`, and ships the records they close.
     async fn push_bytes(&mut self, bytes: &[u8], read_at: Timestamp) -> Result<(), ShipperGone> {
-        let mut line_start = 0;
-        for newline in newlines(bytes) {
-            self.append_partial(&bytes[line_start..newline]);
-            let line = std::mem::take(&mut self.partial_line);
-            let truncated = std::mem::take(&mut self.partial_line_truncated);
-            let offset = self.partial_line_offset;
-            self.partial_line_offset = self.read_offset + newline as u64 + 1;
-            line_start = newline + 1;
-            self.push_line(&line, offset, read_at, truncated).await?;
+        let mut closed = Vec::new();
+        let assembler = &mut self.assembler;
+        self.splitter.push(bytes, |line| {
+            closed.extend(assembler.push_line(&line.text, line.offset, read_at, line.truncated));
+            true
+        });
+        for record in closed {
+            self.send(record).await?;
         }
-        self.append_partial(&bytes[line_start..]);
-        self.read_offset += bytes.len() as u64;
         Ok(())
     }
 
@@ -405,36 +395,15 @@ impl PipeRecords {
 
     /// The pipe has ended: ships its last line, even without a newline, and the open record.
     async fn finish(mut self, read_at: Timestamp) -> Result<(), ShipperGone> {
-        if !self.partial_line.is_empty() || self.partial_line_truncated {
-            let line = std::mem::take(&mut self.partial_line);
-            let (offset, truncated) = (self.partial_line_offset, self.partial_line_truncated);
-            self.push_line(&line, offset, read_at, truncated).await?;
+        let mut closed = None;
+        let assembler = &mut self.assembler;
+        self.splitter.finish(|line| {
+            closed = assembler.push_line(&line.text, line.offset, read_at, line.truncated);
+        });
+        if let Some(record) = closed {
+            self.send(record).await?;
         }
         self.flush_open_record().await
-    }
-
-    async fn push_line(
-        &mut self,
-        line: &[u8],
-        offset: u64,
-        read_at: Timestamp,
-        truncated: bool,
-    ) -> Result<(), ShipperGone> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let text = String::from_utf8_lossy(line);
-        match self.assembler.push_line(&text, offset, read_at, truncated) {
-            Some(record) => self.send(record).await,
-            None => Ok(()),
-        }
-    }
-
-    fn append_partial(&mut self, bytes: &[u8]) {
-        let room = MAX_LINE_BYTES.saturating_sub(self.partial_line.len());
-        if bytes.len() > room {
-            self.partial_line_truncated = true;
-        }
-        self.partial_line
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     async fn send(&self, record: AssembledRecord) -> Result<(), ShipperGone> {
@@ -451,13 +420,6 @@ impl PipeRecords {
         };
         self.records.send(record).await.map_err(|_| ShipperGone)
     }
-}
-
-fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter_map(|(index, &byte)| (byte == b'\n').then_some(index))
 }
 
 #[cfg(test)]

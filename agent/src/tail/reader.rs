@@ -1,27 +1,15 @@
-//! Reads one open file from an offset and splits what it reads into lines. A line is handed
-//! out only once its newline has arrived; a line longer than the limit is cut there, flagged,
-//! and the rest of it skipped, so one long line never stalls the file.
+//! Reads one open file from an offset and splits what it reads into lines (`LineSplitter`).
+//! Keeps the last bytes read, so that a copy or a rewrite of the file can be recognised.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+
+use crate::lines::{Line, LineSplitter};
 
 /// Bytes read per `read` call.
 const CHUNK_BYTES: usize = 64 * 1024;
 /// How many of the last bytes read are kept to recognise a copy of this file.
 pub(crate) const RECENT_BYTES: usize = 64;
-
-/// One complete line.
-pub(crate) struct Line<'a> {
-    /// The line without its line ending; invalid UTF-8 replaced by U+FFFD.
-    pub(crate) text: Cow<'a, str>,
-    /// Offset of the line's first byte.
-    pub(crate) offset: u64,
-    /// The line was longer than the limit and was cut.
-    pub(crate) truncated: bool,
-    /// The line held bytes that are not UTF-8.
-    pub(crate) invalid_utf8: bool,
-}
 
 /// What one call to `read_lines` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +24,8 @@ pub(crate) struct ReadOutcome {
 pub(crate) struct LineReader {
     /// `None` while the file is closed for being idle; offsets and buffers are kept.
     file: Option<File>,
-    read_offset: u64,
-    partial_line: Vec<u8>,
-    partial_line_offset: u64,
-    partial_line_truncated: bool,
+    splitter: LineSplitter,
     recent: Vec<u8>,
-    max_line_bytes: usize,
     chunk: Vec<u8>,
 }
 
@@ -55,12 +39,8 @@ impl LineReader {
         file.seek(SeekFrom::Start(offset))?;
         Ok(LineReader {
             file: Some(file),
-            read_offset: offset,
-            partial_line: Vec::new(),
-            partial_line_offset: offset,
-            partial_line_truncated: false,
+            splitter: LineSplitter::new(offset, max_line_bytes),
             recent: Vec::with_capacity(RECENT_BYTES),
-            max_line_bytes,
             chunk: vec![0; CHUNK_BYTES],
         })
     }
@@ -77,19 +57,19 @@ impl LineReader {
 
     /// Continues reading in `file` (the same file, opened again) at the read offset.
     pub(crate) fn reopen(&mut self, mut file: File) -> io::Result<()> {
-        file.seek(SeekFrom::Start(self.read_offset))?;
+        file.seek(SeekFrom::Start(self.read_offset()))?;
         self.file = Some(file);
         Ok(())
     }
 
     /// Offset of the next byte to read.
     pub(crate) fn read_offset(&self) -> u64 {
-        self.read_offset
+        self.splitter.read_offset()
     }
 
     /// Offset just after the last complete line: where a new reader would resume.
     pub(crate) fn complete_lines_end(&self) -> u64 {
-        self.partial_line_offset
+        self.splitter.complete_lines_end()
     }
 
     /// The last bytes read (at most `RECENT_BYTES`), ending at `read_offset`.
@@ -102,89 +82,38 @@ impl LineReader {
     pub(crate) fn read_lines(
         &mut self,
         budget: usize,
-        on_line: impl FnMut(Line<'_>) -> bool,
-    ) -> io::Result<ReadOutcome> {
-        let Some(mut file) = self.file.take() else {
-            return Ok(ReadOutcome::default());
-        };
-        let outcome = self.read_lines_from(&mut file, budget, on_line);
-        self.file = Some(file);
-        outcome
-    }
-
-    fn read_lines_from(
-        &mut self,
-        file: &mut File,
-        budget: usize,
         mut on_line: impl FnMut(Line<'_>) -> bool,
     ) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(outcome);
+        };
         while (outcome.bytes as usize) < budget {
             let read = file.read(&mut self.chunk)?;
             if read == 0 {
                 break;
             }
             outcome.bytes += read as u64;
-            let chunk = std::mem::take(&mut self.chunk);
-            let mut line_start = 0;
-            for newline in chunk[..read]
-                .iter()
-                .enumerate()
-                .filter_map(|(index, &byte)| (byte == b'\n').then_some(index))
-            {
-                self.append_partial(&chunk[line_start..newline]);
-                line_start = newline + 1;
-                let bytes = std::mem::take(&mut self.partial_line);
-                let offset = self.partial_line_offset;
-                let truncated = std::mem::take(&mut self.partial_line_truncated);
-                self.partial_line_offset = self.read_offset + line_start as u64;
-                outcome.lines += 1;
-                let content = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
-                let text = String::from_utf8_lossy(content);
-                let invalid_utf8 = matches!(text, Cow::Owned(_));
-                let keep_going = on_line(Line {
-                    text,
-                    offset,
-                    truncated,
-                    invalid_utf8,
-                });
-                if !keep_going {
-                    outcome.stopped = true;
-                    break;
-                }
-            }
-            if !outcome.stopped {
-                self.append_partial(&chunk[line_start..read]);
-            }
-            self.remember_recent(&chunk[..read]);
-            self.read_offset += read as u64;
-            self.chunk = chunk;
-            if outcome.stopped {
+            let (lines, stopped) = self.splitter.push(&self.chunk[..read], &mut on_line);
+            outcome.lines += lines;
+            remember_recent(&mut self.recent, &self.chunk[..read]);
+            if stopped {
+                outcome.stopped = true;
                 break;
             }
         }
         Ok(outcome)
     }
+}
 
-    fn append_partial(&mut self, bytes: &[u8]) {
-        let room = self.max_line_bytes.saturating_sub(self.partial_line.len());
-        if bytes.len() > room {
-            self.partial_line_truncated = true;
-        }
-        self.partial_line
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-
-    fn remember_recent(&mut self, bytes: &[u8]) {
-        if bytes.len() >= RECENT_BYTES {
-            self.recent.clear();
-            self.recent
-                .extend_from_slice(&bytes[bytes.len() - RECENT_BYTES..]);
-        } else {
-            self.recent.extend_from_slice(bytes);
-            let excess = self.recent.len().saturating_sub(RECENT_BYTES);
-            self.recent.drain(..excess);
-        }
+fn remember_recent(recent: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() >= RECENT_BYTES {
+        recent.clear();
+        recent.extend_from_slice(&bytes[bytes.len() - RECENT_BYTES..]);
+    } else {
+        recent.extend_from_slice(bytes);
+        let excess = recent.len().saturating_sub(RECENT_BYTES);
+        recent.drain(..excess);
     }
 }
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Waits until the agent has shipped the whole corpus and every record is searchable.
+
+Usage: wait_agent.py --metrics URL --search URL --lines N --files F --marker WORD
+                     --pid PID [--timeout S] [--interval S]
+
+Done means, at one poll:
+1. the agent's `afterglow_agent_lines_read_total` equals the corpus's line count N,
+2. its `afterglow_agent_unacked_batches` gauge is 0 (everything sent was acked; the collector
+   acks a batch only once it is committed, that is searchable), and
+3. the collector's search API finds the end marker of every one of the F files (the marker is
+   the last line of each file, so its record is the last one the agent sends for that file).
+
+The agent's /metrics is polled every --interval seconds (cheap); the search API only once the
+first two hold. Prints one JSON object: the Unix time of the poll that saw it done, and the
+agent's counters then. Exits 1 on timeout or when the agent process is gone.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+
+def metrics(url):
+    values = {}
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, value = line.rpartition(" ")
+            values[name.split("{")[0]] = float(value)
+    return values
+
+
+def markers_found(search_url, word):
+    query = urllib.parse.urlencode({"q": word, "limit": "100"})
+    with urllib.request.urlopen(f"{search_url}?{query}", timeout=30) as response:
+        hits = json.load(response)["hits"]
+    return len({hit["source"] for hit in hits if word in hit["message"]})
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--search", required=True)
+    parser.add_argument("--lines", type=int, required=True)
+    parser.add_argument("--files", type=int, required=True)
+    parser.add_argument("--marker", required=True)
+    parser.add_argument("--pid", type=int, required=True)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--interval", type=float, default=0.2)
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.timeout
+    last = {}
+    while time.monotonic() < deadline:
+        if not os.path.exists(f"/proc/{args.pid}"):
+            print(f"agent (pid {args.pid}) exited; last metrics: {last}", file=sys.stderr)
+            sys.exit(1)
+        try:
+            last = metrics(args.metrics)
+        except OSError as error:
+            print(f"metrics not readable yet: {error}", file=sys.stderr)
+            time.sleep(args.interval)
+            continue
+        lines = int(last.get("afterglow_agent_lines_read_total", 0))
+        unacked = int(last.get("afterglow_agent_unacked_batches", -1))
+        if lines == args.lines and unacked == 0:
+            found = markers_found(args.search, args.marker)
+            if found == args.files:
+                now = time.time()
+                print(
+                    json.dumps(
+                        {
+                            "t_done": now,
+                            "lines_read": lines,
+                            "bytes_read": int(last.get("afterglow_agent_bytes_read_total", 0)),
+                            "records_sent": int(last.get("afterglow_agent_records_sent_total", 0)),
+                            "batches_acked": int(last.get("afterglow_agent_batches_acked_total", 0)),
+                            "markers_found": found,
+                        }
+                    )
+                )
+                return
+        elif lines > args.lines:
+            print(f"agent read {lines} lines, more than the corpus's {args.lines}", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(args.interval)
+    print(f"timed out; last metrics: {last}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
