@@ -1238,21 +1238,7 @@ mod tests {
     }
 
     fn assemble_dictconfig_fixture() -> Vec<crate::multiline::AssembledRecord> {
-        let mut assembler = crate::multiline::RecordAssembler::new(
-            preset(LineFormat::DaskIso),
-            TimeZone::UTC,
-            1 << 20,
-        );
-        let read_at = Timestamp::UNIX_EPOCH;
-        let mut records = Vec::new();
-        let mut offset = 0u64;
-        for line in DICTCONFIG_LOG.split_inclusive('\n') {
-            let content = line.strip_suffix('\n').unwrap_or(line);
-            records.extend(assembler.push_line(content, offset, read_at, false));
-            offset += line.len() as u64;
-        }
-        records.extend(assembler.flush());
-        records
+        crate::multiline::tests::assemble_with(preset(LineFormat::DaskIso), DICTCONFIG_LOG)
     }
 
     #[test]

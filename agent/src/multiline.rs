@@ -206,7 +206,7 @@ fn is_indented(line: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::format::LineFormat;
 
@@ -215,8 +215,13 @@ mod tests {
     }
 
     fn assemble(text: &str) -> Vec<AssembledRecord> {
+        assemble_with(dask_parser(), text)
+    }
+
+    /// Assembles `text` (lines at their byte offsets, UTC, read at the epoch) with `parser`.
+    pub(crate) fn assemble_with(parser: LineParser, text: &str) -> Vec<AssembledRecord> {
         let read_at = Timestamp::UNIX_EPOCH;
-        let mut assembler = RecordAssembler::new(dask_parser(), TimeZone::UTC, 1 << 20);
+        let mut assembler = RecordAssembler::new(parser, TimeZone::UTC, 1 << 20);
         let mut records = Vec::new();
         let mut offset = 0u64;
         for line in text.split_inclusive('\n') {

@@ -254,7 +254,8 @@ EOF
     cpu_idle=$(cpu_seconds "$apid")
     rss=$(peak_rss_mib "$apid")
     crss=$(peak_rss_mib "$cpid")
-    curl -s "http://$metrics/metrics" >"$dir/agent-metrics.txt" || true
+    python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+        "http://$metrics/metrics" >"$dir/agent-metrics.txt" || true
     du -sb "$dir/data" | cut -f1 >"$dir/index-bytes.txt"
     stop_pid "$apid"
     stop_pid "$cpid"

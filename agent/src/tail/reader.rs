@@ -162,31 +162,6 @@ mod tests {
     }
 
     #[test]
-    fn a_long_line_is_cut_flagged_and_reading_goes_on() -> io::Result<()> {
-        let mut file = tempfile::tempfile()?;
-        let long = "x".repeat(200_000);
-        file.write_all(format!("{long}\nnext\n").as_bytes())?;
-        let mut reader = LineReader::new(file, 0, 1000)?;
-        let lines = lines_of(&mut reader)?;
-        assert_eq!(lines.len(), 2);
-        assert_eq!((lines[0].1.len(), lines[0].2), (1000, true));
-        assert_eq!(lines[1], (200_001, "next".to_owned(), false, false));
-        Ok(())
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced_and_flagged() -> io::Result<()> {
-        let mut file = tempfile::tempfile()?;
-        file.write_all(b"ok\nbad \xff\xfe bytes\n")?;
-        let mut reader = LineReader::new(file, 0, 1000)?;
-        let lines = lines_of(&mut reader)?;
-        assert!(!lines[0].3);
-        assert_eq!(lines[1].1, "bad \u{fffd}\u{fffd} bytes");
-        assert!(lines[1].3);
-        Ok(())
-    }
-
-    #[test]
     fn resumes_at_an_offset_and_stops_when_asked() -> io::Result<()> {
         let mut file = tempfile::tempfile()?;
         file.write_all(b"a\nb\nc\nd\n")?;

@@ -391,6 +391,18 @@ proptest! {
     }
 }
 
+/// `count` new numbered lines as text, recorded in `written`.
+fn new_lines(count: u8, written: &mut Vec<String>) -> String {
+    let mut text = String::new();
+    for _ in 0..count {
+        let line = format!("line-{:05}", written.len() + 1);
+        text.push_str(&line);
+        text.push('\n');
+        written.push(line);
+    }
+    text
+}
+
 /// Applies `actions` to a file while a tailer follows it; returns the lines delivered (sorted),
 /// the lines written, and each stream's lines in seq order.
 fn run_actions(actions: &[Action]) -> (Vec<String>, Vec<String>, BTreeMap<u64, Vec<String>>) {
@@ -403,7 +415,6 @@ fn run_actions_with(
 ) -> (Vec<String>, Vec<String>, BTreeMap<u64, Vec<String>>) {
     let mut harness = Harness::new(config);
     let mut written = Vec::new();
-    let mut next_line = 0u32;
     let mut generation = 0u32;
     for action in actions.iter().cloned() {
         match action {
@@ -416,11 +427,7 @@ fn run_actions_with(
                 if header_first && !exists {
                     text.push_str("HEADER\n");
                 }
-                for _ in 0..lines {
-                    next_line += 1;
-                    text.push_str(&format!("line-{next_line:05}\n"));
-                    written.push(format!("line-{next_line:05}"));
-                }
+                text.push_str(&new_lines(lines, &mut written));
                 harness.append("app.log", &text);
             }
             Action::RenameRotate => {
@@ -453,12 +460,7 @@ fn run_actions_with(
             Action::TruncateAndRegrow { lines } => {
                 if harness.path("app.log").exists() {
                     harness.scan();
-                    let mut text = String::new();
-                    for _ in 0..lines {
-                        next_line += 1;
-                        text.push_str(&format!("line-{next_line:05}\n"));
-                        written.push(format!("line-{next_line:05}"));
-                    }
+                    let text = new_lines(lines, &mut written);
                     std::fs::write(harness.path("app.log"), text).expect("truncate and write");
                 }
             }
