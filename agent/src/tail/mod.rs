@@ -328,6 +328,10 @@ impl Tailer {
             return Ok(());
         };
         if file.reader.file().is_none() && !self.reopen_if_changed(key)? {
+            // Still closed (or released): acknowledgements may have arrived meanwhile.
+            if self.files.contains_key(&key) {
+                self.save_acked_offset(key);
+            }
             return Ok(());
         }
         let file = self.files.get_mut(&key).expect("followed");
