@@ -282,12 +282,16 @@ fn lock_state_dir(state_dir: &Path) -> Result<File> {
         path: path.clone(),
         source,
     })?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-        |_| Error::StateDirInUse {
+    match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(lock),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::StateDirInUse {
             path: state_dir.to_owned(),
-        },
-    )?;
-    Ok(lock)
+        }),
+        Err(errno) => Err(Error::StateDir {
+            path,
+            source: errno.into(),
+        }),
+    }
 }
 
 fn move_aside(path: &Path, reason: &str) {

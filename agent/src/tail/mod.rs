@@ -401,8 +401,14 @@ impl Tailer {
                 return Ok(false);
             }
         };
-        let unchanged = metadata.len() == file.reader.read_offset()
+        let same_size_and_time = metadata.len() == file.reader.read_offset()
             && metadata.modified().ok() == file.modified_when_closed;
+        // A rewrite to the same length within the clock's tick keeps size and time: the
+        // bytes before the read offset tell (one short read, on full scans only).
+        let unchanged = same_size_and_time
+            && open_same_file(&file.path, key).is_some_and(|peek| {
+                holds_bytes_at(&peek, file.reader.recent_bytes(), file.reader.read_offset())
+            });
         if unchanged || !self.make_room(key) {
             return Ok(false);
         }

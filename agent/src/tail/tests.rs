@@ -88,7 +88,7 @@ impl Harness {
         }
         self.tailer = None;
         self.checkpoints = None; // releases the state directory's lock
-        let (checkpoints, found) = CheckpointStore::open(self.state.path()).expect("state dir");
+        let (checkpoints, found) = reopen_store(self.state.path());
         self.checkpoints = Some(Arc::new(checkpoints));
         self.start(found == Found::Nothing);
     }
@@ -148,6 +148,20 @@ impl Harness {
     fn open_files(&self) -> usize {
         self.tailer.as_ref().map_or(0, |tailer| tailer.files.len())
     }
+}
+
+/// Opens the checkpoint store again. Other tests in this process spawn children, and a child
+/// between fork and exec briefly shares every descriptor, the state directory's lock too; so
+/// a just-released lock can look taken for a moment.
+fn reopen_store(state_dir: &Path) -> (CheckpointStore, Found) {
+    for _ in 0..200 {
+        match CheckpointStore::open(state_dir) {
+            Ok(opened) => return opened,
+            Err(crate::Error::StateDirInUse { .. }) => std::thread::sleep(Duration::from_millis(5)),
+            Err(error) => panic!("cannot open the state directory: {error}"),
+        }
+    }
+    panic!("the state directory stayed locked")
 }
 
 fn sorted(mut messages: Vec<String>) -> Vec<String> {
