@@ -42,6 +42,77 @@ pub struct AgentConfig {
     /// The agent's own metrics endpoint.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Where batches wait for the collector's ack.
+    #[serde(default)]
+    pub spool: SpoolConfig,
+}
+
+/// The `[spool]` table: batches sealed on disk under `state_dir/spool` until acked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SpoolConfig {
+    /// Most bytes the spool may hold (`"1GiB"`, `"512MiB"`, or a number of bytes); reading
+    /// pauses while it is full.
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: ByteSize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            max_bytes: default_spool_max_bytes(),
+        }
+    }
+}
+
+/// A size in bytes, written as a number or a string with a unit (`"64MiB"`, `"1GB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(bytes) => Ok(ByteSize(bytes)),
+            Raw::Text(text) => parse_byte_size(&text)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `"1GiB"`, `"512 MiB"`, `"100MB"`, `"4096"`.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits_end]
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like \"1GiB\" or \"512MiB\""))?;
+    let multiplier: u64 = match text[digits_end..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        unit => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use KiB, MiB, GiB, TiB, KB, MB, GB or TB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// The `[telemetry]` table.
@@ -208,6 +279,9 @@ fn default_multiline_timeout() -> String {
 }
 fn default_watch() -> bool {
     true
+}
+fn default_spool_max_bytes() -> ByteSize {
+    ByteSize(1 << 30)
 }
 fn default_max_open_files() -> usize {
     1024
@@ -510,6 +584,18 @@ mod tests {
         assert_eq!(config.collector, "http://127.0.0.1:7701");
         assert_eq!(config.ship.batch_linger(), Duration::from_millis(100));
         assert!(!config.node.is_empty());
+    }
+
+    #[test]
+    fn byte_sizes_take_units() {
+        assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_byte_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_byte_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert!(parse_byte_size("7 fortnights").is_err());
+        assert!(parse_byte_size("99999999999TiB").is_err());
+        let config = AgentConfig::parse("[spool]\nmax_bytes = \"64MiB\"\n").expect("valid");
+        assert_eq!(config.spool.max_bytes, ByteSize(64 << 20));
     }
 
     #[test]

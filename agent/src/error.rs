@@ -38,6 +38,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("spool {path}")]
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spooled batch {number} is missing")]
+    SpoolMissing { number: u64 },
+    #[error("spool file {path} is damaged: {reason}")]
+    SpoolDamaged { path: PathBuf, reason: String },
     #[error("cannot start tailer thread")]
     SpawnTailer(#[source] std::io::Error),
     #[error("no command to run")]

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod multiline;
 pub mod record;
 pub mod ship;
+pub mod spool;
 pub mod tail;
 pub mod wrap;
 
@@ -27,6 +28,7 @@ pub use error::{Error, Result};
 use crate::checkpoint::{CheckpointStore, Found};
 use crate::metrics::AgentMetrics;
 use crate::ship::Shipper;
+use crate::spool::BatchQueue;
 use crate::tail::{NodeIdentity, Tailer, TailerContext};
 
 /// How often acknowledged offsets are written to the checkpoint file.
@@ -43,12 +45,15 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     let (checkpoints, found) = CheckpointStore::open(&config.state_dir)?;
     let checkpoints = Arc::new(checkpoints);
     let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
+    // The spool lives in the locked state directory: one agent per spool.
+    let spool = BatchQueue::on_disk(&config.state_dir.join("spool"), config.spool.max_bytes.0)?;
     let shipper = Shipper::new(
         &config.collector,
         token,
         config.ship.clone(),
         records_receiver,
     )?
+    .with_queue(spool)
     .with_checkpoints(Arc::clone(&checkpoints))
     .with_metrics(Arc::clone(&metrics));
     tracing::info!(collector = %config.collector, cluster = %config.cluster, node = %config.node, state_dir = %config.state_dir.display(), "agent starting");

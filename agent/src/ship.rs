@@ -1,9 +1,11 @@
-//! Sends records to the collector on one long-lived `Ingest.Push` stream: batches them,
-//! keeps every batch until the collector acks it, and resends unacked batches in order after
-//! a reconnect (jittered, capped backoff).
+//! Sends records to the collector on one long-lived `Ingest.Push` stream: batches them, seals
+//! each batch into a queue (the on-disk spool in tail mode), sends queued batches oldest first
+//! with at most `max_unacked_batches` in flight, and drops a batch only once the collector
+//! acks it; after a reconnect (jittered, capped backoff) it resends from the oldest queued.
 //!
-//! The rule a reader must not miss: a batch leaves memory only when acked. While
-//! `max_unacked_batches` are waiting, no new records are taken, so the tailers block.
+//! The rule a reader must not miss: records are taken and sealed whether or not the collector
+//! is reachable, until the queue is full; then no records are taken and the tailers block
+//! (backpressure). Checkpoints move only on acks, strictly in batch order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,10 +26,13 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::ShipConfig;
 use crate::metrics::AgentMetrics;
 use crate::record::LogRecord;
+use crate::spool::{BatchQueue, StreamEnds};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// How long a stopping agent waits for the acks of what it has sent.
 const SHUTDOWN_ACK_WAIT: Duration = Duration::from_secs(5);
+/// How soon a batch that could not be sealed (spool write failed) is tried again.
+const SEAL_RETRY: Duration = Duration::from_secs(1);
 
 /// Ships records from `records` to the collector at `collector_url` until `records` closes
 /// and every batch is acked, or until `shutdown` plus a grace period.
@@ -36,14 +41,18 @@ pub struct Shipper {
     token: Option<String>,
     config: ShipConfig,
     records: mpsc::Receiver<LogRecord>,
-    unacked: BTreeMap<u64, UnackedBatch>,
+    queue: BatchQueue,
+    /// Batches sent on the current connection, oldest first, and whether each is acked.
+    in_flight: BTreeMap<u64, bool>,
     checkpoints: Option<Arc<CheckpointStore>>,
     metrics: Arc<AgentMetrics>,
-    next_batch_number: u64,
     records_closed: bool,
-    /// The batch being filled. It lives here, not in one connection's loop, so that records
-    /// taken before a disconnect are sent after the reconnect.
+    /// The batch being filled; it survives disconnects.
     building: BatchBuilder,
+    /// A full batch the queue could not take yet (spool write failed).
+    unsealed: Option<(PushRequest, StreamEnds)>,
+    /// When the batch being filled must be sealed even if not full.
+    seal_deadline: Option<Instant>,
 }
 
 /// Why a connection ended.
@@ -55,7 +64,8 @@ enum Disconnect {
 }
 
 impl Shipper {
-    /// Creates a shipper; `collector_url` must be a valid http(s) URL.
+    /// Creates a shipper with an in-memory queue of `max_unacked_batches`; `collector_url`
+    /// must be a valid http(s) URL.
     pub fn new(
         collector_url: &str,
         token: Option<String>,
@@ -73,15 +83,23 @@ impl Shipper {
         Ok(Shipper {
             endpoint,
             token,
+            queue: BatchQueue::in_memory(config.max_unacked_batches),
             config,
             records,
-            unacked: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
             checkpoints: None,
             metrics: AgentMetrics::new(),
-            next_batch_number: 1,
             records_closed: false,
             building: BatchBuilder::default(),
+            unsealed: None,
+            seal_deadline: None,
         })
+    }
+
+    /// Queues sealed batches in `queue` (the on-disk spool) instead of memory.
+    pub fn with_queue(mut self, queue: BatchQueue) -> Shipper {
+        self.queue = queue;
+        self
     }
 
     /// Reports acknowledged offsets of file streams to `checkpoints`.
@@ -97,7 +115,7 @@ impl Shipper {
     }
 
     /// Runs until everything is shipped after the record channel closed, or until
-    /// `SHUTDOWN_ACK_WAIT` after `shutdown` fired.
+    /// `SHUTDOWN_ACK_WAIT` after `shutdown` fired (what is spooled is sent by the next run).
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = BACKOFF_MIN;
         let give_up = async {
@@ -109,49 +127,111 @@ impl Shipper {
             let outcome = tokio::select! {
                 outcome = self.connect_and_push(&mut backoff) => outcome,
                 () = &mut give_up => {
-                    tracing::warn!(unacked_batches = self.unacked.len(), "stopping with batches the collector has not acked");
+                    self.seal_for_next_run();
+                    tracing::warn!(queued_batches = self.queue.len(), "stopping with batches the collector has not acked");
                     return;
                 }
             };
-            match outcome {
+            let reason = match outcome {
                 Disconnect::Done => return,
-                Disconnect::Failed(reason) => {
-                    self.metrics.reconnects.inc();
-                    let wait = jittered(backoff);
-                    tracing::warn!(%reason, retry_in = ?wait, unacked_batches = self.unacked.len(), "collector unreachable, retrying");
-                    let retry_at = Instant::now() + wait;
-                    loop {
-                        tokio::select! {
-                            () = sleep_until(retry_at) => break,
-                            () = &mut give_up => return,
-                            // Keep filling the batch while waiting, and notice the end of
-                            // input: with nothing unacked, a stopping agent need not wait.
-                            record = self.records.recv(), if !self.building.is_full(&self.config) && !self.records_closed => {
-                                match record {
-                                    Some(record) => self.building.push(record),
-                                    None => self.records_closed = true,
-                                }
-                                if self.everything_acked() {
-                                    return;
-                                }
-                            }
-                        }
+                Disconnect::Failed(reason) => reason,
+            };
+            self.metrics.reconnects.inc();
+            let wait = jittered(backoff);
+            tracing::warn!(%reason, retry_in = ?wait, queued_batches = self.queue.len(), "collector unreachable, retrying");
+            let retry_at = Instant::now() + wait;
+            loop {
+                // Keep taking and sealing records while the collector is away, until the
+                // queue is full; notice the end of input, when a stopping agent with nothing
+                // queued need not wait.
+                self.report_backpressure();
+                tokio::select! {
+                    () = sleep_until(retry_at) => break,
+                    () = &mut give_up => {
+                        self.seal_for_next_run();
+                        return;
                     }
-                    backoff = (backoff * 2).min(self.config.backoff_max());
+                    record = self.records.recv(), if self.can_take_records() => self.take(record),
+                    () = sleep_until(self.seal_deadline.unwrap_or_else(Instant::now)), if self.seal_deadline.is_some() => self.seal(),
                 }
+                if self.everything_acked() {
+                    return;
+                }
+            }
+            backoff = (backoff * 2).min(self.config.backoff_max());
+        }
+    }
+
+    /// Whether to take another record: input open, room in the batch and in the queue.
+    fn can_take_records(&self) -> bool {
+        !self.records_closed
+            && self.unsealed.is_none()
+            && !self.building.is_full(&self.config)
+            && !self.queue.is_full()
+    }
+
+    /// Adds a record to the batch being filled, sealing it when full or when input ends.
+    fn take(&mut self, record: Option<LogRecord>) {
+        match record {
+            Some(record) => {
+                self.building.push(record);
+                let linger = self.config.batch_linger();
+                self.seal_deadline
+                    .get_or_insert_with(|| Instant::now() + linger);
+                if self.building.is_full(&self.config) {
+                    self.seal();
+                }
+            }
+            None => {
+                self.records_closed = true;
+                self.seal();
             }
         }
     }
 
-    /// Logs when reading starts or stops waiting for acks, and exposes it as a gauge.
-    fn report_backpressure(&mut self, engaged: bool) {
+    /// Moves the batch being filled into the queue. A failed spool write keeps the batch and
+    /// tries again soon; no record is taken meanwhile.
+    fn seal(&mut self) {
+        self.seal_deadline = None;
+        if self.unsealed.is_none() && !self.building.is_empty() {
+            self.unsealed = Some(std::mem::take(&mut self.building).finish(0));
+        }
+        let Some((request, stream_ends)) = &mut self.unsealed else {
+            return;
+        };
+        match self.queue.push(request, stream_ends) {
+            Ok(number) => {
+                tracing::debug!(
+                    batch_number = number,
+                    records = request.logs.len(),
+                    "sealed batch"
+                );
+                self.unsealed = None;
+                self.metrics.unacked_batches.set(self.queue.len() as i64);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot spool a batch; retrying");
+                self.seal_deadline = Some(Instant::now() + SEAL_RETRY);
+            }
+        }
+    }
+
+    /// At shutdown: whatever was taken goes into the queue, for the next run to send.
+    fn seal_for_next_run(&mut self) {
+        self.seal();
+    }
+
+    /// Logs when reading pauses for a full queue or resumes, and exposes it as a gauge.
+    fn report_backpressure(&mut self) {
+        let engaged = self.queue.is_full();
         if engaged == (self.metrics.backpressure.get() == 1) {
             return;
         }
         if engaged {
             tracing::warn!(
-                unacked_batches = self.unacked.len(),
-                "backpressure: waiting for the collector's acks before reading more"
+                queued_batches = self.queue.len(),
+                queued_bytes = self.queue.bytes(),
+                "backpressure: the queue of unacked batches is full; reading pauses until the collector acks"
             );
         } else {
             tracing::info!("backpressure released");
@@ -161,7 +241,10 @@ impl Shipper {
 
     /// Input has ended and the collector has acked everything.
     fn everything_acked(&self) -> bool {
-        self.records_closed && self.building.is_empty() && self.unacked.is_empty()
+        self.records_closed
+            && self.building.is_empty()
+            && self.unsealed.is_none()
+            && self.queue.is_empty()
     }
 
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
@@ -187,24 +270,11 @@ impl Shipper {
                 }
             }
         }
-        // Resend what the previous connection left unacked, oldest first, before the call
-        // starts so that order is kept.
-        for batch in self.unacked.values() {
-            if requests
-                .try_send(PushRequest::clone(&batch.request))
-                .is_err()
-            {
-                break;
-            }
-        }
         let mut responses = match client.push(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
         };
-        tracing::info!(
-            resent_batches = self.unacked.len(),
-            "connected to collector"
-        );
+        tracing::info!(queued_batches = self.queue.len(), "connected to collector");
         *backoff = BACKOFF_MIN;
         self.metrics.collector_connected.set(1);
         let outcome = self.pump(&requests, &mut responses).await;
@@ -212,51 +282,49 @@ impl Shipper {
         outcome
     }
 
-    /// Moves records into batches and acks out of `unacked` until the stream ends.
+    /// Sends queued batches (oldest first, a bounded window), takes records and handles acks
+    /// until the stream ends.
     async fn pump(
         &mut self,
         requests: &mpsc::Sender<PushRequest>,
         responses: &mut tonic::Streaming<PushResponse>,
     ) -> Disconnect {
+        self.in_flight.clear();
         // Records taken before this connection go out at once.
-        let mut linger_deadline: Option<Instant> = (!self.building.is_empty()).then(Instant::now);
+        if !self.building.is_empty() {
+            self.seal_deadline = Some(Instant::now());
+        }
+        let mut send_from = 0;
         loop {
             if self.everything_acked() {
                 return Disconnect::Done;
             }
-            let unacked_full = self.unacked.len() >= self.config.max_unacked_batches;
-            self.report_backpressure(unacked_full);
-            let must_send = !self.building.is_empty()
-                && (self.records_closed || self.building.is_full(&self.config));
-            if must_send && !unacked_full {
-                if let Err(reason) = self.send_batch(requests) {
-                    return Disconnect::Failed(reason);
-                }
-                linger_deadline = None;
-            }
-            let can_take_records = !self.records_closed && !self.building.is_full(&self.config);
-            tokio::select! {
-                record = self.records.recv(), if can_take_records => {
-                    match record {
-                        Some(record) => {
-                            self.building.push(record);
-                            linger_deadline.get_or_insert_with(|| Instant::now() + self.config.batch_linger());
-                        }
-                        None => self.records_closed = true,
+            while self.in_flight.len() < self.config.max_unacked_batches
+                && let Some(number) = self.queue.next_from(send_from)
+            {
+                send_from = number + 1;
+                let request = match self.queue.get(number) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        tracing::error!(%error, "dropping a queued batch that cannot be read; its lines are read again from their files");
+                        self.queue.remove(number);
+                        continue;
                     }
+                };
+                self.metrics.records_sent.inc_by(request.logs.len() as u64);
+                // The request channel holds `max_unacked_batches`, as many as are in flight.
+                if requests.try_send(request).is_err() {
+                    return Disconnect::Failed("the stream to the collector closed".to_owned());
                 }
-                () = sleep_until(linger_deadline.unwrap_or_else(Instant::now)), if linger_deadline.is_some() && !unacked_full => {
-                    linger_deadline = None;
-                    if !self.building.is_empty()
-                        && let Err(reason) = self.send_batch(requests) {
-                            return Disconnect::Failed(reason);
-                        }
-                }
+                self.in_flight.insert(number, false);
+            }
+            self.report_backpressure();
+            tokio::select! {
+                record = self.records.recv(), if self.can_take_records() => self.take(record),
+                () = sleep_until(self.seal_deadline.unwrap_or_else(Instant::now)), if self.seal_deadline.is_some() => self.seal(),
                 response = responses.message() => {
                     match response {
-                        Ok(Some(response)) => {
-                            self.apply_acks(&response.acked_batch_numbers);
-                        }
+                        Ok(Some(response)) => self.apply_acks(&response.acked_batch_numbers),
                         Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
                         Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
                     }
@@ -265,65 +333,29 @@ impl Shipper {
         }
     }
 
-    /// Sends the batch being filled and keeps it until it is acked.
-    fn send_batch(&mut self, requests: &mpsc::Sender<PushRequest>) -> Result<(), String> {
-        let number = self.next_batch_number;
-        self.next_batch_number += 1;
-        let (request, stream_ends) = std::mem::take(&mut self.building).finish(number);
-        let request = Arc::new(request);
-        tracing::debug!(
-            batch_number = number,
-            records = request.logs.len(),
-            "sending batch"
-        );
-        self.metrics.records_sent.inc_by(request.logs.len() as u64);
-        self.unacked.insert(
-            number,
-            UnackedBatch {
-                request: Arc::clone(&request),
-                stream_ends,
-                acked: false,
-            },
-        );
-        self.metrics.unacked_batches.set(self.unacked.len() as i64);
-        // The request channel holds `max_unacked_batches`, as many as `unacked` may, so it
-        // is never full here; a closed channel means the stream is gone.
-        requests
-            .try_send(PushRequest::clone(&request))
-            .map_err(|_| "the stream to the collector closed".to_owned())
-    }
-}
-
-/// A batch sent and not yet acknowledged, with where each of its streams ends.
-struct UnackedBatch {
-    request: Arc<PushRequest>,
-    /// (stream id, offset after the stream's last record in this batch).
-    stream_ends: Vec<(u64, u64)>,
-    acked: bool,
-}
-
-impl Shipper {
     /// Drops acknowledged batches and advances checkpoints, strictly in batch order: an
     /// offset is reported only once every earlier batch is acknowledged too.
     fn apply_acks(&mut self, numbers: &[u64]) {
         for number in numbers {
-            if let Some(batch) = self.unacked.get_mut(number) {
-                batch.acked = true;
+            if let Some(acked) = self.in_flight.get_mut(number) {
+                *acked = true;
             }
         }
-        while let Some(entry) = self.unacked.first_entry() {
-            if !entry.get().acked {
+        while let Some(entry) = self.in_flight.first_entry() {
+            if !*entry.get() {
                 break;
             }
-            let batch = entry.remove();
+            let number = *entry.key();
+            entry.remove();
+            let stream_ends = self.queue.remove(number);
             self.metrics.batches_acked.inc();
             if let Some(checkpoints) = &self.checkpoints {
-                for (stream_id, end_offset) in batch.stream_ends {
+                for (stream_id, end_offset) in stream_ends {
                     checkpoints.record_ack(stream_id, end_offset);
                 }
             }
         }
-        self.metrics.unacked_batches.set(self.unacked.len() as i64);
+        self.metrics.unacked_batches.set(self.queue.len() as i64);
     }
 }
 
@@ -376,7 +408,7 @@ impl BatchBuilder {
         self.logs.is_empty()
     }
 
-    fn finish(self, batch_number: u64) -> (PushRequest, Vec<(u64, u64)>) {
+    fn finish(self, batch_number: u64) -> (PushRequest, StreamEnds) {
         let request = PushRequest {
             batch_number,
             streams: self.streams,

@@ -221,7 +221,11 @@ impl Tailer {
             return None;
         }
         let handler = move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
+            // Opening, reading and closing files (our own reads too) say nothing new; waking
+            // on them would make the agent chase its own tail.
+            if let Ok(event) = event
+                && !matches!(event.kind, notify::EventKind::Access(_))
+            {
                 let _ = wakes.send(event.paths);
             }
         };
