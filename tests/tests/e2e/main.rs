@@ -6,6 +6,7 @@
 
 mod check;
 mod logs;
+mod spool;
 mod tailing;
 mod ui;
 mod wrap;

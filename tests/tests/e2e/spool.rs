@@ -1,0 +1,157 @@
+//! The agent's spool with the real binaries: a collector outage is ridden out on disk, a file
+//! deleted meanwhile is drained into the spool and released, a full spool pauses reading.
+
+use std::time::Duration;
+
+use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use anyhow::Result;
+
+use crate::logs::{agent_config, assert_no_duplicates, count_node, expected_records};
+
+fn spool_batches(state_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(state_dir.join("spool")).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "batch"))
+            .count()
+    })
+}
+
+fn wait_for_log(agent: &Agent, text: &str) -> Result<()> {
+    wait_for(&format!("the agent to log {text:?}"), || {
+        let log = agent.process.log();
+        Ok(if log.contains(text) {
+            Ok(())
+        } else {
+            Err(log.lines().last().map(str::to_owned))
+        })
+    })
+}
+
+#[test]
+fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_deleted_file()
+-> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().join("data");
+    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let grpc_port = collector.grpc_port();
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let config = agent_config(&collector, "node-s", &log_dir.join("*.log"));
+    let mut agent = Agent::start(dir.path(), "s", &config)?;
+    let state_dir = dir.path().join("state-s");
+
+    let kept = fixture("logs/worker-1.log");
+    let deleted = fixture("logs/worker-2.log").repeat(3);
+    std::fs::write(log_dir.join("kept.log"), &kept)?;
+    wait_for("the first file to arrive", || {
+        let count = count_node(&collector, "node-s")?;
+        Ok(if count == expected_records(&kept) {
+            Ok(())
+        } else {
+            Err(count)
+        })
+    })?;
+
+    collector.process.kill();
+    std::fs::write(log_dir.join("deleted.log"), &deleted)?;
+    wait_for("the new file to be spooled", || {
+        let batches = spool_batches(&state_dir);
+        Ok(if batches > 0 { Ok(()) } else { Err(batches) })
+    })?;
+    // Deleted while the collector is away: read to its end into the spool, then released.
+    std::fs::remove_file(log_dir.join("deleted.log"))?;
+    wait_for_log(&agent, "released file that is gone")?;
+
+    // The agent restarts during the outage: the spool is sent first by the new one.
+    agent.process.kill();
+    let _agent = Agent::start(dir.path(), "s", &config)?;
+    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let expected = expected_records(&kept) + expected_records(&deleted);
+    wait_for(&format!("{expected} records"), || {
+        let count = count_node(&collector, "node-s")?;
+        Ok(if count == expected {
+            Ok(())
+        } else {
+            Err(count)
+        })
+    })?;
+    assert_no_duplicates(&collector.search_all("*", 1000)?);
+    wait_for("the spool to empty", || {
+        let batches = spool_batches(&state_dir);
+        Ok(if batches == 0 { Ok(()) } else { Err(batches) })
+    })?;
+    Ok(())
+}
+
+fn resident_bytes(agent: &Agent) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.process.pid()))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(kib * 1024)
+}
+
+#[test]
+fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().join("data");
+    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let grpc_port = collector.grpc_port();
+    let log_dir = dir.path().join("logs");
+    std::fs::create_dir(&log_dir)?;
+    let config = format!(
+        "{}\n[spool]\nmax_bytes = \"64KiB\"\n",
+        agent_config(&collector, "node-f", &log_dir.join("*.log"))
+            .replace("[ship]\n", "[ship]\nbatch_max_records = 50\n")
+    );
+    let agent = Agent::start(dir.path(), "f", &config)?;
+    collector.process.kill();
+
+    // Far more than the spool holds.
+    let text = fixture("logs/scheduler.log").repeat(20);
+    std::fs::write(log_dir.join("big.log"), &text)?;
+    wait_for_log(&agent, "backpressure: the queue of unacked batches is full")?;
+    let paused_rss = resident_bytes(&agent)?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(log_dir.join("big.log"))
+        .and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(text.as_bytes())
+        })?;
+    std::thread::sleep(Duration::from_secs(2));
+    let later_rss = resident_bytes(&agent)?;
+    assert!(
+        later_rss < paused_rss + (8 << 20),
+        "memory grew while paused: {paused_rss} → {later_rss} bytes"
+    );
+    let spool_bytes: u64 = std::fs::read_dir(dir.path().join("state-f/spool"))?
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    assert!(
+        spool_bytes < 64 * 1024 + 64 * 1024,
+        "spool holds {spool_bytes} bytes"
+    );
+
+    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let expected = 2 * expected_records(&text);
+    wait_for(
+        &format!("{expected} records after the spool drained"),
+        || {
+            let count = count_node(&collector, "node-f")?;
+            Ok(if count == expected {
+                Ok(())
+            } else {
+                Err(count)
+            })
+        },
+    )?;
+    assert_no_duplicates(&collector.search_all("*", 10_000)?);
+    Ok(())
+}
