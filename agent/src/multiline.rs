@@ -141,6 +141,11 @@ impl RecordAssembler {
         self.open.is_some()
     }
 
+    /// Where the record waiting for continuation lines starts, if one is.
+    pub fn open_record_offset(&self) -> Option<u64> {
+        self.open.as_ref().map(|open| open.record.offset_bytes)
+    }
+
     fn replace_open(
         &mut self,
         record: AssembledRecord,

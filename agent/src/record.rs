@@ -12,6 +12,9 @@ use crate::config::Role;
 pub struct StreamInfo {
     /// Stable id: the same file on the same node always gets the same id.
     pub id: u64,
+    /// The stream whose checkpoint this stream's acknowledged offsets advance: its own id,
+    /// or the file's for the pipes of a container runtime file.
+    pub checkpoint_id: u64,
     pub cluster: String,
     pub node: String,
     pub role: Role,

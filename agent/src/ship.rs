@@ -386,7 +386,10 @@ impl BatchBuilder {
                     .expect("a batch holds far fewer than 2^32 streams")
             });
         self.text_bytes += record.message.len() + record.logger.len() + record.level.len();
-        let stream_end = self.stream_ends.entry(record.stream.id).or_default();
+        let stream_end = self
+            .stream_ends
+            .entry(record.stream.checkpoint_id)
+            .or_default();
         *stream_end = (*stream_end).max(record.end_offset);
         self.logs.push(wire::LogRecord {
             stream_index,
@@ -449,6 +452,7 @@ mod tests {
     fn stream(id: u64, source: &str) -> Arc<StreamInfo> {
         Arc::new(StreamInfo {
             id,
+            checkpoint_id: id,
             cluster: "c".to_owned(),
             node: "n".to_owned(),
             role: Role::Worker,

@@ -90,14 +90,16 @@ pub async fn run_wrapped(
 
     let timezone = config.timezone();
     let stream = |source: &str| {
+        let id = stream_id(
+            &config.cluster,
+            &config.node,
+            source,
+            pid,
+            started_at.as_nanosecond(),
+        );
         Arc::new(StreamInfo {
-            id: stream_id(
-                &config.cluster,
-                &config.node,
-                source,
-                pid,
-                started_at.as_nanosecond(),
-            ),
+            id,
+            checkpoint_id: id,
             cluster: config.cluster.clone(),
             node: config.node.clone(),
             role,
@@ -437,6 +439,7 @@ mod tests {
         let (sender, receiver) = mpsc::channel(100);
         let stream = Arc::new(StreamInfo {
             id: 7,
+            checkpoint_id: 7,
             cluster: "c".to_owned(),
             node: "n".to_owned(),
             role: Role::Worker,

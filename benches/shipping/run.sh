@@ -15,6 +15,10 @@
 #                       (default: inside the temporary work directory, deleted at the end)
 #   OUT_DIR=…           results (default: benches/shipping/out): results.jsonl, summary.md,
 #                       machine.md, and each run's logs and configs
+#   REV=…               benchmark this git revision (e.g. HEAD) instead of the working tree:
+#                       it is exported with `git archive` to the temporary directory and
+#                       built there, into BENCH_TARGET_DIR (default: $CARGO_TARGET_DIR-shipping),
+#                       so that uncommitted changes in the working tree do not leak in
 #   SKIP_BUILD=1        use the release binaries already built
 #   CARGO_TARGET_DIR    where cargo puts the release binaries (default: <workspace>/target)
 #
@@ -31,7 +35,11 @@ IDLE_SECONDS=${IDLE_SECONDS:-30}
 RSYSLOG_MODE=${RSYSLOG_MODE:-regex}
 TIMEOUT=${TIMEOUT:-3600}
 OUT_DIR=${OUT_DIR:-$HERE/out}
+REV=${REV:-}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+if [[ -n $REV ]]; then
+    TARGET_DIR=${BENCH_TARGET_DIR:-$TARGET_DIR-shipping}
+fi
 AGENT=$TARGET_DIR/release/afterglow-agent
 COLLECTOR=$TARGET_DIR/release/afterglow-collector
 CLK_TCK=$(getconf CLK_TCK)
@@ -76,6 +84,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Runs a command in the background and waits for it, so that a signal to this script is
+# handled at once (bash runs traps only between foreground commands) and the command is
+# stopped with everything else.
+run_fg() {
+    "$@" &
+    local pid=$! status=0
+    PIDS+=("$pid")
+    wait "$pid" || status=$?
+    local kept=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    PIDS=("${kept[@]}")
+    return "$status"
+}
+
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 # utime+stime of a live process, in seconds (all its threads).
@@ -113,9 +135,23 @@ if ! command -v rsyslogd >/dev/null 2>&1; then
 fi
 RSYSLOGD=$(command -v rsyslogd)
 
+SOURCE=$ROOT
+if [[ -n $REV ]]; then
+    COMMIT=$(git -C "$ROOT" rev-parse --verify "$REV^{commit}")
+    SOURCE=$WORK/src
+    mkdir -p "$SOURCE"
+    git -C "$ROOT" archive --format=tar "$COMMIT" | tar -x -C "$SOURCE"
+    REVISION="$COMMIT (\`git archive\` of $REV)"
+else
+    REVISION="working tree at $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+    if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- agent collector proto Cargo.toml Cargo.lock 2>/dev/null) ]]; then
+        REVISION="$REVISION, with uncommitted changes in agent/collector/proto"
+    fi
+fi
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building release binaries"
-    (cd "$ROOT" && cargo build --release -p afterglow-agent -p afterglow-collector >&2)
+    log "building release binaries from $SOURCE into $TARGET_DIR"
+    CARGO_TARGET_DIR=$TARGET_DIR run_fg cargo build --release --locked \
+        --manifest-path "$SOURCE/Cargo.toml" -p afterglow-agent -p afterglow-collector >&2
 fi
 [[ -x $AGENT && -x $COLLECTOR ]] || { echo "missing $AGENT or $COLLECTOR" >&2; exit 1; }
 
@@ -135,6 +171,7 @@ mkdir -p "$OUT_DIR/runs"
     echo "| Rust | $(rustc --version 2>/dev/null || echo unknown), release profile |"
     echo "| rsyslog | $("$RSYSLOGD" -v | head -1 | sed 's/ *compiled with://') |"
     echo "| Python | $(python3 --version) |"
+    echo "| Afterglow | $REVISION |"
     echo "| Date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
 } >"$OUT_DIR/machine.md"
 
@@ -146,7 +183,7 @@ if [[ -f $CORPUS/manifest.json ]] &&
     log "reusing the corpus in $CORPUS"
 else
     log "writing a ${CORPUS_MB} MB corpus to $CORPUS"
-    python3 "$HERE/make_corpus.py" "$CORPUS" --mb "$CORPUS_MB" >&2
+    run_fg python3 "$HERE/make_corpus.py" "$CORPUS" --mb "$CORPUS_MB" >&2
 fi
 manifest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$CORPUS/manifest.json" "$1"; }
 BYTES=$(manifest bytes)
@@ -240,7 +277,7 @@ EOF
     wait_for_line "$dir/agent.err" "serving the agent's metrics.*addr=" "$apid" 60
     local metrics
     metrics=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/agent.err" | grep -m1 "serving the agent's metrics" | sed -E 's/.*addr=([0-9.:]+).*/\1/')
-    python3 "$HERE/wait_agent.py" --metrics "http://$metrics/metrics" \
+    run_fg python3 "$HERE/wait_agent.py" --metrics "http://$metrics/metrics" \
         --search "$http/api/v1/logs/search" --lines "$LINES" --files "$FILES" \
         --marker "$MARKER" --pid "$apid" --timeout "$TIMEOUT" >"$dir/done.json"
     local cpu ccpu
@@ -249,7 +286,7 @@ EOF
     local t_done
     t_done=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["t_done"])' "$dir/done.json")
     log "afterglow run $n: caught up after $(python3 -c "print(f'{$t_done - $t0:.2f}')") s ($(cat "$dir/done.json")); idle for $IDLE_SECONDS s"
-    sleep "$IDLE_SECONDS"
+    run_fg sleep "$IDLE_SECONDS"
     local cpu_idle rss crss
     cpu_idle=$(cpu_seconds "$apid")
     rss=$(peak_rss_mib "$apid")
@@ -328,7 +365,7 @@ run_rsyslog() {
     local t_done
     t_done=$(cut -d' ' -f1 "$dir/done")
     log "rsyslog run $n: caught up after $(python3 -c "print(f'{$t_done - $t0:.2f}')") s; idle for $IDLE_SECONDS s"
-    sleep "$IDLE_SECONDS"
+    run_fg sleep "$IDLE_SECONDS"
     local cpu_idle rss krss
     cpu_idle=$(cpu_seconds "$rpid")
     rss=$(peak_rss_mib "$rpid")

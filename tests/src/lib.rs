@@ -299,6 +299,37 @@ impl Agent {
         })
     }
 
+    /// The value of one of the agent's own metrics (e.g. `afterglow_agent_lines_read_total`),
+    /// read from its `/metrics` endpoint, whose address the agent logs at start.
+    pub fn metric(&self, name: &str) -> Result<f64> {
+        let log = self.process.log();
+        let addr = log
+            .lines()
+            .filter(|line| line.contains("serving the agent's metrics"))
+            .find_map(|line| line.split("addr=").nth(1))
+            .map(|rest| rest.trim_start_matches(|c: char| !c.is_ascii_digit()))
+            .map(|rest| {
+                rest.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+                    .next()
+                    .unwrap_or("")
+            })
+            .context("the agent has not logged its metrics address")?
+            .to_owned();
+        let body = ureq::get(&format!("http://{addr}/metrics"))
+            .call()?
+            .into_body()
+            .read_to_string()?;
+        body.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .with_context(|| format!("no metric {name} in:\n{body}"))
+    }
+
     /// Starts `afterglow-agent run --role ROLE -- COMMAND…` without a config file, shipping
     /// to `collector` as node `name` of cluster `wrap-tests`. Its stdout (the command's, copied
     /// through) goes to a file: see `stdout`.
@@ -349,7 +380,8 @@ pub fn wait_for<T, S: std::fmt::Debug>(
             Err(last) => last,
         };
         if Instant::now() > deadline {
-            bail!("gave up after {PATIENCE:?} waiting for {what}; last seen: {last:?}");
+            // A panic, not an error: the processes' logs are printed as they are dropped.
+            panic!("gave up after {PATIENCE:?} waiting for {what}; last seen: {last:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -13,6 +13,7 @@
 
 mod paths;
 mod reader;
+mod records;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -33,12 +34,13 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::{LogsConfig, StartAt};
 use crate::fingerprint::{FileFingerprint, derived_stream_id, guard_hash};
-use crate::format::{CriJoiner, LineFormat};
+use crate::format::LineFormat;
 use crate::metrics::AgentMetrics;
-use crate::multiline::{AssembledRecord, RecordAssembler};
+use crate::multiline::RecordAssembler;
 use crate::record::{LogRecord, StreamInfo};
 use paths::PathMatcher;
 use reader::{LineReader, RECENT_BYTES};
+use records::{Closed, FileRecords, Pushed};
 
 /// Bytes read from one file before the others get a turn.
 const READ_BUDGET_BYTES: usize = 4 * 1024 * 1024;
@@ -111,9 +113,7 @@ struct TailedFile {
     fingerprint: FileFingerprint,
     stream: Arc<StreamInfo>,
     reader: LineReader,
-    assembler: RecordAssembler,
-    /// For container runtime logs: joins partial lines and unwraps them.
-    cri: Option<CriJoiner>,
+    records: FileRecords,
     last_data_at: Instant,
     at_end: bool,
     /// Since when the path no longer leads to this file (renamed away or deleted).
@@ -131,7 +131,7 @@ impl TailedFile {
         self.reader.file().is_some()
             && self.detached_since.is_none()
             && self.at_end
-            && !self.assembler.has_open_record()
+            && !self.records.has_open_record()
     }
 }
 
@@ -204,11 +204,8 @@ impl Tailer {
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
             let file = self.files.get_mut(&key).expect("key listed above");
-            if let Some(record) = file.assembler.flush() {
-                let end_offset = file.reader.complete_lines_end();
-                if send(&self.context.records, &file.stream, record, end_offset).is_err() {
-                    return;
-                }
+            if send_flushed(&self.context.records, file).is_err() {
+                return;
             }
         }
     }
@@ -305,9 +302,7 @@ impl Tailer {
         keys.extend(
             self.files
                 .iter()
-                .filter(|(_, file)| {
-                    file.assembler.has_open_record() || file.detached_since.is_some()
-                })
+                .filter(|(_, file)| file.records.has_open_record() || file.detached_since.is_some())
                 .map(|(key, _)| *key),
         );
         for key in keys {
@@ -371,18 +366,13 @@ impl Tailer {
             }
         }
         let quiet = file.last_data_at.elapsed() >= multiline_timeout;
-        if quiet && let Some(record) = file.assembler.flush() {
-            send(
-                &self.context.records,
-                &file.stream,
-                record,
-                file.reader.complete_lines_end(),
-            )?;
+        if quiet {
+            send_flushed(&self.context.records, file)?;
         }
         self.save_acked_offset(key);
         let file = self.files.get(&key).expect("still followed");
         if let Some(detached_since) = file.detached_since {
-            let drained = file.at_end && !file.assembler.has_open_record() && quiet;
+            let drained = file.at_end && !file.records.has_open_record() && quiet;
             let quiet_long_enough =
                 file.last_data_at.elapsed() >= multiline_timeout.max(Duration::from_secs(1));
             if (drained && quiet_long_enough) || detached_since.elapsed() >= release_after {
@@ -569,14 +559,7 @@ impl Tailer {
         if file.reader.file().is_some() {
             self.note_closed();
         }
-        if let Some(record) = file.assembler.flush() {
-            send(
-                &self.context.records,
-                &file.stream,
-                record,
-                file.reader.complete_lines_end(),
-            )?;
-        }
+        send_flushed(&self.context.records, &mut file)?;
         self.context.checkpoints.forget(file.stream.id);
         Ok(file)
     }
@@ -673,23 +656,29 @@ impl Tailer {
         }
         let stream = Arc::new(StreamInfo {
             id: stream_id,
+            checkpoint_id: stream_id,
             cluster: self.context.node.cluster.clone(),
             node: self.context.node.node.clone(),
             role: self.config.role_for(path),
             source: path.display().to_string(),
         });
+        let new_assembler = || {
+            RecordAssembler::new(
+                self.config.line_parser().expect("validated when loaded"),
+                self.context.timezone.clone(),
+                self.config.max_line_bytes,
+            )
+        };
+        let records = match self.config.format {
+            LineFormat::Cri => FileRecords::cri(&stream, self.config.max_line_bytes, new_assembler),
+            _ => FileRecords::plain(Arc::clone(&stream), new_assembler()),
+        };
         Ok(Some(TailedFile {
             path: path.to_owned(),
             fingerprint,
             stream,
             reader: LineReader::new(file, offset, self.config.max_line_bytes)?,
-            assembler: RecordAssembler::new(
-                self.config.line_parser().expect("validated when loaded"),
-                self.context.timezone.clone(),
-                self.config.max_line_bytes,
-            ),
-            cri: (self.config.format == LineFormat::Cri)
-                .then(|| CriJoiner::new(self.config.max_line_bytes)),
+            records,
             last_data_at: Instant::now(),
             at_end: false,
             detached_since: None,
@@ -832,9 +821,7 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     let read_at = Timestamp::now();
     let metrics = &context.metrics;
     let mut shipper_gone = false;
-    let assembler = &mut file.assembler;
-    let cri = &mut file.cri;
-    let stream = &file.stream;
+    let records = &mut file.records;
     let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
         metrics.lines_read.inc();
         if line.truncated {
@@ -843,29 +830,18 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
         if line.invalid_utf8 {
             metrics.invalid_utf8_lines.inc();
         }
-        let closed = match cri {
-            None => assembler.push_line(&line.text, line.offset, read_at, line.truncated),
-            // A container runtime line: its seq is the offset of the part that completes it,
-            // and content without a Dask header takes the runtime's timestamp.
-            Some(joiner) => match joiner.push(&line.text) {
-                Ok(Some(joined)) => {
-                    assembler.push_line(&joined.content, line.offset, joined.ts, joined.truncated)
-                }
-                Ok(None) => None,
-                Err(error) => {
-                    metrics.lines_malformed.inc();
-                    tracing::debug!(%error, "skipping a malformed container runtime line");
-                    None
-                }
-            },
-        };
-        if let Some(record) = closed
-            && send(&context.records, stream, record, line.offset).is_err()
-        {
-            shipper_gone = true;
-            return false;
+        match records.push(&line, read_at) {
+            Pushed::Nothing => true,
+            Pushed::Closed(closed) => {
+                shipper_gone = send(&context.records, closed).is_err();
+                !shipper_gone
+            }
+            Pushed::Malformed(error) => {
+                metrics.lines_malformed.inc();
+                tracing::debug!(%error, "skipping a malformed container runtime line");
+                true
+            }
         }
-        true
     });
     match outcome {
         Ok(outcome) => {
@@ -886,14 +862,25 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     }
 }
 
-fn send(
+/// Closes the file's open records and sends them.
+fn send_flushed(
     records: &mpsc::Sender<LogRecord>,
-    stream: &Arc<StreamInfo>,
-    record: AssembledRecord,
-    end_offset: u64,
+    file: &mut TailedFile,
 ) -> Result<(), ShipperGone> {
+    for closed in file.records.flush(file.reader.complete_lines_end()) {
+        send(records, closed)?;
+    }
+    Ok(())
+}
+
+fn send(records: &mpsc::Sender<LogRecord>, closed: Closed) -> Result<(), ShipperGone> {
+    let Closed {
+        stream,
+        record,
+        end_offset,
+    } = closed;
     let record = LogRecord {
-        stream: Arc::clone(stream),
+        stream,
         seq: record.offset_bytes,
         end_offset,
         ts: record.ts,

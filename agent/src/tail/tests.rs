@@ -2,7 +2,7 @@
 //! rename, copytruncate, truncation, deletion, restarts from checkpoints, and a model-based
 //! property test over random sequences of all of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use proptest::prelude::*;
@@ -22,6 +22,7 @@ struct Harness {
     receiver: mpsc::Receiver<LogRecord>,
     checkpoints: Option<Arc<CheckpointStore>>,
     stored: BTreeMap<(u64, u64), String>,
+    sources: HashMap<u64, String>,
     received_since_start: usize,
 }
 
@@ -56,6 +57,7 @@ impl Harness {
             receiver,
             checkpoints: Some(Arc::new(checkpoints)),
             stored: BTreeMap::new(),
+            sources: HashMap::new(),
             received_since_start: 0,
         };
         harness.start(true);
@@ -119,6 +121,8 @@ impl Harness {
         while let Ok(record) = self.receiver.try_recv() {
             self.received_since_start += 1;
             let key = (record.stream.id, record.seq);
+            self.sources
+                .insert(record.stream.id, record.stream.source.clone());
             if let Some(stored) = self.stored.get(&key) {
                 assert_eq!(
                     stored, &record.message,
@@ -577,21 +581,36 @@ fn regressions_found_by_the_model_test() {
 }
 
 #[test]
-fn container_runtime_lines_are_unwrapped_and_joined() {
+fn container_runtime_lines_are_unwrapped_joined_and_kept_apart_by_pipe() {
     let mut harness =
         Harness::new("format = \"cri\"\nrole_from_path = \"(?P<role>worker|scheduler)\"");
     harness.append(
         "worker-0.log",
-        "2026-11-27T14:05:34.263012345Z stderr F 2026-11-27 14:05:34,263 - distributed.worker - INFO - Start worker\n\
+        "2026-11-27T14:05:34.263012345Z stderr F 2026-11-27 14:05:34,263 - distributed.worker - ERROR - Compute Failed\n\
          2026-11-27T14:05:35.000000000Z stdout P user print \n\
          2026-11-27T14:05:35.100000000Z stdout F in two parts\n\
+         2026-11-27T14:05:35.200000000Z stderr F Traceback (most recent call last):\n\
          not a cri line\n\
-         2026-11-27T14:05:36.000000000Z stderr F 2026-11-27 14:05:36,000 - distributed.worker - ERROR - boom\n",
+         2026-11-27T14:05:35.300000000Z stderr F   File \"w.py\", line 1\n\
+         2026-11-27T14:05:36.000000000Z stderr F 2026-11-27 14:05:36,000 - distributed.worker - INFO - next\n",
     );
     harness.scan();
+    let by_pipe = |suffix: &str| -> Vec<String> {
+        harness
+            .stored
+            .iter()
+            .filter(|((stream, _), _)| harness.sources[stream].ends_with(suffix))
+            .map(|(_, message)| message.clone())
+            .collect()
+    };
+    assert_eq!(by_pipe("#stdout"), ["user print in two parts"]);
     assert_eq!(
-        harness.messages(),
-        ["Start worker", "user print in two parts", "boom"]
+        by_pipe("#stderr"),
+        [
+            "Compute Failed\nTraceback (most recent call last):\n  File \"w.py\", line 1",
+            "next"
+        ],
+        "the traceback on stderr joins its record across the print on stdout"
     );
     let role = harness
         .tailer

@@ -55,7 +55,15 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
 
     collector.process.kill();
     std::fs::write(log_dir.join("deleted.log"), &deleted)?;
-    wait_for("the new file to be spooled", || {
+    let lines_written = (kept.lines().count() + deleted.lines().count()) as f64;
+    wait_for("the agent to read the new file", || {
+        Ok(match agent.metric("afterglow_agent_lines_read_total") {
+            Ok(lines_read) if lines_read >= lines_written => Ok(()),
+            Ok(lines_read) => Err(lines_read.to_string()),
+            Err(error) => Err(error.to_string()),
+        })
+    })?;
+    wait_for("the new file's batches in the spool", || {
         let batches = spool_batches(&state_dir);
         Ok(if batches > 0 { Ok(()) } else { Err(batches) })
     })?;
