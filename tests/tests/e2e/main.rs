@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod check;
+mod crash;
 mod logs;
 mod spool;
 mod tailing;
