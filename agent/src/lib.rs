@@ -44,7 +44,8 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     let metrics = AgentMetrics::new();
     let (checkpoints, found) = CheckpointStore::open(&config.state_dir)?;
     let checkpoints = Arc::new(checkpoints);
-    let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
+    let chunks = (config.ship.batch_max_records * 2 / record::CHUNK_RECORDS).max(4);
+    let (records, records_receiver) = mpsc::channel(chunks);
     // The spool lives in the locked state directory: one agent per spool.
     let spool = BatchQueue::on_disk(&config.state_dir.join("spool"), config.spool.max_bytes.0)?;
     let shipper = Shipper::new(

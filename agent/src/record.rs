@@ -36,3 +36,10 @@ pub struct LogRecord {
     pub message: String,
     pub truncated: bool,
 }
+
+/// Records handed from a reader to the shipper together, so that the handoff costs once per
+/// chunk, not once per record.
+pub type RecordChunk = Vec<LogRecord>;
+
+/// Most records in one chunk.
+pub const CHUNK_RECORDS: usize = 256;

@@ -25,7 +25,7 @@ use tonic::transport::Endpoint;
 use crate::checkpoint::CheckpointStore;
 use crate::config::ShipConfig;
 use crate::metrics::AgentMetrics;
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordChunk};
 use crate::spool::{BatchQueue, StreamEnds};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -40,7 +40,7 @@ pub struct Shipper {
     endpoint: Endpoint,
     token: Option<String>,
     config: ShipConfig,
-    records: mpsc::Receiver<LogRecord>,
+    records: mpsc::Receiver<RecordChunk>,
     queue: BatchQueue,
     /// Batches sent on the current connection, oldest first, and whether each is acked.
     in_flight: BTreeMap<u64, bool>,
@@ -53,6 +53,8 @@ pub struct Shipper {
     unsealed: Option<(PushRequest, StreamEnds)>,
     /// When the batch being filled must be sealed even if not full.
     seal_deadline: Option<Instant>,
+    /// `config.batch_linger`, parsed once.
+    batch_linger: Duration,
 }
 
 /// Why a connection ended.
@@ -70,7 +72,7 @@ impl Shipper {
         collector_url: &str,
         token: Option<String>,
         config: ShipConfig,
-        records: mpsc::Receiver<LogRecord>,
+        records: mpsc::Receiver<RecordChunk>,
     ) -> crate::Result<Shipper> {
         let endpoint = Endpoint::from_shared(collector_url.to_owned())
             .map_err(|source| crate::Error::CollectorUrl {
@@ -84,6 +86,7 @@ impl Shipper {
             endpoint,
             token,
             queue: BatchQueue::in_memory(config.max_unacked_batches),
+            batch_linger: config.batch_linger(),
             config,
             records,
             in_flight: BTreeMap::new(),
@@ -170,20 +173,20 @@ impl Shipper {
             && !self.queue.is_full()
     }
 
-    /// Adds a record to the batch being filled, sealing it when full or when input ends.
-    fn take(&mut self, record: Option<LogRecord>) {
-        match record {
-            Some(record) => {
-                self.building.push(record);
-                let linger = self.config.batch_linger();
-                self.seal_deadline
-                    .get_or_insert_with(|| Instant::now() + linger);
-                if self.building.is_full(&self.config) {
-                    self.seal();
-                }
-            }
-            None => {
-                self.records_closed = true;
+    /// Adds a chunk of records to the batch being filled, sealing it whenever it is full and
+    /// when input ends. A chunk is always taken whole: the queue may pass its bound by one.
+    fn take(&mut self, chunk: Option<RecordChunk>) {
+        let Some(chunk) = chunk else {
+            self.records_closed = true;
+            self.seal();
+            return;
+        };
+        for record in chunk {
+            self.building.push(record);
+            let linger = self.batch_linger;
+            self.seal_deadline
+                .get_or_insert_with(|| Instant::now() + linger);
+            if self.building.is_full(&self.config) {
                 self.seal();
             }
         }
@@ -575,7 +578,7 @@ mod tests {
         let stream = stream(1, "/a.log");
         for seq in 0..500 {
             records
-                .send(record(&stream, seq, "m"))
+                .send(vec![record(&stream, seq, "m")])
                 .await
                 .expect("shipper alive");
         }

@@ -4,12 +4,14 @@
 //!
 //! The rule a reader must not miss: the queue is bounded (bytes on disk, batches in memory);
 //! when it is full the shipper stops taking records, which pauses reading (backpressure).
-//! A damaged spool file is reported and removed, never sent and never a crash loop: its data
-//! is read again from the file, whose checkpoint had not moved past it.
+//! On disk, batches are appended to segment files, each record checksummed; a torn or damaged
+//! tail is cut off and reported, never sent and never a crash loop: its lines are read again
+//! from their files, whose checkpoints had not moved past them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use afterglow_proto::v1::PushRequest;
@@ -17,24 +19,29 @@ use prost::Message;
 
 use crate::error::{Error, Result};
 
-const MAGIC: &[u8; 8] = b"AGSPOOL1";
-const EXTENSION: &str = "batch";
+const EXTENSION: &str = "seg";
+const ACKED_FILE: &str = "acked";
+/// A segment is closed and a new one started past this size.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Sealed batches not sent yet are also kept in memory up to this size, so that sending does
+/// not read back what was just written.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// Record header: body length (u32), checksum (u64), batch number (u64).
+const HEADER_BYTES: usize = 4 + 8 + 8;
 
 /// Where each stream of a batch ends: (stream id, offset after its last record).
 pub type StreamEnds = Vec<(u64, u64)>;
 
 /// The queue of sealed, unacknowledged batches.
 pub struct BatchQueue {
-    storage: Storage,
+    disk: Option<DiskSpool>,
+    /// Batches in memory: all of them without a disk, the unsent recent ones with one.
+    cache: HashMap<u64, PushRequest>,
+    cache_bytes: u64,
     index: BTreeMap<u64, QueuedBatch>,
     total_bytes: u64,
     limit: Limit,
     next_number: u64,
-}
-
-enum Storage {
-    Memory(HashMap<u64, PushRequest>),
-    Disk(PathBuf),
 }
 
 enum Limit {
@@ -45,13 +52,29 @@ enum Limit {
 struct QueuedBatch {
     bytes: u64,
     stream_ends: StreamEnds,
+    /// Segment id and the record's offset and length in it.
+    location: Option<(u64, u64, u32)>,
+}
+
+struct DiskSpool {
+    dir: PathBuf,
+    /// Holds the highest batch number acknowledged (batches are acknowledged in order), so
+    /// that records still in a segment file are not sent again after a restart.
+    acked_file: File,
+    acked_through: u64,
+    /// The segment being appended to: id, file, size.
+    active: Option<(u64, File, u64)>,
+    /// Unacknowledged batches per segment.
+    live: BTreeMap<u64, usize>,
 }
 
 impl BatchQueue {
     /// A queue in memory holding at most `max_batches`.
     pub fn in_memory(max_batches: usize) -> BatchQueue {
         BatchQueue {
-            storage: Storage::Memory(HashMap::new()),
+            disk: None,
+            cache: HashMap::new(),
+            cache_bytes: 0,
             index: BTreeMap::new(),
             total_bytes: 0,
             limit: Limit::Batches(max_batches.max(1)),
@@ -62,48 +85,65 @@ impl BatchQueue {
     /// The spool in `dir`, holding at most `max_bytes`; batches left by an earlier run are
     /// kept and sent first.
     pub fn on_disk(dir: &Path, max_bytes: u64) -> Result<BatchQueue> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Spool {
+        let spool_error = |source| Error::Spool {
             path: dir.to_owned(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(spool_error)?;
+        let acked_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(ACKED_FILE))
+            .map_err(spool_error)?;
+        let mut acked_bytes = [0u8; 8];
+        let acked_through = match acked_file.read_exact_at(&mut acked_bytes, 0) {
+            Ok(()) => u64::from_le_bytes(acked_bytes),
+            Err(_) => 0,
+        };
         let mut queue = BatchQueue {
-            storage: Storage::Disk(dir.to_owned()),
+            disk: Some(DiskSpool {
+                dir: dir.to_owned(),
+                acked_file,
+                acked_through,
+                active: None,
+                live: BTreeMap::new(),
+            }),
+            cache: HashMap::new(),
+            cache_bytes: 0,
             index: BTreeMap::new(),
             total_bytes: 0,
             limit: Limit::Bytes(max_bytes),
             next_number: 1,
         };
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Spool {
-            path: dir.to_owned(),
-            source,
-        })?;
-        for entry in entries.flatten() {
+        let mut segments: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(spool_error)?.flatten() {
             let path = entry.path();
-            let number = path
+            let id = path
                 .file_stem()
                 .and_then(|stem| stem.to_str())
                 .and_then(|stem| stem.parse::<u64>().ok());
-            match (number, path.extension().and_then(|ext| ext.to_str())) {
-                (Some(number), Some(EXTENSION)) => match read_batch_file(&path) {
-                    Ok((_, stream_ends)) => {
-                        let bytes = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
-                        queue.total_bytes += bytes;
-                        queue
-                            .index
-                            .insert(number, QueuedBatch { bytes, stream_ends });
-                    }
-                    Err(reason) => {
-                        tracing::error!(path = %path.display(), %reason, "damaged spool file removed; its lines are read again from their files");
-                        let _ = std::fs::remove_file(&path);
-                    }
-                },
-                // A batch being written when the agent stopped: never acknowledged, never whole.
+            match (id, path.extension().and_then(|ext| ext.to_str())) {
+                (Some(id), Some(EXTENSION)) => segments.push((id, path)),
+                _ if path.file_name().is_some_and(|name| name == ACKED_FILE) => {}
+                // Anything else is not ours to keep (a spool of an older format).
                 _ => {
                     let _ = std::fs::remove_file(&path);
                 }
             }
         }
-        queue.next_number = queue.index.keys().next_back().map_or(1, |last| last + 1);
+        segments.sort();
+        for (id, path) in segments {
+            queue.load_segment(id, &path);
+        }
+        let acked_through = queue.disk.as_ref().map_or(0, |disk| disk.acked_through);
+        queue.next_number = queue
+            .index
+            .keys()
+            .next_back()
+            .map_or(acked_through, |last| (*last).max(acked_through))
+            + 1;
         if !queue.index.is_empty() {
             tracing::info!(
                 batches = queue.index.len(),
@@ -114,40 +154,125 @@ impl BatchQueue {
         Ok(queue)
     }
 
+    /// Indexes the records of one segment, cutting off a torn or damaged tail.
+    fn load_segment(&mut self, id: u64, path: &Path) {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "cannot read spool segment; removing it");
+                let _ = std::fs::remove_file(path);
+                return;
+            }
+        };
+        let acked_through = self.disk.as_ref().map_or(0, |disk| disk.acked_through);
+        let mut offset = 0usize;
+        let mut live = 0;
+        while offset < bytes.len() {
+            match parse_record(&bytes[offset..]) {
+                Ok((number, _, record_len)) if number <= acked_through => offset += record_len,
+                Ok((number, body, record_len)) => match decode_body(body) {
+                    Ok((_, stream_ends)) => {
+                        let location = Some((id, offset as u64, record_len as u32));
+                        self.total_bytes += record_len as u64;
+                        self.index.insert(
+                            number,
+                            QueuedBatch {
+                                bytes: record_len as u64,
+                                stream_ends,
+                                location,
+                            },
+                        );
+                        live += 1;
+                        offset += record_len;
+                    }
+                    Err(reason) => {
+                        self.cut_tail(path, offset, &reason);
+                        break;
+                    }
+                },
+                Err(reason) => {
+                    self.cut_tail(path, offset, &reason);
+                    break;
+                }
+            }
+        }
+        let disk = self.disk.as_mut().expect("loading a disk spool");
+        if live == 0 {
+            let _ = std::fs::remove_file(path);
+        } else {
+            disk.live.insert(id, live);
+        }
+    }
+
+    fn cut_tail(&self, path: &Path, good_len: usize, reason: &str) {
+        tracing::error!(path = %path.display(), good_bytes = good_len, %reason, "spool segment has a damaged tail; cutting it off (its lines are read again from their files)");
+        if let Ok(file) = OpenOptions::new().write(true).open(path) {
+            let _ = file.set_len(good_len as u64);
+        }
+    }
+
     /// Seals `request` as the next batch: gives it its number and stores it. On error the
     /// queue is unchanged and the caller may try again.
     pub fn push(&mut self, request: &mut PushRequest, stream_ends: &StreamEnds) -> Result<u64> {
         let number = self.next_number;
         request.batch_number = number;
-        let bytes = match &mut self.storage {
-            Storage::Memory(batches) => {
-                batches.insert(number, request.clone());
-                request.encoded_len() as u64
+        let (bytes, location) = match &mut self.disk {
+            None => (request.encoded_len() as u64, None),
+            Some(disk) => {
+                let record = encode_record(number, request, stream_ends);
+                let location = disk.append(&record)?;
+                (record.len() as u64, Some(location))
             }
-            Storage::Disk(dir) => write_batch_file(dir, number, request, stream_ends)?,
         };
-        let stream_ends = stream_ends.clone();
+        if self.disk.is_none() || self.cache_bytes + bytes <= CACHE_BYTES {
+            self.cache.insert(number, request.clone());
+            self.cache_bytes += bytes;
+        }
         self.next_number += 1;
         self.total_bytes += bytes;
-        self.index
-            .insert(number, QueuedBatch { bytes, stream_ends });
+        self.index.insert(
+            number,
+            QueuedBatch {
+                bytes,
+                stream_ends: stream_ends.clone(),
+                location,
+            },
+        );
         Ok(number)
     }
 
-    /// The batch `number`, to send.
-    pub fn get(&self, number: u64) -> Result<PushRequest> {
-        match &self.storage {
-            Storage::Memory(batches) => batches
+    /// The batch `number`, to send. On disk, a batch is read back only when it is no longer
+    /// in memory (sent before a reconnect, or spooled by an earlier run).
+    pub fn get(&mut self, number: u64) -> Result<PushRequest> {
+        let Some(disk) = &self.disk else {
+            return self
+                .cache
                 .get(&number)
                 .cloned()
-                .ok_or(Error::SpoolMissing { number }),
-            Storage::Disk(dir) => {
-                let path = batch_path(dir, number);
-                read_batch_file(&path)
-                    .map(|(request, _)| request)
-                    .map_err(|reason| Error::SpoolDamaged { path, reason })
-            }
+                .ok_or(Error::SpoolMissing { number });
+        };
+        if let Some(request) = self.cache.remove(&number) {
+            self.cache_bytes -= self.index.get(&number).map_or(0, |batch| batch.bytes);
+            return Ok(request);
         }
+        let batch = self
+            .index
+            .get(&number)
+            .ok_or(Error::SpoolMissing { number })?;
+        let (segment, offset, len) = batch.location.ok_or(Error::SpoolMissing { number })?;
+        let path = disk.segment_path(segment);
+        let damaged = |reason: String| Error::SpoolDamaged {
+            path: path.clone(),
+            reason,
+        };
+        let mut record = vec![0u8; len as usize];
+        File::open(&path)
+            .and_then(|file| file.read_exact_at(&mut record, offset))
+            .map_err(|error| damaged(error.to_string()))?;
+        let (_, body, _) = parse_record(&record).map_err(damaged)?;
+        decode_body(body)
+            .map(|(request, _)| request)
+            .map_err(damaged)
     }
 
     /// Drops an acknowledged batch and returns where its streams end.
@@ -156,16 +281,12 @@ impl BatchQueue {
             return Vec::new();
         };
         self.total_bytes -= batch.bytes;
-        match &mut self.storage {
-            Storage::Memory(batches) => {
-                batches.remove(&number);
-            }
-            Storage::Disk(dir) => {
-                let path = batch_path(dir, number);
-                if let Err(error) = std::fs::remove_file(&path) {
-                    tracing::warn!(path = %path.display(), %error, "cannot remove acknowledged spool file");
-                }
-            }
+        if self.cache.remove(&number).is_some() {
+            self.cache_bytes -= batch.bytes;
+        }
+        if let (Some(disk), Some((segment, _, _))) = (&mut self.disk, batch.location) {
+            disk.record_ack(number);
+            disk.release(segment);
         }
         batch.stream_ends
     }
@@ -202,19 +323,91 @@ impl BatchQueue {
     }
 }
 
-fn batch_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("{number:020}.{EXTENSION}"))
+impl DiskSpool {
+    fn segment_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:020}.{EXTENSION}"))
+    }
+
+    /// Appends one record to the active segment, starting a new one when it is full.
+    /// Not fsynced: it survives a crash of the agent, and after a crash of the machine the
+    /// lines are read again from their files (checkpoints only move on acknowledgement).
+    fn append(&mut self, record: &[u8]) -> Result<(u64, u64, u32)> {
+        let needs_new = self
+            .active
+            .as_ref()
+            .is_none_or(|(_, _, size)| *size >= SEGMENT_BYTES);
+        if needs_new {
+            self.close_active();
+            let id = self.live.keys().next_back().map_or(1, |last| last + 1);
+            let path = self.segment_path(id);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|source| Error::Spool { path, source })?;
+            self.live.insert(id, 0);
+            self.active = Some((id, file, 0));
+        }
+        let (id, file, size) = self.active.as_mut().expect("opened above");
+        let offset = *size;
+        if let Err(source) = file.write_all(record) {
+            // A partial record would be cut off at the next start; stop using this segment.
+            let id = *id;
+            self.active = None;
+            return Err(Error::Spool {
+                path: self.segment_path(id),
+                source,
+            });
+        }
+        *size += record.len() as u64;
+        *self.live.get_mut(id).expect("active segment is live") += 1;
+        Ok((*id, offset, record.len() as u32))
+    }
+
+    /// Remembers that every batch through `number` is acknowledged. Not fsynced: after a
+    /// crash of the machine, acknowledged batches may be sent again, which the collector
+    /// drops as duplicates.
+    fn record_ack(&mut self, number: u64) {
+        if number > self.acked_through {
+            self.acked_through = number;
+            if let Err(error) = self.acked_file.write_all_at(&number.to_le_bytes(), 0) {
+                tracing::warn!(%error, "cannot record acknowledged spool batches");
+            }
+        }
+    }
+
+    /// One batch of `segment` is acknowledged; a segment with none left is deleted.
+    fn release(&mut self, segment: u64) {
+        let Some(live) = self.live.get_mut(&segment) else {
+            return;
+        };
+        *live = live.saturating_sub(1);
+        let active = self
+            .active
+            .as_ref()
+            .is_some_and(|(id, _, _)| *id == segment);
+        if *live == 0 && !active {
+            self.live.remove(&segment);
+            let path = self.segment_path(segment);
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove acknowledged spool segment");
+            }
+        }
+    }
+
+    /// Stops appending to the active segment; deletes it if everything in it is acked.
+    fn close_active(&mut self) {
+        if let Some((id, _, _)) = self.active.take()
+            && self.live.get(&id) == Some(&0)
+        {
+            self.live.remove(&id);
+            let _ = std::fs::remove_file(self.segment_path(id));
+        }
+    }
 }
 
-/// Writes a batch file atomically (temp file, rename): a crash leaves it whole or absent. Not
-/// fsynced: it survives a crash of the agent, and after a crash of the machine the lines are
-/// read again from their files (checkpoints only move on acknowledgement).
-fn write_batch_file(
-    dir: &Path,
-    number: u64,
-    request: &PushRequest,
-    stream_ends: &StreamEnds,
-) -> Result<u64> {
+/// `[len u32][xxh3 of body u64][batch number u64][body]`, body = stream ends + request.
+fn encode_record(number: u64, request: &PushRequest, stream_ends: &StreamEnds) -> Vec<u8> {
     let mut body = Vec::with_capacity(request.encoded_len() + 8 + stream_ends.len() * 16);
     body.extend_from_slice(&(stream_ends.len() as u64).to_le_bytes());
     for (stream, end) in stream_ends {
@@ -222,36 +415,34 @@ fn write_batch_file(
         body.extend_from_slice(&end.to_le_bytes());
     }
     request.encode(&mut body).expect("a Vec grows as needed");
-    let checksum = xxhash_rust::xxh3::xxh3_64(&body);
-    let path = batch_path(dir, number);
-    let temp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&temp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&checksum.to_le_bytes())?;
-        file.write_all(&body)?;
-        drop(file);
-        std::fs::rename(&temp, &path)
-    };
-    write().map_err(|source| Error::Spool {
-        path: path.clone(),
-        source,
-    })?;
-    Ok((MAGIC.len() + 8 + body.len()) as u64)
+    let mut record = Vec::with_capacity(HEADER_BYTES + body.len());
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
+    record.extend_from_slice(&number.to_le_bytes());
+    record.extend_from_slice(&body);
+    record
 }
 
-fn read_batch_file(path: &Path) -> Result<(PushRequest, StreamEnds), String> {
-    let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
-    let header = MAGIC.len() + 8;
-    if bytes.len() < header + 8 || &bytes[..MAGIC.len()] != MAGIC {
-        return Err("not a spool file".to_owned());
+/// Splits one record off the front of `bytes`: (batch number, body, record length).
+fn parse_record(bytes: &[u8]) -> Result<(u64, &[u8], usize), String> {
+    if bytes.len() < HEADER_BYTES {
+        return Err("torn record header".to_owned());
     }
-    let checksum = u64::from_le_bytes(bytes[MAGIC.len()..header].try_into().expect("8 bytes"));
-    let body = &bytes[header..];
+    let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    let checksum = u64::from_le_bytes(bytes[4..12].try_into().expect("8 bytes"));
+    let number = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let body = bytes
+        .get(HEADER_BYTES..HEADER_BYTES + len)
+        .ok_or("torn record body")?;
     if xxhash_rust::xxh3::xxh3_64(body) != checksum {
         return Err("checksum mismatch".to_owned());
     }
-    let count = u64::from_le_bytes(body[..8].try_into().expect("8 bytes")) as usize;
+    Ok((number, body, HEADER_BYTES + len))
+}
+
+fn decode_body(body: &[u8]) -> Result<(PushRequest, StreamEnds), String> {
+    let count_bytes = body.get(..8).ok_or("short body")?;
+    let count = u64::from_le_bytes(count_bytes.try_into().expect("8 bytes")) as usize;
     let ends_len = count
         .checked_mul(16)
         .filter(|len| 8 + len <= body.len())
@@ -288,6 +479,17 @@ mod tests {
         }
     }
 
+    fn segment_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("list")
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == EXTENSION))
+            .collect();
+        files.sort();
+        files
+    }
+
     #[test]
     fn a_disk_spool_keeps_unacknowledged_batches_across_a_restart() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -296,6 +498,7 @@ mod tests {
             assert_eq!(push(&mut queue, "one", vec![(7, 10)])?, 1);
             assert_eq!(push(&mut queue, "two", vec![(7, 20)])?, 2);
             assert_eq!(push(&mut queue, "three", vec![(7, 30)])?, 3);
+            assert_eq!(queue.get(1)?.logs[0].message, "one", "from memory");
             assert_eq!(queue.remove(1), vec![(7, 10)]);
         }
         let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
@@ -303,7 +506,8 @@ mod tests {
         let resent = queue.get(2)?;
         assert_eq!(
             (resent.batch_number, resent.logs[0].message.as_str()),
-            (2, "two")
+            (2, "two"),
+            "read back from disk"
         );
         assert_eq!(queue.next_from(3), Some(3));
         assert_eq!(push(&mut queue, "four", Vec::new())?, 4, "numbers continue");
@@ -312,21 +516,52 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_spool_file_is_removed_not_sent() -> Result<()> {
+    fn a_torn_segment_tail_is_cut_off_not_sent() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
             push(&mut queue, "good", Vec::new())?;
             push(&mut queue, "torn", Vec::new())?;
         }
-        let torn = batch_path(dir.path(), 2);
-        let bytes = std::fs::read(&torn).expect("read");
-        std::fs::write(&torn, &bytes[..bytes.len() - 3]).expect("truncate");
-        std::fs::write(dir.path().join("00000000000000000003.tmp"), b"half").expect("write");
-        let queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
+        let segment = segment_files(dir.path()).pop().expect("a segment");
+        let length = std::fs::metadata(&segment).expect("stat").len();
+        OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("open")
+            .set_len(length - 3)
+            .expect("truncate");
+        std::fs::write(dir.path().join("00000000000000000007.batch"), b"old format")
+            .expect("write");
+        let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
         assert_eq!((queue.first(), queue.len()), (Some(1), 1));
-        assert!(!torn.exists());
-        assert!(!dir.path().join("00000000000000000003.tmp").exists());
+        assert_eq!(queue.get(1)?.logs[0].message, "good");
+        assert_eq!(
+            segment_files(dir.path()),
+            [segment],
+            "only the segment is left"
+        );
+        assert_eq!(push(&mut queue, "after", Vec::new())?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn acknowledged_segments_are_deleted() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut queue = BatchQueue::on_disk(dir.path(), 1 << 30)?;
+        let big = "x".repeat(1 << 20);
+        let numbers: Vec<u64> = (0..40)
+            .map(|_| push(&mut queue, &big, Vec::new()))
+            .collect::<Result<_>>()?;
+        assert!(segment_files(dir.path()).len() >= 2, "segments rotate");
+        for number in numbers {
+            queue.remove(number);
+        }
+        assert!(
+            segment_files(dir.path()).len() <= 1,
+            "only the active segment may remain"
+        );
+        assert_eq!(queue.bytes(), 0);
         Ok(())
     }
 
@@ -344,6 +579,11 @@ mod tests {
         push(&mut memory, "b", Vec::new())?;
         assert!(memory.is_full());
         assert_eq!(memory.get(2)?.logs[0].message, "b");
+        assert_eq!(
+            memory.get(2)?.logs[0].message,
+            "b",
+            "memory keeps it for resends"
+        );
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ use crate::config::{AgentConfig, Role};
 use crate::format::{LineFormat, LineParser};
 use crate::lines::LineSplitter;
 use crate::multiline::{AssembledRecord, RecordAssembler};
-use crate::record::{LogRecord, StreamInfo};
+use crate::record::{LogRecord, RecordChunk, StreamInfo};
 use crate::ship::Shipper;
 use crate::{Error, Result};
 
@@ -66,6 +66,7 @@ pub async fn run_wrapped(
         path: config.token_file.clone().unwrap_or_default(),
         source,
     })?;
+    // Wrap mode hands records over one at a time: a pipe is far slower than a file.
     let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
     let shipper = Shipper::new(
         &config.collector,
@@ -350,7 +351,7 @@ struct ShipperGone;
 struct PipeRecords {
     stream: Arc<StreamInfo>,
     assembler: RecordAssembler,
-    records: mpsc::Sender<LogRecord>,
+    records: mpsc::Sender<RecordChunk>,
     splitter: LineSplitter,
 }
 
@@ -358,7 +359,7 @@ impl PipeRecords {
     fn new(
         stream: Arc<StreamInfo>,
         timezone: TimeZone,
-        records: mpsc::Sender<LogRecord>,
+        records: mpsc::Sender<RecordChunk>,
     ) -> PipeRecords {
         PipeRecords {
             stream,
@@ -420,7 +421,10 @@ impl PipeRecords {
             message: record.message,
             truncated: record.truncated,
         };
-        self.records.send(record).await.map_err(|_| ShipperGone)
+        self.records
+            .send(vec![record])
+            .await
+            .map_err(|_| ShipperGone)
     }
 }
 
@@ -435,7 +439,7 @@ mod tests {
     /// Only a guard against a hanging test; every wait below ends on a condition.
     const PATIENCE: Duration = Duration::from_secs(30);
 
-    fn pipe_records(source: &str) -> (PipeRecords, mpsc::Receiver<LogRecord>) {
+    fn pipe_records(source: &str) -> (PipeRecords, mpsc::Receiver<RecordChunk>) {
         let (sender, receiver) = mpsc::channel(100);
         let stream = Arc::new(StreamInfo {
             id: 7,
@@ -448,10 +452,14 @@ mod tests {
         (PipeRecords::new(stream, TimeZone::UTC, sender), receiver)
     }
 
-    fn drain(receiver: &mut mpsc::Receiver<LogRecord>) -> Vec<(u64, String, String)> {
+    fn drain(receiver: &mut mpsc::Receiver<RecordChunk>) -> Vec<(u64, String, String)> {
         let mut records = Vec::new();
-        while let Ok(record) = receiver.try_recv() {
-            records.push((record.seq, record.level, record.message));
+        while let Ok(chunk) = receiver.try_recv() {
+            records.extend(
+                chunk
+                    .into_iter()
+                    .map(|record| (record.seq, record.level, record.message)),
+            );
         }
         records
     }
@@ -510,11 +518,11 @@ mod tests {
             .write_all(b"2026-11-27 13:56:53,599 - distributed.worker - INFO - alone\n")
             .await
             .expect("the pump reads");
-        let record = tokio::time::timeout(PATIENCE, receiver.recv())
+        let chunk = tokio::time::timeout(PATIENCE, receiver.recv())
             .await
             .expect("the record is shipped while the pipe is still open")
             .expect("the pump is alive");
-        assert_eq!(record.message, "alone");
+        assert_eq!(chunk[0].message, "alone");
         drop(writer);
         pump.await.expect("the pump does not panic");
     }

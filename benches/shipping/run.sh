@@ -17,8 +17,9 @@
 #                       machine.md, and each run's logs and configs
 #   REV=…               benchmark this git revision (e.g. HEAD) instead of the working tree:
 #                       it is exported with `git archive` to the temporary directory and
-#                       built there, into BENCH_TARGET_DIR (default: $CARGO_TARGET_DIR-shipping),
-#                       so that uncommitted changes in the working tree do not leak in
+#                       built there, into BENCH_TARGET_DIR (default: $CARGO_TARGET_DIR-shipping,
+#                       or target/shipping-rev without CARGO_TARGET_DIR), so that uncommitted
+#                       changes in the working tree do not leak in
 #   SKIP_BUILD=1        use the release binaries already built
 #   CARGO_TARGET_DIR    where cargo puts the release binaries (default: <workspace>/target)
 #
@@ -38,7 +39,11 @@ OUT_DIR=${OUT_DIR:-$HERE/out}
 REV=${REV:-}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [[ -n $REV ]]; then
-    TARGET_DIR=${BENCH_TARGET_DIR:-$TARGET_DIR-shipping}
+    if [[ -n ${CARGO_TARGET_DIR:-} ]]; then
+        TARGET_DIR=${BENCH_TARGET_DIR:-$CARGO_TARGET_DIR-shipping}
+    else
+        TARGET_DIR=${BENCH_TARGET_DIR:-$ROOT/target/shipping-rev}
+    fi
 fi
 AGENT=$TARGET_DIR/release/afterglow-agent
 COLLECTOR=$TARGET_DIR/release/afterglow-collector
@@ -72,10 +77,11 @@ stop_pid() {
 }
 
 cleanup() {
-    local status=$? pid
+    local status=$? i
     trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        stop_pid "$pid"
+    # Newest first: the agent before its collector, rsyslogd before its line counter.
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[i]}"
     done
     rm -rf "$WORK"
     exit "$status"

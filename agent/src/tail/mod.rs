@@ -37,7 +37,7 @@ use crate::fingerprint::{FileFingerprint, derived_stream_id, guard_hash};
 use crate::format::LineFormat;
 use crate::metrics::AgentMetrics;
 use crate::multiline::RecordAssembler;
-use crate::record::{LogRecord, StreamInfo};
+use crate::record::{CHUNK_RECORDS, LogRecord, RecordChunk, StreamInfo};
 use paths::PathMatcher;
 use reader::{LineReader, RECENT_BYTES};
 use records::{Closed, FileRecords, Pushed};
@@ -62,7 +62,7 @@ pub struct NodeIdentity {
 pub struct TailerContext {
     pub node: NodeIdentity,
     pub timezone: TimeZone,
-    pub records: mpsc::Sender<LogRecord>,
+    pub records: mpsc::Sender<RecordChunk>,
     pub checkpoints: Arc<CheckpointStore>,
     pub metrics: Arc<AgentMetrics>,
     /// No checkpoint file existed: `start_at` applies to the files found now.
@@ -72,6 +72,10 @@ pub struct TailerContext {
 /// Tails every file matching one `[[logs]]` table.
 pub struct Tailer {
     config: LogsConfig,
+    /// The table's durations, parsed once.
+    multiline_timeout: Duration,
+    release_after: Duration,
+    close_inactive: Duration,
     paths: PathMatcher,
     context: TailerContext,
     files: HashMap<FileKey, TailedFile>,
@@ -151,6 +155,9 @@ impl Tailer {
     pub fn new(config: LogsConfig, context: TailerContext) -> Tailer {
         Tailer {
             paths: PathMatcher::new(&config.paths, &config.exclude),
+            multiline_timeout: config.multiline_timeout(),
+            release_after: config.release_after(),
+            close_inactive: config.close_inactive(),
             config,
             context,
             files: HashMap::new(),
@@ -286,7 +293,7 @@ impl Tailer {
         self.copies.retain(|key, _| seen.contains(key));
         // `start_at` is for the files there at the first start; later files are new.
         self.context.first_start = false;
-        let release_after = self.config.release_after();
+        let release_after = self.release_after;
         self.retired
             .retain(|retired| retired.retired_at.elapsed() < release_after);
         self.report_gauges();
@@ -321,8 +328,8 @@ impl Tailer {
 
     /// Reads new data of one followed file and applies its timers.
     fn process_file(&mut self, key: FileKey) -> Result<(), ShipperGone> {
-        let multiline_timeout = self.config.multiline_timeout();
-        let release_after = self.config.release_after();
+        let multiline_timeout = self.multiline_timeout;
+        let release_after = self.release_after;
         let Some(file) = self.files.get_mut(&key) else {
             return Ok(());
         };
@@ -426,7 +433,7 @@ impl Tailer {
     /// Closes the descriptor of a file read to its end and quiet for `close_inactive`; it is
     /// opened again when it changes. This bounds descriptors however many files match.
     fn close_if_idle(&mut self, key: FileKey) {
-        let close_inactive = self.config.close_inactive();
+        let close_inactive = self.close_inactive;
         let file = self.files.get(&key).expect("followed");
         if file.can_close() && file.last_data_at.elapsed() >= close_inactive {
             self.close_descriptor(key);
@@ -822,6 +829,7 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     let metrics = &context.metrics;
     let mut shipper_gone = false;
     let records = &mut file.records;
+    let mut chunk = RecordChunk::new();
     let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
         metrics.lines_read.inc();
         if line.truncated {
@@ -831,18 +839,24 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
             metrics.invalid_utf8_lines.inc();
         }
         match records.push(&line, read_at) {
-            Pushed::Nothing => true,
+            Pushed::Nothing => {}
             Pushed::Closed(closed) => {
-                shipper_gone = send(&context.records, closed).is_err();
-                !shipper_gone
+                chunk.push(log_record(closed));
+                if chunk.len() >= CHUNK_RECORDS {
+                    shipper_gone =
+                        send_chunk(&context.records, std::mem::take(&mut chunk)).is_err();
+                }
             }
             Pushed::Malformed(error) => {
                 metrics.lines_malformed.inc();
                 tracing::debug!(%error, "skipping a malformed container runtime line");
-                true
             }
         }
+        !shipper_gone
     });
+    if !shipper_gone && !chunk.is_empty() {
+        shipper_gone = send_chunk(&context.records, chunk).is_err();
+    }
     match outcome {
         Ok(outcome) => {
             metrics.bytes_read.inc_by(outcome.bytes);
@@ -864,22 +878,28 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
 
 /// Closes the file's open records and sends them.
 fn send_flushed(
-    records: &mpsc::Sender<LogRecord>,
+    records: &mpsc::Sender<RecordChunk>,
     file: &mut TailedFile,
 ) -> Result<(), ShipperGone> {
-    for closed in file.records.flush(file.reader.complete_lines_end()) {
-        send(records, closed)?;
+    let chunk: RecordChunk = file
+        .records
+        .flush(file.reader.complete_lines_end())
+        .into_iter()
+        .map(log_record)
+        .collect();
+    if chunk.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    send_chunk(records, chunk)
 }
 
-fn send(records: &mpsc::Sender<LogRecord>, closed: Closed) -> Result<(), ShipperGone> {
+fn log_record(closed: Closed) -> LogRecord {
     let Closed {
         stream,
         record,
         end_offset,
     } = closed;
-    let record = LogRecord {
+    LogRecord {
         stream,
         seq: record.offset_bytes,
         end_offset,
@@ -888,8 +908,11 @@ fn send(records: &mpsc::Sender<LogRecord>, closed: Closed) -> Result<(), Shipper
         logger: record.logger,
         message: record.message,
         truncated: record.truncated,
-    };
-    records.blocking_send(record).map_err(|_| ShipperGone)
+    }
+}
+
+fn send_chunk(records: &mpsc::Sender<RecordChunk>, chunk: RecordChunk) -> Result<(), ShipperGone> {
+    records.blocking_send(chunk).map_err(|_| ShipperGone)
 }
 
 /// Opens `path` if it still leads to the file `key`.

@@ -19,7 +19,7 @@ struct Harness {
     state: tempfile::TempDir,
     config: LogsConfig,
     tailer: Option<Tailer>,
-    receiver: mpsc::Receiver<LogRecord>,
+    receiver: mpsc::Receiver<RecordChunk>,
     checkpoints: Option<Arc<CheckpointStore>>,
     stored: BTreeMap<(u64, u64), String>,
     sources: HashMap<u64, String>,
@@ -118,21 +118,24 @@ impl Harness {
             .expect("running")
             .full_scan()
             .expect("shipper alive");
-        while let Ok(record) = self.receiver.try_recv() {
-            self.received_since_start += 1;
-            let key = (record.stream.id, record.seq);
-            self.sources
-                .insert(record.stream.id, record.stream.source.clone());
-            if let Some(stored) = self.stored.get(&key) {
-                assert_eq!(
-                    stored, &record.message,
-                    "(stream {:016x}, seq {}) reused for other content",
-                    key.0, key.1
-                );
-            } else {
-                self.stored.insert(key, record.message.clone());
+        while let Ok(chunk) = self.receiver.try_recv() {
+            for record in chunk {
+                self.received_since_start += 1;
+                let key = (record.stream.id, record.seq);
+                self.sources
+                    .insert(record.stream.id, record.stream.source.clone());
+                if let Some(stored) = self.stored.get(&key) {
+                    assert_eq!(
+                        stored, &record.message,
+                        "(stream {:016x}, seq {}) reused for other content",
+                        key.0, key.1
+                    );
+                } else {
+                    self.stored.insert(key, record.message.clone());
+                }
+                self.store()
+                    .record_ack(record.stream.checkpoint_id, record.end_offset);
             }
-            self.store().record_ack(record.stream.id, record.end_offset);
         }
     }
 

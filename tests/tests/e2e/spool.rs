@@ -8,15 +8,6 @@ use anyhow::Result;
 
 use crate::logs::{agent_config, assert_no_duplicates, count_node, expected_records};
 
-fn spool_batches(state_dir: &std::path::Path) -> usize {
-    std::fs::read_dir(state_dir.join("spool")).map_or(0, |entries| {
-        entries
-            .flatten()
-            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "batch"))
-            .count()
-    })
-}
-
 fn wait_for_log(agent: &Agent, text: &str) -> Result<()> {
     wait_for(&format!("the agent to log {text:?}"), || {
         let log = agent.process.log();
@@ -39,7 +30,6 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
     std::fs::create_dir(&log_dir)?;
     let config = agent_config(&collector, "node-s", &log_dir.join("*.log"));
     let mut agent = Agent::start(dir.path(), "s", &config)?;
-    let state_dir = dir.path().join("state-s");
 
     let kept = fixture("logs/worker-1.log");
     let deleted = fixture("logs/worker-2.log").repeat(3);
@@ -64,8 +54,10 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
         })
     })?;
     wait_for("the new file's batches in the spool", || {
-        let batches = spool_batches(&state_dir);
-        Ok(if batches > 0 { Ok(()) } else { Err(batches) })
+        Ok(match agent.metric("afterglow_agent_unacked_batches") {
+            Ok(batches) if batches > 0.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
     })?;
     // Deleted while the collector is away: read to its end into the spool, then released.
     std::fs::remove_file(log_dir.join("deleted.log"))?;
@@ -73,7 +65,7 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
 
     // The agent restarts during the outage: the spool is sent first by the new one.
     agent.process.kill();
-    let _agent = Agent::start(dir.path(), "s", &config)?;
+    let agent = Agent::start(dir.path(), "s", &config)?;
     let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
     let expected = expected_records(&kept) + expected_records(&deleted);
     wait_for(&format!("{expected} records"), || {
@@ -86,8 +78,10 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
     })?;
     assert_no_duplicates(&collector.search_all("*", 1000)?);
     wait_for("the spool to empty", || {
-        let batches = spool_batches(&state_dir);
-        Ok(if batches == 0 { Ok(()) } else { Err(batches) })
+        Ok(match agent.metric("afterglow_agent_unacked_batches") {
+            Ok(0.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
     })?;
     Ok(())
 }
