@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use afterglow_tests::{Agent, Collector, fixture};
 use anyhow::Result;
 
-use crate::logs::{agent_config, assert_no_duplicates, expected_records};
+use crate::logs::{agent_config, expected_records, wait_for_exactly};
 
 #[test]
 fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_nothing()
@@ -68,16 +68,7 @@ fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_n
         collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
     }
     let expected: usize = files.iter().map(|(_, text)| expected_records(text)).sum();
-    let hits = wait_for(&format!("all {expected} records"), || {
-        let hits = collector.search_all("*", 10_000)?;
-        Ok(if hits.len() >= expected {
-            Ok(hits)
-        } else {
-            Err(hits.len())
-        })
-    })?;
-    assert_eq!(hits.len(), expected);
-    assert_no_duplicates(&hits);
+    wait_for_exactly(&collector, expected)?;
     drop(agents);
     Ok(())
 }

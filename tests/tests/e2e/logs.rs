@@ -61,6 +61,34 @@ pub(crate) fn count_node(collector: &Collector, node: &str) -> Result<usize> {
     Ok(hits_of_node(&collector.search_all("*", 1000)?, node).len())
 }
 
+/// Waits until the collector holds `expected` records in all, then checks that it holds
+/// exactly that many and none twice.
+pub(crate) fn wait_for_exactly(collector: &Collector, expected: usize) -> Result<()> {
+    let hits = wait_for(&format!("all {expected} records"), || {
+        let hits = collector.search_all("*", 10_000)?;
+        Ok(if hits.len() >= expected {
+            Ok(hits)
+        } else {
+            Err(hits.len())
+        })
+    })?;
+    assert_eq!(hits.len(), expected);
+    assert_no_duplicates(&hits);
+    Ok(())
+}
+
+/// Waits until the collector holds `expected` records of `node`.
+pub(crate) fn wait_for_count(collector: &Collector, node: &str, expected: usize) -> Result<()> {
+    wait_for(&format!("{expected} records of {node}"), || {
+        let count = count_node(collector, node)?;
+        Ok(if count == expected {
+            Ok(())
+        } else {
+            Err(count)
+        })
+    })
+}
+
 pub(crate) fn assert_no_duplicates(hits: &[Value]) {
     let mut seen = HashSet::new();
     for hit in hits {
@@ -269,17 +297,7 @@ fn agent_reconnects_after_the_collector_is_killed_and_restarted() -> Result<()> 
 
     let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
     let expected = expected_records(&text);
-    let hits = wait_for(&format!("all {expected} records after the restart"), || {
-        let hits = collector.search_all("*", 1000)?;
-        Ok(if hits.len() >= expected {
-            Ok(hits)
-        } else {
-            Err(hits.len())
-        })
-    })?;
-    assert_eq!(hits.len(), expected);
-    assert_no_duplicates(&hits);
-    Ok(())
+    wait_for_exactly(&collector, expected)
 }
 
 #[test]

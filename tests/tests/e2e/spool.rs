@@ -6,7 +6,7 @@ use std::time::Duration;
 use afterglow_tests::{Agent, Collector, fixture, wait_for};
 use anyhow::Result;
 
-use crate::logs::{agent_config, assert_no_duplicates, count_node, expected_records};
+use crate::logs::{agent_config, expected_records, wait_for_count, wait_for_exactly};
 
 fn wait_for_log(agent: &Agent, text: &str) -> Result<()> {
     wait_for(&format!("the agent to log {text:?}"), || {
@@ -34,14 +34,7 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
     let kept = fixture("logs/worker-1.log");
     let deleted = fixture("logs/worker-2.log").repeat(3);
     std::fs::write(log_dir.join("kept.log"), &kept)?;
-    wait_for("the first file to arrive", || {
-        let count = count_node(&collector, "node-s")?;
-        Ok(if count == expected_records(&kept) {
-            Ok(())
-        } else {
-            Err(count)
-        })
-    })?;
+    wait_for_count(&collector, "node-s", expected_records(&kept))?;
 
     collector.process.kill();
     std::fs::write(log_dir.join("deleted.log"), &deleted)?;
@@ -68,15 +61,7 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
     let agent = Agent::start(dir.path(), "s", &config)?;
     let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
     let expected = expected_records(&kept) + expected_records(&deleted);
-    wait_for(&format!("{expected} records"), || {
-        let count = count_node(&collector, "node-s")?;
-        Ok(if count == expected {
-            Ok(())
-        } else {
-            Err(count)
-        })
-    })?;
-    assert_no_duplicates(&collector.search_all("*", 1000)?);
+    wait_for_exactly(&collector, expected)?;
     wait_for("the spool to empty", || {
         Ok(match agent.metric("afterglow_agent_unacked_batches") {
             Ok(0.0) => Ok(()),
@@ -143,17 +128,6 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
 
     let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
     let expected = 2 * expected_records(&text);
-    wait_for(
-        &format!("{expected} records after the spool drained"),
-        || {
-            let count = count_node(&collector, "node-f")?;
-            Ok(if count == expected {
-                Ok(())
-            } else {
-                Err(count)
-            })
-        },
-    )?;
-    assert_no_duplicates(&collector.search_all("*", 10_000)?);
+    wait_for_exactly(&collector, expected)?;
     Ok(())
 }

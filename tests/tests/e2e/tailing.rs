@@ -6,7 +6,7 @@ use std::io::Write;
 use afterglow_tests::{Agent, Collector, fixture, wait_for};
 use anyhow::Result;
 
-use crate::logs::{agent_config, assert_no_duplicates, count_node, expected_records};
+use crate::logs::{agent_config, assert_no_duplicates, expected_records, wait_for_count};
 
 fn append(path: &std::path::Path, text: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
@@ -15,17 +15,6 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
         .open(path)?;
     file.write_all(text.as_bytes())?;
     Ok(())
-}
-
-fn wait_for_count(collector: &Collector, node: &str, expected: usize) -> Result<()> {
-    wait_for(&format!("{expected} records of {node}"), || {
-        let count = count_node(collector, node)?;
-        Ok(if count == expected {
-            Ok(())
-        } else {
-            Err(count)
-        })
-    })
 }
 
 #[test]
