@@ -20,6 +20,37 @@ pub struct CollectorConfig {
     /// How the log index is written.
     #[serde(default)]
     pub index: IndexConfig,
+    /// What one agent may send.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitsConfig {
+    /// Most records in one batch; a larger batch is refused with INVALID_ARGUMENT.
+    #[serde(default = "default_max_batch_records")]
+    pub max_batch_records: usize,
+    /// Batches are refused with RESOURCE_EXHAUSTED while the data directory's file system has
+    /// less free space than this, in bytes (queries keep working; agents spool and retry).
+    #[serde(default = "default_min_free_disk_bytes")]
+    pub min_free_disk_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_batch_records: default_max_batch_records(),
+            min_free_disk_bytes: default_min_free_disk_bytes(),
+        }
+    }
+}
+
+fn default_max_batch_records() -> usize {
+    100_000
+}
+fn default_min_free_disk_bytes() -> u64 {
+    512 * 1024 * 1024
 }
 
 /// The `[listen]` table.

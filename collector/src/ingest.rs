@@ -5,7 +5,9 @@
 //! The rule a reader must not miss: the tenant comes from the connection's credential (for
 //! now the single default tenant), never from the payload.
 
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use afterglow_proto::v1::ingest_server::Ingest;
 use afterglow_proto::v1::{PushRequest, PushResponse, Role};
@@ -15,6 +17,7 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::config::LimitsConfig;
 use crate::error::Error;
 use crate::index::writer::{LogEntry, LogWriter, WriteOutcome};
 
@@ -28,14 +31,64 @@ pub const DEFAULT_TENANT: &str = "default";
 pub struct IngestService {
     writer: LogWriter,
     shutdown: CancellationToken,
+    limits: LimitsConfig,
+    disk: Arc<DiskGuard>,
+}
+
+/// Tells whether the data directory has room, looking at most once a second.
+pub struct DiskGuard {
+    data_dir: PathBuf,
+    min_free_bytes: u64,
+    checked: std::sync::Mutex<Option<(tokio::time::Instant, u64)>>,
+}
+
+impl DiskGuard {
+    /// Guards `data_dir`, which must keep `min_free_bytes` free.
+    pub fn new(data_dir: PathBuf, min_free_bytes: u64) -> DiskGuard {
+        DiskGuard {
+            data_dir,
+            min_free_bytes,
+            checked: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Free bytes if they are below the minimum, else `None`.
+    fn shortage(&self) -> Option<u64> {
+        let mut checked = self
+            .checked
+            .lock()
+            .expect("disk guard lock is not poisoned");
+        let now = tokio::time::Instant::now();
+        let free = match *checked {
+            Some((at, free)) if now.duration_since(at) < std::time::Duration::from_secs(1) => free,
+            _ => {
+                let free = rustix::fs::statvfs(&self.data_dir)
+                    .map(|stats| stats.f_bavail.saturating_mul(stats.f_frsize))
+                    .unwrap_or(u64::MAX);
+                *checked = Some((now, free));
+                free
+            }
+        };
+        (free < self.min_free_bytes).then_some(free)
+    }
 }
 
 impl IngestService {
     /// Creates the service writing into `writer`. When `shutdown` fires, every Push stream
     /// stops taking batches, acks what it took and ends, so that agents reconnect elsewhere
     /// or later and the server can stop.
-    pub fn new(writer: LogWriter, shutdown: CancellationToken) -> IngestService {
-        IngestService { writer, shutdown }
+    pub fn new(
+        writer: LogWriter,
+        shutdown: CancellationToken,
+        limits: LimitsConfig,
+        disk: Arc<DiskGuard>,
+    ) -> IngestService {
+        IngestService {
+            writer,
+            shutdown,
+            limits,
+            disk,
+        }
     }
 }
 
@@ -70,6 +123,8 @@ impl Ingest for IngestService {
         let (responses, response_stream) = mpsc::channel(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let writer = self.writer.clone();
         let shutdown = self.shutdown.clone();
+        let limits = self.limits.clone();
+        let disk = Arc::clone(&self.disk);
         let error_responses = responses.clone();
         tokio::spawn(async move {
             loop {
@@ -88,6 +143,23 @@ impl Ingest for IngestService {
                     }
                 };
                 let number = batch.batch_number;
+                if let Some(free) = disk.shortage() {
+                    let status = Status::resource_exhausted(format!(
+                        "the collector's disk is nearly full ({free} bytes free, below the {} configured as limits.min_free_disk_bytes); batch {number} is refused, retry later",
+                        disk.min_free_bytes
+                    ));
+                    let _ = error_responses.send(Err(status)).await;
+                    return;
+                }
+                if batch.logs.len() > limits.max_batch_records {
+                    let status = Status::invalid_argument(format!(
+                        "batch {number} has {} records; the limit is {} (limits.max_batch_records)",
+                        batch.logs.len(),
+                        limits.max_batch_records
+                    ));
+                    let _ = error_responses.send(Err(status)).await;
+                    return;
+                }
                 let entries = match entries_from_batch(batch) {
                     Ok(entries) => entries,
                     Err(status) => {
@@ -200,8 +272,15 @@ mod tests {
 
     /// Starts a collector in this process on free loopback ports.
     async fn start_collector(data_dir: &std::path::Path) -> (BoundAddrs, CancellationToken) {
+        start_collector_with(data_dir, "").await
+    }
+
+    async fn start_collector_with(
+        data_dir: &std::path::Path,
+        extra: &str,
+    ) -> (BoundAddrs, CancellationToken) {
         let config = CollectorConfig::parse(&format!(
-            "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n",
+            "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:0\"\n{extra}",
             data_dir.display().to_string()
         ))
         .expect("valid config");
@@ -296,6 +375,49 @@ mod tests {
             "{}",
             status.message()
         );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_the_record_limit_is_invalid_argument() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (addrs, shutdown) =
+            start_collector_with(dir.path(), "[limits]\nmax_batch_records = 1\n").await;
+        let mut two_records = batch(1, 0);
+        two_records.logs.push(two_records.logs[0].clone());
+        let status = push(addrs.grpc, vec![two_records])
+            .await
+            .expect_err("over the limit");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("has 2 records; the limit is 1"),
+            "{}",
+            status.message()
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_nearly_full_disk_refuses_batches_with_resource_exhausted_and_keeps_serving_queries()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // More free space than any disk has: the collector behaves as if its disk were full.
+        let (addrs, shutdown) = start_collector_with(
+            dir.path(),
+            "[limits]\nmin_free_disk_bytes = 18446744073709551615\n",
+        )
+        .await;
+        let status = push(addrs.grpc, vec![batch(1, 0)])
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            status.message().contains("disk is nearly full"),
+            "{}",
+            status.message()
+        );
+        let search = tokio::net::TcpStream::connect(addrs.http).await;
+        assert!(search.is_ok(), "the HTTP side still answers");
         shutdown.cancel();
     }
 }

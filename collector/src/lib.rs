@@ -70,10 +70,18 @@ pub async fn run(
     health_reporter
         .set_serving::<IngestServer<IngestService>>()
         .await;
-    let ingest = IngestServer::new(IngestService::new(writer.clone(), shutdown.clone()))
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(MAX_BATCH_BYTES);
+    let ingest = IngestServer::new(IngestService::new(
+        writer.clone(),
+        shutdown.clone(),
+        config.limits.clone(),
+        Arc::new(ingest::DiskGuard::new(
+            config.data_dir.clone(),
+            config.limits.min_free_disk_bytes,
+        )),
+    ))
+    .accept_compressed(CompressionEncoding::Zstd)
+    .send_compressed(CompressionEncoding::Zstd)
+    .max_decoding_message_size(MAX_BATCH_BYTES);
     let grpc_shutdown = shutdown.clone();
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
