@@ -135,11 +135,6 @@ impl LineParser {
         })
     }
 
-    /// The format this parser reads.
-    pub fn format(&self) -> LineFormat {
-        self.format
-    }
-
     /// Returns the header of `line` if it starts a record in this format. Timestamps written
     /// with an offset use it; timestamps without one are read in `timezone`.
     ///
@@ -751,7 +746,6 @@ mod tests {
     #[test]
     fn cri_content_is_read_as_the_dask_default_format() {
         let parser = preset(LineFormat::Cri);
-        assert_eq!(parser.format(), LineFormat::Cri);
         let cri = parse_cri_line(
             "2026-11-27T14:05:34.263012345Z stderr F 2026-11-27 14:05:34,263 - distributed.worker - INFO - msg",
         )

@@ -130,7 +130,8 @@ impl Shipper {
             let outcome = tokio::select! {
                 outcome = self.connect_and_push(&mut backoff) => outcome,
                 () = &mut give_up => {
-                    self.seal_for_next_run();
+                    // Whatever was taken goes into the queue, for the next run to send.
+                    self.seal();
                     tracing::warn!(queued_batches = self.queue.len(), "stopping with batches the collector has not acked");
                     return;
                 }
@@ -151,7 +152,8 @@ impl Shipper {
                 tokio::select! {
                     () = sleep_until(retry_at) => break,
                     () = &mut give_up => {
-                        self.seal_for_next_run();
+                        // Whatever was taken goes into the queue, for the next run to send.
+                    self.seal();
                         return;
                     }
                     record = self.records.recv(), if self.can_take_records() => self.take(record),
@@ -217,11 +219,6 @@ impl Shipper {
                 self.seal_deadline = Some(Instant::now() + SEAL_RETRY);
             }
         }
-    }
-
-    /// At shutdown: whatever was taken goes into the queue, for the next run to send.
-    fn seal_for_next_run(&mut self) {
-        self.seal();
     }
 
     /// Logs when reading pauses for a full queue or resumes, and exposes it as a gauge.

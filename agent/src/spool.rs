@@ -296,11 +296,6 @@ impl BatchQueue {
         self.index.range(from..).next().map(|(number, _)| *number)
     }
 
-    /// The oldest queued batch.
-    pub fn first(&self) -> Option<u64> {
-        self.index.keys().next().copied()
-    }
-
     /// Tells whether the queue is at its bound: take no more records.
     pub fn is_full(&self) -> bool {
         match self.limit {
@@ -502,7 +497,7 @@ mod tests {
             assert_eq!(queue.remove(1), vec![(7, 10)]);
         }
         let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
-        assert_eq!((queue.first(), queue.len()), (Some(2), 2));
+        assert_eq!((queue.next_from(0), queue.len()), (Some(2), 2));
         let resent = queue.get(2)?;
         assert_eq!(
             (resent.batch_number, resent.logs[0].message.as_str()),
@@ -534,7 +529,7 @@ mod tests {
         std::fs::write(dir.path().join("00000000000000000007.batch"), b"old format")
             .expect("write");
         let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
-        assert_eq!((queue.first(), queue.len()), (Some(1), 1));
+        assert_eq!((queue.next_from(0), queue.len()), (Some(1), 1));
         assert_eq!(queue.get(1)?.logs[0].message, "good");
         assert_eq!(
             segment_files(dir.path()),

@@ -211,7 +211,7 @@ impl Tailer {
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
             let file = self.files.get_mut(&key).expect("key listed above");
-            if send_flushed(&self.context.records, file).is_err() {
+            if send_flushed(&self.context.records, file, false).is_err() {
                 return;
             }
         }
@@ -374,7 +374,7 @@ impl Tailer {
         }
         let quiet = file.last_data_at.elapsed() >= multiline_timeout;
         if quiet {
-            send_flushed(&self.context.records, file)?;
+            send_flushed(&self.context.records, file, false)?;
         }
         self.save_acked_offset(key);
         let file = self.files.get(&key).expect("still followed");
@@ -566,7 +566,8 @@ impl Tailer {
         if file.reader.file().is_some() {
             self.note_closed();
         }
-        send_flushed(&self.context.records, &mut file)?;
+        // The file is let go for good: nothing of it may wait any longer.
+        send_flushed(&self.context.records, &mut file, true)?;
         self.context.checkpoints.forget(file.stream.id);
         Ok(file)
     }
@@ -876,14 +877,15 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     }
 }
 
-/// Closes the file's open records and sends them.
+/// Closes the file's open records and sends them (`last`: the file is let go for good).
 fn send_flushed(
     records: &mpsc::Sender<RecordChunk>,
     file: &mut TailedFile,
+    last: bool,
 ) -> Result<(), ShipperGone> {
     let chunk: RecordChunk = file
         .records
-        .flush(file.reader.complete_lines_end())
+        .flush(file.reader.complete_lines_end(), last)
         .into_iter()
         .map(log_record)
         .collect();

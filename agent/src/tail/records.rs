@@ -92,10 +92,8 @@ impl FileRecords {
                     Ok(None) => return Pushed::Nothing,
                     Err(error) => return Pushed::Malformed(error),
                 };
-                let (this, other) = match joined.stream {
-                    CriStream::Stdout => (0, 1),
-                    CriStream::Stderr => (1, 0),
-                };
+                let this = pipe_index(joined.stream);
+                let other = 1 - this;
                 // Content without a Dask header takes the runtime's timestamp; the line's seq
                 // is the offset of the part that completes it.
                 let closed = pipes[this].1.push_line(
@@ -121,29 +119,39 @@ impl FileRecords {
     }
 
     /// Closes every open record (the file went quiet, or is let go); reading would resume at
-    /// `complete_lines_end`.
-    pub(super) fn flush(&mut self, complete_lines_end: u64) -> Vec<Closed> {
+    /// `complete_lines_end`. When the file is let go for good (`last`), container lines still
+    /// waiting for their final part are closed too, rather than lost.
+    pub(super) fn flush(&mut self, complete_lines_end: u64, last: bool) -> Vec<Closed> {
+        let closed = |stream: &Arc<StreamInfo>, record| Closed {
+            stream: Arc::clone(stream),
+            record,
+            end_offset: complete_lines_end,
+        };
+        let mut flushed = Vec::new();
         match self {
-            FileRecords::Plain { stream, assembler } => assembler
-                .flush()
-                .map(|record| Closed {
-                    stream: Arc::clone(stream),
-                    record,
-                    end_offset: complete_lines_end,
-                })
-                .into_iter()
-                .collect(),
-            FileRecords::Cri { pipes, .. } => pipes
-                .iter_mut()
-                .filter_map(|(stream, assembler)| {
-                    assembler.flush().map(|record| Closed {
-                        stream: Arc::clone(stream),
-                        record,
-                        end_offset: complete_lines_end,
-                    })
-                })
-                .collect(),
+            FileRecords::Plain { stream, assembler } => {
+                flushed.extend(assembler.flush().map(|record| closed(stream, record)));
+            }
+            FileRecords::Cri { joiner, pipes } => {
+                if last {
+                    for part in joiner.flush() {
+                        let (stream, assembler) = &mut pipes[pipe_index(part.stream)];
+                        // The parts are whole lines of the file: their seq is past them all.
+                        let record = assembler.push_line(
+                            &part.content,
+                            complete_lines_end,
+                            part.ts,
+                            part.truncated,
+                        );
+                        flushed.extend(record.map(|record| closed(stream, record)));
+                    }
+                }
+                for (stream, assembler) in pipes.iter_mut() {
+                    flushed.extend(assembler.flush().map(|record| closed(stream, record)));
+                }
+            }
         }
+        flushed
     }
 
     /// Tells whether a record waits for continuation lines.
@@ -154,5 +162,12 @@ impl FileRecords {
                 .iter()
                 .any(|(_, assembler)| assembler.has_open_record()),
         }
+    }
+}
+
+fn pipe_index(stream: CriStream) -> usize {
+    match stream {
+        CriStream::Stdout => 0,
+        CriStream::Stderr => 1,
     }
 }

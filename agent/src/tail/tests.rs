@@ -621,3 +621,20 @@ fn container_runtime_lines_are_unwrapped_joined_and_kept_apart_by_pipe() {
         .and_then(|tailer| tailer.files.values().next().map(|file| file.stream.role));
     assert_eq!(role, Some(crate::config::Role::Worker));
 }
+
+#[test]
+fn a_container_line_left_partial_is_not_lost_when_its_file_is_let_go() {
+    let mut harness = Harness::new("format = \"cri\"\nrelease_after = \"0s\"");
+    harness.append(
+        "worker-0.log",
+        "2026-11-27T14:05:35.000000000Z stdout P half a line, never finished\n",
+    );
+    harness.scan();
+    assert!(
+        harness.messages().is_empty(),
+        "a partial line waits for its end"
+    );
+    std::fs::remove_file(harness.path("worker-0.log")).expect("delete");
+    harness.scan();
+    assert_eq!(harness.messages(), ["half a line, never finished"]);
+}
