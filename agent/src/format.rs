@@ -271,8 +271,8 @@ fn parse_dask_header<'a>(line: &'a str, timezone: &TimeZone) -> Option<LineHeade
     }
     let civil = parse_dask_timestamp(&bytes[..DASK_TIMESTAMP_LEN])?;
     let rest = line[DASK_TIMESTAMP_LEN..].strip_prefix(DASK_SEPARATOR)?;
-    let (logger, rest) = rest.split_once(DASK_SEPARATOR)?;
-    let (level, message) = match rest.split_once(DASK_SEPARATOR) {
+    let (logger, rest) = split_at_dask_separator(rest)?;
+    let (level, message) = match split_at_dask_separator(rest) {
         Some((level, message)) => (level, message),
         // `logger.info("")` leaves `LEVEL - ` with the trailing space possibly stripped.
         None => (rest.strip_suffix(" -").unwrap_or(rest), ""),
@@ -287,6 +287,20 @@ fn parse_dask_header<'a>(line: &'a str, timezone: &TimeZone) -> Option<LineHeade
         level,
         message,
     })
+}
+
+/// `text.split_once(" - ")`, without building a substring searcher per call (a hot path).
+fn split_at_dask_separator(text: &str) -> Option<(&str, &str)> {
+    let bytes = text.as_bytes();
+    let mut from = 1;
+    while let Some(found) = bytes.get(from..)?.iter().position(|&byte| byte == b'-') {
+        let dash = from + found;
+        if bytes[dash - 1] == b' ' && bytes.get(dash + 1) == Some(&b' ') {
+            return Some((&text[..dash - 1], &text[dash + 2..]));
+        }
+        from = dash + 1;
+    }
+    None
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS,mmm` (a `.` before the milliseconds is accepted too).
@@ -1252,5 +1266,28 @@ mod tests {
             })
             .collect();
         insta::assert_snapshot!(summary.join("\n"));
+    }
+
+    #[test]
+    fn the_dask_separator_is_found_like_split_once() {
+        for text in [
+            "a - b",
+            "a - b - c",
+            " - x",
+            "a -b - c",
+            "a-b - c",
+            "no separator",
+            "a - ",
+            "-",
+            "",
+            "a  -  b",
+            "é - ü",
+        ] {
+            assert_eq!(
+                split_at_dask_separator(text),
+                text.split_once(" - "),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -367,24 +367,31 @@ struct BatchBuilder {
     logs: Vec<wire::LogRecord>,
     text_bytes: usize,
     stream_ends: HashMap<u64, u64>,
+    last_stream: Option<(u64, u32)>,
 }
 
 impl BatchBuilder {
     fn push(&mut self, record: LogRecord) {
-        let stream_index = *self
-            .stream_indexes
-            .entry(record.stream.id)
-            .or_insert_with(|| {
-                self.streams.push(wire::Stream {
-                    id: record.stream.id,
-                    cluster: record.stream.cluster.clone(),
-                    node: record.stream.node.clone(),
-                    role: wire::Role::from(record.stream.role).into(),
-                    source: record.stream.source.clone(),
-                });
-                u32::try_from(self.streams.len() - 1)
-                    .expect("a batch holds far fewer than 2^32 streams")
-            });
+        // Consecutive records mostly share their stream: skip the map lookup for them.
+        let cached = self.last_stream.filter(|(id, _)| *id == record.stream.id);
+        let stream_index = match cached {
+            Some((_, index)) => index,
+            None => *self
+                .stream_indexes
+                .entry(record.stream.id)
+                .or_insert_with(|| {
+                    self.streams.push(wire::Stream {
+                        id: record.stream.id,
+                        cluster: record.stream.cluster.clone(),
+                        node: record.stream.node.clone(),
+                        role: wire::Role::from(record.stream.role).into(),
+                        source: record.stream.source.clone(),
+                    });
+                    u32::try_from(self.streams.len() - 1)
+                        .expect("a batch holds far fewer than 2^32 streams")
+                }),
+        };
+        self.last_stream = Some((record.stream.id, stream_index));
         self.text_bytes += record.message.len() + record.logger.len() + record.level.len();
         let stream_end = self
             .stream_ends

@@ -831,14 +831,10 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     let mut shipper_gone = false;
     let records = &mut file.records;
     let mut chunk = RecordChunk::new();
+    let (mut truncated_lines, mut invalid_utf8_lines) = (0, 0);
     let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
-        metrics.lines_read.inc();
-        if line.truncated {
-            metrics.lines_truncated.inc();
-        }
-        if line.invalid_utf8 {
-            metrics.invalid_utf8_lines.inc();
-        }
+        truncated_lines += u64::from(line.truncated);
+        invalid_utf8_lines += u64::from(line.invalid_utf8);
         match records.push(&line, read_at) {
             Pushed::Nothing => {}
             Pushed::Closed(closed) => {
@@ -860,6 +856,9 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
     }
     match outcome {
         Ok(outcome) => {
+            metrics.lines_read.inc_by(outcome.lines);
+            metrics.lines_truncated.inc_by(truncated_lines);
+            metrics.invalid_utf8_lines.inc_by(invalid_utf8_lines);
             metrics.bytes_read.inc_by(outcome.bytes);
             file.at_end = (outcome.bytes as usize) < READ_BUDGET_BYTES;
             if outcome.bytes > 0 {
