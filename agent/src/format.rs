@@ -445,16 +445,7 @@ fn parse_dask_iso_header<'a>(line: &'a str, timezone: &TimeZone) -> Option<LineH
     let (logger, rest) = rest.trim_start_matches(' ').split_once(' ')?;
     let rest = rest.trim_start_matches(' ');
     let (level, message) = rest.split_once(' ').unwrap_or((rest, ""));
-    if !is_process_id(process_id) || logger.is_empty() || !is_level_name(level) {
-        return None;
-    }
-    let ts = parse_iso_timestamp(ts_text)?.to_timestamp(timezone)?;
-    Some(LineHeader {
-        ts: Some(ts),
-        logger,
-        level,
-        message,
-    })
+    header_with_process_id(ts_text, process_id, logger, level, message, timezone)
 }
 
 /// `2026-11-27 14:05:33,321|DEBUG|distributed.comm.core|21339|message`.
@@ -468,7 +459,19 @@ fn parse_dask_pipe_header<'a>(line: &'a str, timezone: &TimeZone) -> Option<Line
     let logger = fields.next()?;
     let process_id = fields.next()?;
     let message = fields.next()?;
-    if !is_level_name(level) || logger.is_empty() || !is_process_id(process_id) {
+    header_with_process_id(ts_text, process_id, logger, level, message, timezone)
+}
+
+/// The header of a preset that writes a process id: checks every field, reads the time.
+fn header_with_process_id<'a>(
+    ts_text: &str,
+    process_id: &str,
+    logger: &'a str,
+    level: &'a str,
+    message: &'a str,
+    timezone: &TimeZone,
+) -> Option<LineHeader<'a>> {
+    if !is_process_id(process_id) || logger.is_empty() || !is_level_name(level) {
         return None;
     }
     let ts = parse_iso_timestamp(ts_text)?.to_timestamp(timezone)?;

@@ -125,14 +125,7 @@ pub(crate) fn append_in_steps(
         written = cut;
         let on_disk = std::fs::read_to_string(path)?;
         let expected = expected_records(&on_disk[..on_disk.rfind('\n').map_or(0, |at| at + 1)]);
-        wait_for(&format!("{expected} records of {node}"), || {
-            let count = count_node(collector, node)?;
-            Ok(if count == expected {
-                Ok(())
-            } else {
-                Err(count)
-            })
-        })?;
+        wait_for_count(collector, node, expected)?;
     }
     Ok(())
 }

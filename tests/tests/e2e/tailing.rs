@@ -205,6 +205,13 @@ fn ten_thousand_files_ship_with_bounded_descriptors_and_an_idle_agent() -> Resul
         let open = agent.process.open_descriptors()?;
         Ok(if open < 64 { Ok(()) } else { Err(open) })
     })?;
+    // And every acknowledged offset saved: until then, checkpoint writes are still due.
+    wait_for("every acknowledged offset to be saved", || {
+        Ok(match agent.metric("afterglow_agent_bytes_behind") {
+            Ok(0.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+    })?;
     let before = agent.process.cpu_time()?;
     let window = std::time::Duration::from_secs(6);
     std::thread::sleep(window);
