@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition, PartitionKey};
+use crate::index::schema::LogSchema;
 
 /// Memory for one partition writer's in-progress segment.
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
@@ -203,17 +204,7 @@ impl WriterThread {
                 outcome.duplicates += 1;
                 continue;
             }
-            let mut document = TantivyDocument::new();
-            document.add_date(schema.ts, DateTime::from_timestamp_micros(entry.ts_micros));
-            document.add_text(schema.cluster, &entry.cluster);
-            document.add_text(schema.node, &entry.node);
-            document.add_text(schema.role, &entry.role);
-            document.add_text(schema.source, &entry.source);
-            document.add_text(schema.level, &entry.level);
-            document.add_text(schema.logger, &entry.logger);
-            document.add_text(schema.message, &entry.message);
-            document.add_u64(schema.stream, entry.stream);
-            document.add_u64(schema.seq, entry.seq);
+            let document = document(&schema, &entry);
             writer
                 .writer
                 .add_document(document)
@@ -309,6 +300,22 @@ impl WriterThread {
             )));
         }
     }
+}
+
+/// The tantivy document of one record.
+pub fn document(schema: &LogSchema, entry: &LogEntry) -> TantivyDocument {
+    let mut document = TantivyDocument::new();
+    document.add_date(schema.ts, DateTime::from_timestamp_micros(entry.ts_micros));
+    document.add_text(schema.cluster, &entry.cluster);
+    document.add_text(schema.node, &entry.node);
+    document.add_text(schema.role, &entry.role);
+    document.add_text(schema.source, &entry.source);
+    document.add_text(schema.level, &entry.level);
+    document.add_text(schema.logger, &entry.logger);
+    document.add_text(schema.message, &entry.message);
+    document.add_u64(schema.stream, entry.stream);
+    document.add_u64(schema.seq, entry.seq);
+    document
 }
 
 fn commit_partition(writer: &mut PartitionWriter) -> Result<()> {
