@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::wal::FsyncPolicy;
+
 /// The whole collector configuration (`collector.toml`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectorConfig {
@@ -23,6 +25,38 @@ pub struct CollectorConfig {
     /// What one agent may send.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// How the write-ahead log is synced.
+    #[serde(default)]
+    pub wal: WalConfig,
+}
+
+/// The `[wal]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalConfig {
+    /// `"always"`: fsync before every ack (a power cut loses nothing acked). `"interval"`:
+    /// ack after the write and fsync every `fsync_interval` (a power cut, not a crash of the
+    /// collector, can lose up to that much acked data).
+    #[serde(default = "default_fsync")]
+    pub fsync: String,
+    /// How often the WAL is synced with `fsync = "interval"`.
+    #[serde(default = "default_fsync_interval")]
+    pub fsync_interval: String,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            fsync: default_fsync(),
+            fsync_interval: default_fsync_interval(),
+        }
+    }
+}
+
+fn default_fsync() -> String {
+    "always".to_owned()
+}
+fn default_fsync_interval() -> String {
+    "1s".to_owned()
 }
 
 /// The `[limits]` table.
@@ -31,6 +65,14 @@ pub struct LimitsConfig {
     /// Most records in one batch; a larger batch is refused with INVALID_ARGUMENT.
     #[serde(default = "default_max_batch_records")]
     pub max_batch_records: usize,
+    /// Largest batch in bytes once decompressed; a larger one ends the stream with
+    /// RESOURCE_EXHAUSTED naming the size limit.
+    #[serde(default = "default_max_batch_bytes")]
+    pub max_batch_bytes: usize,
+    /// Bytes of one connection's batches being logged and not yet acked; the connection
+    /// reads no further batch until acks free room (HTTP/2 flow control then holds the agent).
+    #[serde(default = "default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
     /// Batches are refused with RESOURCE_EXHAUSTED while the data directory's file system has
     /// less free space than this, in bytes (queries keep working; agents spool and retry).
     #[serde(default = "default_min_free_disk_bytes")]
@@ -41,6 +83,8 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_batch_records: default_max_batch_records(),
+            max_batch_bytes: default_max_batch_bytes(),
+            max_in_flight_bytes: default_max_in_flight_bytes(),
             min_free_disk_bytes: default_min_free_disk_bytes(),
         }
     }
@@ -48,6 +92,12 @@ impl Default for LimitsConfig {
 
 fn default_max_batch_records() -> usize {
     100_000
+}
+fn default_max_batch_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_max_in_flight_bytes() -> usize {
+    64 * 1024 * 1024
 }
 fn default_min_free_disk_bytes() -> u64 {
     512 * 1024 * 1024
@@ -167,7 +217,33 @@ impl CollectorConfig {
         {
             problems.push("`index.commit_interval`: must be above 0 and at most \"1s\" (records must be searchable within a second)".to_owned());
         }
+        if self.limits.max_in_flight_bytes < self.limits.max_batch_bytes {
+            problems.push("`limits.max_in_flight_bytes`: must be at least `limits.max_batch_bytes`, or the largest batch could never be taken".to_owned());
+        }
+        if !matches!(self.wal.fsync.as_str(), "always" | "interval") {
+            problems.push(format!(
+                "`wal.fsync`: {:?} is not \"always\" or \"interval\"",
+                self.wal.fsync
+            ));
+        }
+        match parse_duration(&self.wal.fsync_interval) {
+            Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
+            Ok(interval) if interval.is_zero() => {
+                problems.push("`wal.fsync_interval`: must be above 0".to_owned());
+            }
+            Ok(_) => {}
+        }
         problems
+    }
+
+    /// When the WAL is fsynced.
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        match self.wal.fsync.as_str() {
+            "interval" => FsyncPolicy::Interval(
+                parse_duration(&self.wal.fsync_interval).expect("validated when loaded"),
+            ),
+            _ => FsyncPolicy::Always,
+        }
     }
 
     /// The HTTP listening address.
@@ -203,6 +279,24 @@ mod tests {
         let config = CollectorConfig::parse(include_str!("../examples/collector.toml"))
             .expect("the example is valid");
         assert_eq!(config.listen.http, "127.0.0.1:7700");
+    }
+
+    #[test]
+    fn wal_fsync_is_always_unless_interval_is_asked_for() {
+        assert_eq!(
+            CollectorConfig::embedded_default().fsync_policy(),
+            FsyncPolicy::Always
+        );
+        let interval =
+            CollectorConfig::parse("[wal]\nfsync = \"interval\"\nfsync_interval = \"200ms\"\n")
+                .expect("valid");
+        assert_eq!(
+            interval.fsync_policy(),
+            FsyncPolicy::Interval(Duration::from_millis(200))
+        );
+        let problems =
+            CollectorConfig::parse("[wal]\nfsync = \"sometimes\"\n").expect_err("invalid");
+        assert!(problems[0].contains("`wal.fsync`"), "{problems:?}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub enum Error {
     WriterStopped,
     #[error("cannot start the index writer thread")]
     SpawnWriter(#[source] std::io::Error),
+    #[error("WAL {path}: {source}")]
+    Wal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the WAL: {reason}")]
+    WalWrite { reason: String, storage_full: bool },
     #[error("bad query: {0}")]
     BadQuery(String),
     #[error("cannot listen on {addr}")]
@@ -49,6 +57,20 @@ pub enum Error {
         &'static str,
         #[source] Box<dyn std::error::Error + Send + Sync>,
     ),
+}
+
+impl Error {
+    /// Whether the error is a full disk (or quota), which only freeing space cures.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Wal { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            Error::WalWrite { storage_full, .. } => *storage_full,
+            _ => false,
+        }
+    }
 }
 
 /// Result with the collector's `Error`.

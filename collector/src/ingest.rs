@@ -1,6 +1,6 @@
-//! The gRPC `Ingest.Push` service: validates each batch, hands it to the index writer and
-//! acks its number once it is durable. Acks go out in batch order, while later batches are
-//! already being written (a bounded number per connection).
+//! The gRPC `Ingest.Push` service: validates each batch, appends it to the WAL and acks its
+//! number once it is fsynced there. Acks go out in batch order, while later batches are
+//! already being logged (a bounded number per connection).
 //!
 //! The rule a reader must not miss: the tenant comes from the connection's credential (for
 //! now the single default tenant), never from the payload.
@@ -10,8 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use afterglow_proto::v1::ingest_server::Ingest;
-use afterglow_proto::v1::{PushRequest, PushResponse, Role};
-use tokio::sync::{mpsc, oneshot};
+use afterglow_proto::v1::{PushRequest, PushResponse};
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -19,9 +20,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::LimitsConfig;
 use crate::error::Error;
-use crate::index::writer::{LogEntry, LogWriter, WriteOutcome};
+use crate::index::writer::LogEntry;
+use crate::wal::Wal;
 
-/// Batches of one connection being written but not yet acked.
+/// Batches of one connection being logged but not yet acked.
 const IN_FLIGHT_BATCHES_PER_CONNECTION: usize = 64;
 
 /// The tenant of every record while the collector has no tokens configured.
@@ -29,7 +31,7 @@ pub const DEFAULT_TENANT: &str = "default";
 
 /// Serves `Ingest.Push`.
 pub struct IngestService {
-    writer: LogWriter,
+    wal: Wal,
     shutdown: CancellationToken,
     limits: LimitsConfig,
     disk: Arc<DiskGuard>,
@@ -74,17 +76,17 @@ impl DiskGuard {
 }
 
 impl IngestService {
-    /// Creates the service writing into `writer`. When `shutdown` fires, every Push stream
+    /// Creates the service logging into `wal`. When `shutdown` fires, every Push stream
     /// stops taking batches, acks what it took and ends, so that agents reconnect elsewhere
     /// or later and the server can stop.
     pub fn new(
-        writer: LogWriter,
+        wal: Wal,
         shutdown: CancellationToken,
         limits: LimitsConfig,
         disk: Arc<DiskGuard>,
     ) -> IngestService {
         IngestService {
-            writer,
+            wal,
             shutdown,
             limits,
             disk,
@@ -96,7 +98,10 @@ impl From<Error> for Status {
     fn from(error: Error) -> Status {
         match error {
             Error::WriterStopped => Status::unavailable("the collector is shutting down; retry"),
-            Error::CommitFailed(reason) => {
+            error if error.is_storage_full() => Status::resource_exhausted(format!(
+                "the collector's disk is full ({error}); the batch is refused, retry later"
+            )),
+            Error::WalWrite { reason, .. } => {
                 Status::unavailable(format!("the batch could not be stored ({reason}); retry"))
             }
             other => Status::internal(other.to_string()),
@@ -118,10 +123,12 @@ impl Ingest for IngestService {
         let mut batches = request.into_inner();
         let (in_flight, mut in_flight_receiver) = mpsc::channel::<(
             u64,
-            oneshot::Receiver<crate::Result<WriteOutcome>>,
+            oneshot::Receiver<crate::Result<()>>,
+            OwnedSemaphorePermit,
         )>(IN_FLIGHT_BATCHES_PER_CONNECTION);
+        let in_flight_bytes = Arc::new(Semaphore::new(self.limits.max_in_flight_bytes));
         let (responses, response_stream) = mpsc::channel(IN_FLIGHT_BATCHES_PER_CONNECTION);
-        let writer = self.writer.clone();
+        let wal = self.wal.clone();
         let shutdown = self.shutdown.clone();
         let limits = self.limits.clone();
         let disk = Arc::clone(&self.disk);
@@ -138,7 +145,9 @@ impl Ingest for IngestService {
                 let batch = match batch {
                     Ok(batch) => batch,
                     Err(status) => {
+                        // A batch over the size limit lands here too: the agent is told why.
                         tracing::debug!(%status, "agent stream ended with an error");
+                        let _ = error_responses.send(Err(status)).await;
                         return;
                     }
                 };
@@ -160,36 +169,40 @@ impl Ingest for IngestService {
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
-                let entries = match entries_from_batch(batch) {
+                let encoded = batch.encode_to_vec();
+                // Held until the batch is acked: the next batch is not read while this
+                // connection has `max_in_flight_bytes` unacked.
+                let room = u32::try_from(encoded.len().min(limits.max_in_flight_bytes))
+                    .unwrap_or(u32::MAX);
+                let Ok(permit) = Arc::clone(&in_flight_bytes).acquire_many_owned(room).await else {
+                    return;
+                };
+                let entries = match LogEntry::from_batch(batch) {
                     Ok(entries) => entries,
-                    Err(status) => {
+                    Err(problem) => {
+                        let status = Status::invalid_argument(format!("batch {number}: {problem}"));
                         let _ = error_responses.send(Err(status)).await;
                         return;
                     }
                 };
-                // Submitted here, in batch order; only the wait for durability runs apart.
-                let durable = match writer.submit(tenant.clone(), entries).await {
+                // Appended here, in batch order; only the wait for durability runs apart.
+                let durable = match wal.append(tenant.clone(), encoded, entries).await {
                     Ok(durable) => durable,
                     Err(error) => {
                         let _ = error_responses.send(Err(Status::from(error))).await;
                         return;
                     }
                 };
-                if in_flight.send((number, durable)).await.is_err() {
+                if in_flight.send((number, durable, permit)).await.is_err() {
                     return;
                 }
             }
         });
         tokio::spawn(async move {
-            while let Some((number, durable)) = in_flight_receiver.recv().await {
+            while let Some((number, durable, _permit)) = in_flight_receiver.recv().await {
                 let answer = match durable.await {
-                    Ok(Ok(outcome)) => {
-                        tracing::debug!(
-                            batch_number = number,
-                            added = outcome.added,
-                            duplicates = outcome.duplicates,
-                            "batch durable"
-                        );
+                    Ok(Ok(())) => {
+                        tracing::trace!(batch_number = number, "batch durable");
                         Ok(PushResponse {
                             acked_batch_numbers: vec![number],
                         })
@@ -209,60 +222,10 @@ impl Ingest for IngestService {
     }
 }
 
-/// Checks a batch and turns it into index entries. Every problem names the field.
-fn entries_from_batch(batch: PushRequest) -> Result<Vec<LogEntry>, Status> {
-    let invalid = |message: String| {
-        Status::invalid_argument(format!("batch {}: {message}", batch.batch_number))
-    };
-    for (index, stream) in batch.streams.iter().enumerate() {
-        if stream.cluster.is_empty() || stream.node.is_empty() {
-            return Err(invalid(format!(
-                "streams[{index}]: cluster and node must not be empty"
-            )));
-        }
-    }
-    let mut entries = Vec::with_capacity(batch.logs.len());
-    for (index, record) in batch.logs.iter().enumerate() {
-        let stream = usize::try_from(record.stream_index)
-            .ok()
-            .and_then(|at| batch.streams.get(at))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "logs[{index}].stream_index {} is out of range: the batch names {} streams",
-                    record.stream_index,
-                    batch.streams.len()
-                ))
-            })?;
-        entries.push(LogEntry {
-            ts_micros: record.ts_unix_nanos.div_euclid(1000),
-            cluster: stream.cluster.clone(),
-            node: stream.node.clone(),
-            role: role_name(stream.role).to_owned(),
-            source: stream.source.clone(),
-            level: record.level.to_ascii_uppercase(),
-            logger: record.logger.clone(),
-            message: record.message.clone(),
-            stream: stream.id,
-            seq: record.seq,
-        });
-    }
-    Ok(entries)
-}
-
-fn role_name(role: i32) -> &'static str {
-    match Role::try_from(role) {
-        Ok(Role::Scheduler) => "scheduler",
-        Ok(Role::Worker) => "worker",
-        Ok(Role::Nanny) => "nanny",
-        Ok(Role::Client) => "client",
-        Ok(Role::Other | Role::Unspecified) | Err(_) => "other",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use afterglow_proto::v1::ingest_client::IngestClient;
-    use afterglow_proto::v1::{LogRecord, Stream};
+    use afterglow_proto::v1::{LogRecord, Role, Stream};
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
@@ -394,6 +357,34 @@ mod tests {
             "{}",
             status.message()
         );
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn batches_flow_under_a_tight_in_flight_bound_and_an_oversized_one_is_refused_naming_the_limit()
+     {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (addrs, shutdown) = start_collector_with(
+            dir.path(),
+            "[limits]\nmax_batch_bytes = 400\nmax_in_flight_bytes = 400\n",
+        )
+        .await;
+        let batches: Vec<PushRequest> = (1..=20).map(|number| batch(number, 0)).collect();
+        let one = batches[0].encoded_len();
+        assert!(
+            one * 20 > 400,
+            "the batches ({one} bytes each) are more than the bound holds at once"
+        );
+        let acked = push(addrs.grpc, batches).await.expect("push works");
+        assert_eq!(acked, (1..=20).collect::<Vec<_>>());
+
+        let mut oversized = batch(21, 0);
+        oversized.logs[0].message = "x".repeat(500);
+        let status = push(addrs.grpc, vec![oversized])
+            .await
+            .expect_err("too large");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+        assert!(status.message().contains("size limit"), "{status}");
         shutdown.cancel();
     }
 

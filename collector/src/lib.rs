@@ -1,11 +1,13 @@
-//! The Afterglow collector: receives batches from agents over gRPC, indexes them with
-//! tantivy, and serves search and the web UI over HTTP. `run` owns the servers and shutdown.
+//! The Afterglow collector: receives batches from agents over gRPC, logs them in its WAL,
+//! indexes them with tantivy, and serves search and the web UI over HTTP. `run` owns the
+//! servers, start-up recovery and shutdown.
 
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod index;
 pub mod ingest;
+pub mod wal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,11 +23,9 @@ pub use error::{Error, Result};
 
 use crate::api::AppState;
 use crate::index::partition::LogStore;
-use crate::index::writer::LogWriter;
+use crate::index::writer::{LogWriter, WalReplay};
 use crate::ingest::{DEFAULT_TENANT, IngestService};
-
-/// Largest batch an agent may send, compressed or not.
-const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+use crate::wal::Wal;
 
 /// The addresses the collector actually listens on (a configured port 0 becomes a real one).
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +42,22 @@ pub async fn run(
     on_listening: impl FnOnce(BoundAddrs),
 ) -> Result<()> {
     let store = Arc::new(LogStore::open(&config.data_dir.join("logs"))?);
-    let writer = LogWriter::start(Arc::clone(&store), config.commit_interval())?;
+    let wal_dir = config.data_dir.join("wal");
+    let recovered = wal::recover(&wal_dir)?;
+    let writer = LogWriter::start(
+        Arc::clone(&store),
+        config.commit_interval(),
+        Some(WalReplay {
+            dir: wal_dir.clone(),
+            end: recovered.end,
+        }),
+    )?;
+    let wal = Wal::start(
+        &wal_dir,
+        recovered.next_segment,
+        config.fsync_policy(),
+        writer.clone(),
+    )?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -71,7 +86,7 @@ pub async fn run(
         .set_serving::<IngestServer<IngestService>>()
         .await;
     let ingest = IngestServer::new(IngestService::new(
-        writer.clone(),
+        wal.clone(),
         shutdown.clone(),
         config.limits.clone(),
         Arc::new(ingest::DiskGuard::new(
@@ -81,7 +96,7 @@ pub async fn run(
     ))
     .accept_compressed(CompressionEncoding::Zstd)
     .send_compressed(CompressionEncoding::Zstd)
-    .max_decoding_message_size(MAX_BATCH_BYTES);
+    .max_decoding_message_size(config.limits.max_batch_bytes);
     let grpc_shutdown = shutdown.clone();
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
@@ -99,6 +114,7 @@ pub async fn run(
         http_shutdown.cancelled().await;
     });
     let (grpc_result, http_result) = tokio::join!(grpc, http);
+    wal.shutdown().await;
     writer.shutdown().await;
     grpc_result.map_err(|error| Error::Serve("grpc", Box::new(error)))?;
     http_result.map_err(|error| Error::Serve("http", Box::new(error)))?;

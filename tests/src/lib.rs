@@ -150,6 +150,18 @@ impl Process {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
+
+    /// Waits until the process has logged `text`.
+    pub fn wait_for_log(&self, text: &str) -> Result<()> {
+        wait_for(&format!("{} to log {text:?}", self.name), || {
+            let log = self.log();
+            Ok(if log.contains(text) {
+                Ok(())
+            } else {
+                Err(log.lines().last().map(str::to_owned))
+            })
+        })
+    }
 }
 
 impl Drop for Process {
@@ -175,11 +187,21 @@ impl Collector {
     /// Starts a collector keeping its data in `data_dir`, on free ports, or on `grpc_port`
     /// when given (to restart one that agents know).
     pub fn start(work_dir: &Path, data_dir: &Path, grpc_port: Option<u16>) -> Result<Collector> {
+        Collector::start_with(work_dir, data_dir, grpc_port, "")
+    }
+
+    /// Like `start`, with `extra` TOML (tables only) added to the configuration.
+    pub fn start_with(
+        work_dir: &Path,
+        data_dir: &Path,
+        grpc_port: Option<u16>,
+        extra: &str,
+    ) -> Result<Collector> {
         let config_path = work_dir.join(format!("collector-{}.toml", grpc_port.unwrap_or(0)));
         std::fs::write(
             &config_path,
             format!(
-                "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:{}\"\n",
+                "data_dir = {:?}\n[listen]\nhttp = \"127.0.0.1:0\"\ngrpc = \"127.0.0.1:{}\"\n{extra}",
                 data_dir.display().to_string(),
                 grpc_port.unwrap_or(0)
             ),

@@ -156,8 +156,8 @@ mod tests {
 
     async fn state_with_records(dir: &std::path::Path) -> AppState {
         let store = Arc::new(LogStore::open(dir).expect("store opens"));
-        let writer =
-            LogWriter::start(Arc::clone(&store), Duration::from_millis(10)).expect("writer starts");
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
+            .expect("writer starts");
         let entry = |ts_micros, tenant_node: &str, seq, level: &str, message: &str| LogEntry {
             ts_micros,
             cluster: "nightly-etl".to_owned(),

@@ -421,7 +421,7 @@ mod tests {
     async fn store_with_ties() -> Result<(tempfile::TempDir, Arc<LogStore>)> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(LogStore::open(dir.path())?);
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let base = 1_795_787_813_000_000;
         for node in ["b", "a", "c"] {
             let entries = (0..40u64)

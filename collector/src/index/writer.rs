@@ -1,15 +1,19 @@
-//! The log index writer: one thread owns every partition's tantivy `IndexWriter`, adds
-//! records, and commits at most every `commit_interval`. A batch's `durable` answer is sent
-//! only after the commit that holds all of its records.
+//! The log index writer: one thread owns every partition's tantivy `IndexWriter`, adds the
+//! batches the WAL hands it (in WAL order), and commits at most every `commit_interval`.
+//! After each commit the WAL segments before the committed position are deleted.
 //!
-//! The rule a reader must not miss: per (partition, stream) the highest committed `seq` is
+//! The rules a reader must not miss: per (partition, stream) the highest committed `seq` is
 //! stored in the same commit as the records (the commit payload), and a record at or below
-//! it is dropped. Resends after a reconnect or crash are therefore harmless.
+//! it is dropped, so resends and WAL replays are harmless. When adding or committing fails,
+//! the writer rolls back and falls behind: it stops adding and, at the next tick, re-reads the
+//! WAL from the last committed position. Start-up replay is the same catch-up.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use afterglow_proto::v1::{PushRequest, Role};
 use serde::{Deserialize, Serialize};
 use tantivy::{DateTime, IndexWriter, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
@@ -18,12 +22,13 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition, PartitionKey};
 use crate::index::schema::LogSchema;
+use crate::wal::{self, WalPosition};
 
 /// Memory for one partition writer's in-progress segment.
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 /// A partition not written to for this long has its writer closed (its memory freed).
 const IDLE_WRITER_TIMEOUT: Duration = Duration::from_secs(600);
-/// Batches queued for the writer thread before ingest waits.
+/// Batches queued for the writer thread before the WAL waits.
 const QUEUED_BATCHES: usize = 64;
 
 /// One log record as the collector stores it.
@@ -41,7 +46,58 @@ pub struct LogEntry {
     pub seq: u64,
 }
 
-/// What happened to a batch once it is durable.
+impl LogEntry {
+    /// Checks a batch and turns it into entries, moving its strings. A problem names the
+    /// field, e.g. `logs[3].stream_index 9 is out of range`.
+    pub fn from_batch(batch: PushRequest) -> Result<Vec<LogEntry>, String> {
+        for (index, stream) in batch.streams.iter().enumerate() {
+            if stream.cluster.is_empty() || stream.node.is_empty() {
+                return Err(format!(
+                    "streams[{index}]: cluster and node must not be empty"
+                ));
+            }
+        }
+        let stream_count = batch.streams.len();
+        let mut entries = Vec::with_capacity(batch.logs.len());
+        for (index, mut record) in batch.logs.into_iter().enumerate() {
+            let stream = usize::try_from(record.stream_index)
+                .ok()
+                .and_then(|at| batch.streams.get(at))
+                .ok_or_else(|| {
+                    format!(
+                        "logs[{index}].stream_index {} is out of range: the batch names {stream_count} streams",
+                        record.stream_index,
+                    )
+                })?;
+            record.level.make_ascii_uppercase();
+            entries.push(LogEntry {
+                ts_micros: record.ts_unix_nanos.div_euclid(1000),
+                cluster: stream.cluster.clone(),
+                node: stream.node.clone(),
+                role: role_name(stream.role).to_owned(),
+                source: stream.source.clone(),
+                level: record.level,
+                logger: record.logger,
+                message: record.message,
+                stream: stream.id,
+                seq: record.seq,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+fn role_name(role: i32) -> &'static str {
+    match Role::try_from(role) {
+        Ok(Role::Scheduler) => "scheduler",
+        Ok(Role::Worker) => "worker",
+        Ok(Role::Nanny) => "nanny",
+        Ok(Role::Client) => "client",
+        Ok(Role::Other | Role::Unspecified) | Err(_) => "other",
+    }
+}
+
+/// What happened to the records of a `write`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOutcome {
     /// Records added to the index.
@@ -51,13 +107,23 @@ pub struct WriteOutcome {
 }
 
 enum Command {
+    /// Records from the WAL (`end` is where their frame ends), or from `write` (no position;
+    /// committed at once and answered).
     Write {
         tenant: String,
         entries: Vec<LogEntry>,
-        durable: oneshot::Sender<Result<WriteOutcome>>,
+        end: Option<WalPosition>,
+        answer: Option<oneshot::Sender<Result<WriteOutcome>>>,
     },
     Commit,
     Shutdown(oneshot::Sender<()>),
+}
+
+/// The WAL the writer replays from at start-up and after a failure.
+pub struct WalReplay {
+    pub dir: PathBuf,
+    /// Where the WAL's last good frame ends (from `wal::recover`).
+    pub end: Option<WalPosition>,
 }
 
 /// Sends batches to the writer thread.
@@ -67,14 +133,23 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer thread over `store`, committing every `commit_interval`. Must be
-    /// called inside a tokio runtime (a task sends the commit ticks).
-    pub fn start(store: Arc<LogStore>, commit_interval: Duration) -> Result<LogWriter> {
+    /// Starts the writer thread over `store`, committing every `commit_interval`; with a
+    /// `wal`, it first replays what the WAL holds. Must be called inside a tokio runtime (a
+    /// task sends the commit ticks).
+    pub fn start(
+        store: Arc<LogStore>,
+        commit_interval: Duration,
+        wal: Option<WalReplay>,
+    ) -> Result<LogWriter> {
         let (commands, receiver) = mpsc::channel(QUEUED_BATCHES);
+        let received = wal.as_ref().and_then(|wal| wal.end);
         let thread = WriterThread {
             store,
             writers: HashMap::new(),
-            waiting: Vec::new(),
+            wal_dir: wal.map(|wal| wal.dir),
+            received,
+            committed: None,
+            behind: received.is_some(),
         };
         std::thread::Builder::new()
             .name("afterglow-index-writer".to_owned())
@@ -94,29 +169,36 @@ impl LogWriter {
         Ok(LogWriter { commands })
     }
 
-    /// Queues `entries` of `tenant` (waiting while the queue is full) and returns the answer
-    /// that arrives once they are committed or dropped as duplicates. Batches are added in
-    /// the order they are queued: queue one stream's batches from one task.
-    pub async fn submit(
+    /// Queues a durable batch of `tenant` whose WAL frame ends at `end`, waiting while the
+    /// queue is full. For the WAL thread (it blocks).
+    pub fn submit_blocking(
         &self,
         tenant: String,
         entries: Vec<LogEntry>,
-    ) -> Result<oneshot::Receiver<Result<WriteOutcome>>> {
-        let (durable, outcome) = oneshot::channel();
+        end: Option<WalPosition>,
+    ) -> Result<()> {
+        self.commands
+            .blocking_send(Command::Write {
+                tenant,
+                entries,
+                end,
+                answer: None,
+            })
+            .map_err(|_| Error::WriterStopped)
+    }
+
+    /// Adds `entries` of `tenant` without a WAL, commits, and says what was added.
+    pub async fn write(&self, tenant: String, entries: Vec<LogEntry>) -> Result<WriteOutcome> {
+        let (answer, outcome) = oneshot::channel();
         self.commands
             .send(Command::Write {
                 tenant,
                 entries,
-                durable,
+                end: None,
+                answer: Some(answer),
             })
             .await
             .map_err(|_| Error::WriterStopped)?;
-        Ok(outcome)
-    }
-
-    /// Queues `entries` of `tenant` and waits until they are durable.
-    pub async fn write(&self, tenant: String, entries: Vec<LogEntry>) -> Result<WriteOutcome> {
-        let outcome = self.submit(tenant, entries).await?;
         outcome.await.map_err(|_| Error::WriterStopped)?
     }
 
@@ -158,7 +240,14 @@ impl HighWaterMarks {
 struct WriterThread {
     store: Arc<LogStore>,
     writers: HashMap<PartitionKey, PartitionWriter>,
-    waiting: Vec<(oneshot::Sender<Result<WriteOutcome>>, WriteOutcome)>,
+    wal_dir: Option<PathBuf>,
+    /// Where the last batch handed over ends in the WAL.
+    received: Option<WalPosition>,
+    /// Everything up to here is committed (`None`: from the WAL's start).
+    committed: Option<WalPosition>,
+    /// The index lacks batches after `committed` that are in the WAL: stop adding and
+    /// re-read them at the next tick.
+    behind: bool,
 }
 
 impl WriterThread {
@@ -168,18 +257,31 @@ impl WriterThread {
                 Command::Write {
                     tenant,
                     entries,
-                    durable,
-                } => match self.add(&tenant, entries) {
-                    Ok(outcome) => self.waiting.push((durable, outcome)),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot add records to the index");
-                        self.rollback_all();
-                        let _ = durable.send(Err(error));
+                    end,
+                    answer,
+                } => {
+                    if end.is_some() {
+                        self.received = end;
                     }
-                },
-                Command::Commit => self.commit_all(),
+                    if self.behind && end.is_some() {
+                        continue;
+                    }
+                    let added = self.add(&tenant, entries);
+                    if added.is_err() {
+                        self.fall_behind();
+                    }
+                    if let Some(answer) = answer {
+                        let _ = answer.send(added.and_then(|outcome| {
+                            self.commit_all()?;
+                            Ok(outcome)
+                        }));
+                    }
+                }
+                Command::Commit => {
+                    let _ = self.commit_all();
+                }
                 Command::Shutdown(done) => {
-                    self.commit_all();
+                    let _ = self.commit_all();
                     // Dropping a writer waits for its merges and releases the index lock.
                     self.writers.clear();
                     let _ = done.send(());
@@ -187,7 +289,7 @@ impl WriterThread {
                 }
             }
         }
-        self.commit_all();
+        let _ = self.commit_all();
     }
 
     fn add(&mut self, tenant: &str, entries: Vec<LogEntry>) -> Result<WriteOutcome> {
@@ -256,35 +358,86 @@ impl WriterThread {
         Ok(self.writers.get_mut(key).expect("inserted above"))
     }
 
-    /// Commits every partition with new records, then answers every waiting batch.
-    fn commit_all(&mut self) {
+    /// Re-reads the WAL after the committed position when behind, commits every partition
+    /// with new records, and deletes the WAL segments that are wholly committed.
+    fn commit_all(&mut self) -> Result<()> {
+        if self.behind {
+            self.catch_up()?;
+        }
         let mut failure = None;
         for (key, writer) in &mut self.writers {
             if !writer.dirty {
                 continue;
             }
-            match commit_partition(writer) {
-                Ok(()) => {}
-                Err(error) => {
-                    tracing::error!(tenant = %key.tenant, day = %key.day, %error, "commit failed; the batches will be resent");
-                    failure = Some(error.to_string());
-                }
+            if let Err(error) = commit_partition(writer) {
+                tracing::error!(tenant = %key.tenant, day = %key.day, %error, "commit failed; the WAL keeps the records and they are added again");
+                failure = Some(error.to_string());
             }
         }
-        for (durable, outcome) in self.waiting.drain(..) {
-            let answer = match &failure {
-                None => Ok(outcome),
-                Some(reason) => Err(Error::CommitFailed(reason.clone())),
-            };
-            let _ = durable.send(answer);
+        if let Some(reason) = failure {
+            self.fall_behind();
+            return Err(Error::CommitFailed(reason));
         }
         self.writers.retain(|_, writer| {
             writer.dirty || writer.last_write_at.elapsed() < IDLE_WRITER_TIMEOUT
         });
+        if self.received > self.committed {
+            self.committed = self.received;
+            if let (Some(dir), Some(committed)) = (&self.wal_dir, self.committed)
+                && let Err(error) = wal::release_before(dir, committed)
+            {
+                tracing::warn!(%error, "cannot delete committed WAL segments; trying again after the next commit");
+            }
+        }
+        Ok(())
     }
 
-    /// Undoes uncommitted additions everywhere, after an error left a batch half-added.
-    fn rollback_all(&mut self) {
+    /// Adds the WAL's batches after the committed position up to the last one received.
+    fn catch_up(&mut self) -> Result<()> {
+        let (Some(dir), Some(through)) = (self.wal_dir.clone(), self.received) else {
+            self.behind = false;
+            return Ok(());
+        };
+        let mut batches = 0;
+        let mut totals = WriteOutcome::default();
+        let mut failure = None;
+        wal::read_range(&dir, self.committed, through, |frame| {
+            if failure.is_some() {
+                return;
+            }
+            batches += 1;
+            let entries = match LogEntry::from_batch(frame.batch) {
+                Ok(entries) => entries,
+                Err(problem) => {
+                    tracing::warn!(segment = frame.end.segment, offset = frame.end.offset, %problem, "skipping an invalid batch in the WAL");
+                    return;
+                }
+            };
+            match self.add(&frame.tenant, entries) {
+                Ok(outcome) => {
+                    totals.added += outcome.added;
+                    totals.duplicates += outcome.duplicates;
+                }
+                Err(error) => failure = Some(error),
+            }
+        })?;
+        if let Some(error) = failure {
+            self.fall_behind();
+            return Err(error);
+        }
+        tracing::info!(
+            batches,
+            added = totals.added,
+            already_stored = totals.duplicates,
+            "replayed the WAL into the index"
+        );
+        self.behind = false;
+        Ok(())
+    }
+
+    /// Undoes uncommitted additions everywhere; the WAL has them and `catch_up` adds them
+    /// again.
+    fn fall_behind(&mut self) {
         for writer in self.writers.values_mut() {
             if writer.dirty {
                 if let Err(error) = writer.writer.rollback() {
@@ -294,11 +447,7 @@ impl WriterThread {
                 writer.dirty = false;
             }
         }
-        for (durable, _) in self.waiting.drain(..) {
-            let _ = durable.send(Err(Error::CommitFailed(
-                "an earlier batch in the same commit failed".to_owned(),
-            )));
-        }
+        self.behind = self.wal_dir.is_some();
     }
 }
 
@@ -395,7 +544,7 @@ pub(crate) mod tests {
         ];
         {
             let store = Arc::new(LogStore::open(dir.path())?);
-            let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
+            let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
             let outcome = writer.write("t".to_owned(), first.clone()).await?;
             assert_eq!(
                 outcome,
@@ -408,7 +557,7 @@ pub(crate) mod tests {
             writer.shutdown().await;
         }
         let store = Arc::new(LogStore::open(dir.path())?);
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let mut resent = first;
         resent.push(entry(day + 2, "a", 1, 20, "three"));
         let outcome = writer.write("t".to_owned(), resent).await?;
@@ -428,7 +577,7 @@ pub(crate) mod tests {
     async fn records_of_one_stream_across_midnight_go_to_two_partitions() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(LogStore::open(dir.path())?);
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20))?;
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let midnight = 1_795_824_000_000_000; // 2026-11-28T00:00:00Z
         let entries = vec![
             entry(midnight - 1, "a", 1, 0, "before"),

@@ -10,4 +10,5 @@ mod logs;
 mod spool;
 mod tailing;
 mod ui;
+mod wal;
 mod wrap;

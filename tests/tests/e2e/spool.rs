@@ -8,17 +8,6 @@ use anyhow::Result;
 
 use crate::logs::{agent_config, expected_records, wait_for_count, wait_for_exactly};
 
-fn wait_for_log(agent: &Agent, text: &str) -> Result<()> {
-    wait_for(&format!("the agent to log {text:?}"), || {
-        let log = agent.process.log();
-        Ok(if log.contains(text) {
-            Ok(())
-        } else {
-            Err(log.lines().last().map(str::to_owned))
-        })
-    })
-}
-
 #[test]
 fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_deleted_file()
 -> Result<()> {
@@ -54,7 +43,7 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
     })?;
     // Deleted while the collector is away: read to its end into the spool, then released.
     std::fs::remove_file(log_dir.join("deleted.log"))?;
-    wait_for_log(&agent, "released file that is gone")?;
+    agent.process.wait_for_log("released file that is gone")?;
 
     // The agent restarts during the outage: the spool is sent first by the new one.
     agent.process.kill();
@@ -101,7 +90,9 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
     // Far more than the spool holds.
     let text = fixture("logs/scheduler.log").repeat(20);
     std::fs::write(log_dir.join("big.log"), &text)?;
-    wait_for_log(&agent, "backpressure: the queue of unacked batches is full")?;
+    agent
+        .process
+        .wait_for_log("backpressure: the queue of unacked batches is full")?;
     let paused_rss = resident_bytes(&agent)?;
     std::fs::OpenOptions::new()
         .append(true)
