@@ -299,7 +299,7 @@ fn default_max_line_bytes() -> usize {
     1 << 20
 }
 fn default_batch_max_records() -> usize {
-    2000
+    1000
 }
 fn default_batch_max_bytes() -> usize {
     4 << 20

@@ -3,6 +3,7 @@
 //! `run` owns the tasks and their shutdown; everything else is in one module per idea.
 
 pub mod checkpoint;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod fingerprint;

@@ -93,8 +93,13 @@ fn main() -> anyhow::Result<()> {
                 None => AgentConfig::embedded_default(),
             };
             init_tracing();
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            // One async worker: it only ships and serves /metrics (tailers have their own
+            // threads), and each further thread costs memory (a malloc arena, buffers).
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
             runtime.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -11,14 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use afterglow_proto::v1::ingest_client::IngestClient;
-use afterglow_proto::v1::{self as wire, PushRequest, PushResponse};
+use afterglow_proto::v1::{self as wire, PushResponse};
+use bytes::Bytes;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
@@ -26,7 +25,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::ShipConfig;
 use crate::metrics::AgentMetrics;
 use crate::record::{LogRecord, RecordChunk};
-use crate::spool::{BatchQueue, StreamEnds};
+use crate::spool::{BatchQueue, SealedBatch};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// How long a stopping agent waits for the acks of what it has sent.
@@ -50,7 +49,7 @@ pub struct Shipper {
     /// The batch being filled; it survives disconnects.
     building: BatchBuilder,
     /// A full batch the queue could not take yet (spool write failed).
-    unsealed: Option<(PushRequest, StreamEnds)>,
+    unsealed: Option<SealedBatch>,
     /// When the batch being filled must be sealed even if not full.
     seal_deadline: Option<Instant>,
     /// `config.batch_linger`, parsed once.
@@ -199,16 +198,16 @@ impl Shipper {
     fn seal(&mut self) {
         self.seal_deadline = None;
         if self.unsealed.is_none() && !self.building.is_empty() {
-            self.unsealed = Some(std::mem::take(&mut self.building).finish(0));
+            self.unsealed = Some(std::mem::take(&mut self.building).finish());
         }
-        let Some((request, stream_ends)) = &mut self.unsealed else {
+        let Some(batch) = &self.unsealed else {
             return;
         };
-        match self.queue.push(request, stream_ends) {
+        match self.queue.push(batch) {
             Ok(number) => {
                 tracing::debug!(
                     batch_number = number,
-                    records = request.logs.len(),
+                    records = batch.records,
                     "sealed batch"
                 );
                 self.unsealed = None;
@@ -252,11 +251,7 @@ impl Shipper {
             Ok(channel) => channel,
             Err(error) => return Disconnect::Failed(format!("cannot connect: {error}")),
         };
-        let mut client = IngestClient::new(channel)
-            .send_compressed(CompressionEncoding::Zstd)
-            .accept_compressed(CompressionEncoding::Zstd);
-        let (requests, request_stream) =
-            mpsc::channel::<PushRequest>(self.config.max_unacked_batches);
+        let (requests, request_stream) = mpsc::channel::<Bytes>(self.config.max_unacked_batches);
         let mut request = tonic::Request::new(ReceiverStream::new(request_stream));
         if let Some(token) = &self.token {
             match MetadataValue::try_from(format!("Bearer {token}")) {
@@ -270,8 +265,8 @@ impl Shipper {
                 }
             }
         }
-        let mut responses = match client.push(request).await {
-            Ok(response) => response.into_inner(),
+        let mut responses = match crate::codec::push(channel, request).await {
+            Ok(responses) => responses,
             Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
         };
         tracing::info!(queued_batches = self.queue.len(), "connected to collector");
@@ -286,7 +281,7 @@ impl Shipper {
     /// until the stream ends.
     async fn pump(
         &mut self,
-        requests: &mpsc::Sender<PushRequest>,
+        requests: &mpsc::Sender<Bytes>,
         responses: &mut tonic::Streaming<PushResponse>,
     ) -> Disconnect {
         self.in_flight.clear();
@@ -303,15 +298,15 @@ impl Shipper {
                 && let Some(number) = self.queue.next_from(send_from)
             {
                 send_from = number + 1;
-                let request = match self.queue.get(number) {
-                    Ok(request) => request,
+                let (request, records) = match self.queue.get(number) {
+                    Ok(batch) => batch,
                     Err(error) => {
                         tracing::error!(%error, "dropping a queued batch that cannot be read; its lines are read again from their files");
                         self.queue.remove(number);
                         continue;
                     }
                 };
-                self.metrics.records_sent.inc_by(request.logs.len() as u64);
+                self.metrics.records_sent.inc_by(records as u64);
                 // The request channel holds `max_unacked_batches`, as many as are in flight.
                 if requests.try_send(request).is_err() {
                     return Disconnect::Failed("the stream to the collector closed".to_owned());
@@ -359,12 +354,15 @@ impl Shipper {
     }
 }
 
-/// Collects records into one `PushRequest`, naming each stream once.
+/// Collects records into one encoded `PushRequest`, naming each stream once. Records are
+/// encoded as they come, so a batch in the making holds no per-record allocations.
 #[derive(Default)]
 struct BatchBuilder {
     streams: Vec<wire::Stream>,
     stream_indexes: HashMap<u64, u32>,
-    logs: Vec<wire::LogRecord>,
+    /// The `logs` field (3) of the request, encoded.
+    encoded: Vec<u8>,
+    records: usize,
     text_bytes: usize,
     stream_ends: HashMap<u64, u64>,
     last_stream: Option<(u64, u32)>,
@@ -398,7 +396,7 @@ impl BatchBuilder {
             .entry(record.stream.checkpoint_id)
             .or_default();
         *stream_end = (*stream_end).max(record.end_offset);
-        self.logs.push(wire::LogRecord {
+        let log = wire::LogRecord {
             stream_index,
             seq: record.seq,
             ts_unix_nanos: i64::try_from(record.ts.as_nanosecond()).unwrap_or(i64::MAX),
@@ -406,26 +404,30 @@ impl BatchBuilder {
             logger: record.logger,
             message: record.message,
             truncated: record.truncated,
-        });
+        };
+        prost::encoding::message::encode(3, &log, &mut self.encoded);
+        self.records += 1;
     }
 
     /// Tells whether the batch has reached the record or byte limit and must be sent.
     fn is_full(&self, config: &ShipConfig) -> bool {
-        self.logs.len() >= config.batch_max_records || self.text_bytes >= config.batch_max_bytes
+        self.records >= config.batch_max_records || self.text_bytes >= config.batch_max_bytes
     }
 
     fn is_empty(&self) -> bool {
-        self.logs.is_empty()
+        self.records == 0
     }
 
-    fn finish(self, batch_number: u64) -> (PushRequest, StreamEnds) {
-        let request = PushRequest {
-            batch_number,
-            streams: self.streams,
-            logs: self.logs,
-            metric_families: Vec::new(),
-        };
-        (request, self.stream_ends.into_iter().collect())
+    /// The encoded request (without its batch number) and where its streams end.
+    fn finish(mut self) -> SealedBatch {
+        for stream in &self.streams {
+            prost::encoding::message::encode(2, stream, &mut self.encoded);
+        }
+        SealedBatch {
+            encoded: self.encoded,
+            records: self.records,
+            stream_ends: self.stream_ends.into_iter().collect(),
+        }
     }
 }
 
@@ -438,6 +440,9 @@ fn jittered(backoff: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use prost::Message;
+    use tonic::codec::CompressionEncoding;
 
     use super::*;
     use crate::config::{AgentConfig, Role};
@@ -474,10 +479,12 @@ mod tests {
         for (seq, stream) in [(0, &a), (0, &b), (10, &a), (20, &a)] {
             batch.push(record(stream, seq, "m"));
         }
-        let (request, mut stream_ends) = batch.finish(9);
+        let sealed = batch.finish();
+        let mut stream_ends = sealed.stream_ends;
         stream_ends.sort();
         assert_eq!(stream_ends, [(1, 21), (2, 1)]);
-        assert_eq!(request.batch_number, 9);
+        assert_eq!(sealed.records, 4);
+        let request = wire::PushRequest::decode(&sealed.encoded[..]).expect("a whole PushRequest");
         let ids: Vec<u64> = request.streams.iter().map(|stream| stream.id).collect();
         assert_eq!(ids, [1, 2]);
         let pointers: Vec<(u32, u64)> = request
@@ -521,7 +528,7 @@ mod tests {
 
         async fn push(
             &self,
-            request: tonic::Request<tonic::Streaming<PushRequest>>,
+            request: tonic::Request<tonic::Streaming<wire::PushRequest>>,
         ) -> Result<tonic::Response<Self::PushStream>, tonic::Status> {
             use tokio_stream::StreamExt;
             let connection = self

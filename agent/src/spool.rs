@@ -15,6 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use afterglow_proto::v1::PushRequest;
+use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -25,18 +26,27 @@ const ACKED_FILE: &str = "acked";
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 /// Sealed batches not sent yet are also kept in memory up to this size, so that sending does
 /// not read back what was just written.
-const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
 /// Record header: body length (u32), checksum (u64), batch number (u64).
 const HEADER_BYTES: usize = 4 + 8 + 8;
 
 /// Where each stream of a batch ends: (stream id, offset after its last record).
 pub type StreamEnds = Vec<(u64, u64)>;
 
+/// A full batch ready to be queued: its `PushRequest` encoded without the batch number, which
+/// the queue appends (a protobuf field may come last).
+#[derive(Debug, Default)]
+pub struct SealedBatch {
+    pub encoded: Vec<u8>,
+    pub records: usize,
+    pub stream_ends: StreamEnds,
+}
+
 /// The queue of sealed, unacknowledged batches.
 pub struct BatchQueue {
     disk: Option<DiskSpool>,
-    /// Batches in memory: all of them without a disk, the unsent recent ones with one.
-    cache: HashMap<u64, PushRequest>,
+    /// Encoded batches in memory: all of them without a disk, the unsent recent ones with one.
+    cache: HashMap<u64, Bytes>,
     cache_bytes: u64,
     index: BTreeMap<u64, QueuedBatch>,
     total_bytes: u64,
@@ -51,6 +61,7 @@ enum Limit {
 
 struct QueuedBatch {
     bytes: u64,
+    records: usize,
     stream_ends: StreamEnds,
     /// Segment id and the record's offset and length in it.
     location: Option<(u64, u64, u32)>,
@@ -171,13 +182,14 @@ impl BatchQueue {
             match parse_record(&bytes[offset..]) {
                 Ok((number, _, record_len)) if number <= acked_through => offset += record_len,
                 Ok((number, body, record_len)) => match decode_body(body) {
-                    Ok((_, stream_ends)) => {
+                    Ok((request, stream_ends)) => {
                         let location = Some((id, offset as u64, record_len as u32));
                         self.total_bytes += record_len as u64;
                         self.index.insert(
                             number,
                             QueuedBatch {
                                 bytes: record_len as u64,
+                                records: request.logs.len(),
                                 stream_ends,
                                 location,
                             },
@@ -211,21 +223,30 @@ impl BatchQueue {
         }
     }
 
-    /// Seals `request` as the next batch: gives it its number and stores it. On error the
+    /// Queues `batch` as the next batch: gives it its number and stores it. On error the
     /// queue is unchanged and the caller may try again.
-    pub fn push(&mut self, request: &mut PushRequest, stream_ends: &StreamEnds) -> Result<u64> {
+    pub fn push(&mut self, batch: &SealedBatch) -> Result<u64> {
         let number = self.next_number;
-        request.batch_number = number;
-        let (bytes, location) = match &mut self.disk {
-            None => (request.encoded_len() as u64, None),
+        let (bytes, location, encoded) = match &mut self.disk {
+            None => {
+                let mut encoded = Vec::with_capacity(batch.encoded.len() + 11);
+                encoded.extend_from_slice(&batch.encoded);
+                append_batch_number(number, &mut encoded);
+                (encoded.len() as u64, None, Bytes::from(encoded))
+            }
             Some(disk) => {
-                let record = encode_record(number, request, stream_ends);
+                let (record, request_start) = encode_record(number, batch);
                 let location = disk.append(&record)?;
-                (record.len() as u64, Some(location))
+                let bytes = record.len() as u64;
+                (
+                    bytes,
+                    Some(location),
+                    Bytes::from(record).slice(request_start..),
+                )
             }
         };
         if self.disk.is_none() || self.cache_bytes + bytes <= CACHE_BYTES {
-            self.cache.insert(number, request.clone());
+            self.cache.insert(number, encoded);
             self.cache_bytes += bytes;
         }
         self.next_number += 1;
@@ -234,31 +255,34 @@ impl BatchQueue {
             number,
             QueuedBatch {
                 bytes,
-                stream_ends: stream_ends.clone(),
+                records: batch.records,
+                stream_ends: batch.stream_ends.clone(),
                 location,
             },
         );
         Ok(number)
     }
 
-    /// The batch `number`, to send. On disk, a batch is read back only when it is no longer
-    /// in memory (sent before a reconnect, or spooled by an earlier run).
-    pub fn get(&mut self, number: u64) -> Result<PushRequest> {
-        let Some(disk) = &self.disk else {
-            return self
-                .cache
-                .get(&number)
-                .cloned()
-                .ok_or(Error::SpoolMissing { number });
-        };
-        if let Some(request) = self.cache.remove(&number) {
-            self.cache_bytes -= self.index.get(&number).map_or(0, |batch| batch.bytes);
-            return Ok(request);
-        }
+    /// The encoded batch `number` and its record count, to send. On disk, a batch is read
+    /// back only when it is no longer in memory (sent before a reconnect, or spooled by an
+    /// earlier run).
+    pub fn get(&mut self, number: u64) -> Result<(Bytes, usize)> {
         let batch = self
             .index
             .get(&number)
             .ok_or(Error::SpoolMissing { number })?;
+        let records = batch.records;
+        let Some(disk) = &self.disk else {
+            return self
+                .cache
+                .get(&number)
+                .map(|encoded| (encoded.clone(), records))
+                .ok_or(Error::SpoolMissing { number });
+        };
+        if let Some(encoded) = self.cache.remove(&number) {
+            self.cache_bytes -= batch.bytes;
+            return Ok((encoded, records));
+        }
         let (segment, offset, len) = batch.location.ok_or(Error::SpoolMissing { number })?;
         let path = disk.segment_path(segment);
         let damaged = |reason: String| Error::SpoolDamaged {
@@ -270,9 +294,8 @@ impl BatchQueue {
             .and_then(|file| file.read_exact_at(&mut record, offset))
             .map_err(|error| damaged(error.to_string()))?;
         let (_, body, _) = parse_record(&record).map_err(damaged)?;
-        decode_body(body)
-            .map(|(request, _)| request)
-            .map_err(damaged)
+        let request_start = HEADER_BYTES + body.len() - request_bytes(body).map_err(damaged)?;
+        Ok((Bytes::from(record).slice(request_start..), records))
     }
 
     /// Drops an acknowledged batch and returns where its streams end.
@@ -402,20 +425,33 @@ impl DiskSpool {
 }
 
 /// `[len u32][xxh3 of body u64][batch number u64][body]`, body = stream ends + request.
-fn encode_record(number: u64, request: &PushRequest, stream_ends: &StreamEnds) -> Vec<u8> {
-    let mut body = Vec::with_capacity(request.encoded_len() + 8 + stream_ends.len() * 16);
-    body.extend_from_slice(&(stream_ends.len() as u64).to_le_bytes());
-    for (stream, end) in stream_ends {
-        body.extend_from_slice(&stream.to_le_bytes());
-        body.extend_from_slice(&end.to_le_bytes());
+/// Returns the record and where the encoded request starts in it.
+fn encode_record(number: u64, batch: &SealedBatch) -> (Vec<u8>, usize) {
+    let body_len = 8 + batch.stream_ends.len() * 16 + batch.encoded.len() + 11;
+    let mut record = Vec::with_capacity(HEADER_BYTES + body_len);
+    record.extend_from_slice(&[0; HEADER_BYTES]);
+    record.extend_from_slice(&(batch.stream_ends.len() as u64).to_le_bytes());
+    for (stream, end) in &batch.stream_ends {
+        record.extend_from_slice(&stream.to_le_bytes());
+        record.extend_from_slice(&end.to_le_bytes());
     }
-    request.encode(&mut body).expect("a Vec grows as needed");
-    let mut record = Vec::with_capacity(HEADER_BYTES + body.len());
-    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    record.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
-    record.extend_from_slice(&number.to_le_bytes());
-    record.extend_from_slice(&body);
-    record
+    let request_start = record.len();
+    record.extend_from_slice(&batch.encoded);
+    append_batch_number(number, &mut record);
+    let body = &record[HEADER_BYTES..];
+    let header = [
+        &(body.len() as u32).to_le_bytes()[..],
+        &xxhash_rust::xxh3::xxh3_64(body).to_le_bytes(),
+        &number.to_le_bytes(),
+    ]
+    .concat();
+    record[..HEADER_BYTES].copy_from_slice(&header);
+    (record, request_start)
+}
+
+/// Appends field 1 of `PushRequest`, the batch number.
+fn append_batch_number(number: u64, encoded: &mut Vec<u8>) {
+    prost::encoding::uint64::encode(1, &number, encoded);
 }
 
 /// Splits one record off the front of `bytes`: (batch number, body, record length).
@@ -433,6 +469,16 @@ fn parse_record(bytes: &[u8]) -> Result<(u64, &[u8], usize), String> {
         return Err("checksum mismatch".to_owned());
     }
     Ok((number, body, HEADER_BYTES + len))
+}
+
+/// The length of the encoded request at the end of a record body.
+fn request_bytes(body: &[u8]) -> Result<usize, String> {
+    let count_bytes = body.get(..8).ok_or("short body")?;
+    let count = u64::from_le_bytes(count_bytes.try_into().expect("8 bytes")) as usize;
+    count
+        .checked_mul(16)
+        .and_then(|len| body.len().checked_sub(8 + len))
+        .ok_or_else(|| "bad stream count".to_owned())
 }
 
 fn decode_body(body: &[u8]) -> Result<(PushRequest, StreamEnds), String> {
@@ -461,17 +507,26 @@ mod tests {
     use super::*;
 
     fn push(queue: &mut BatchQueue, message: &str, stream_ends: StreamEnds) -> Result<u64> {
-        queue.push(&mut request(message), &stream_ends)
-    }
-
-    fn request(message: &str) -> PushRequest {
-        PushRequest {
+        let request = PushRequest {
             logs: vec![LogRecord {
                 message: message.to_owned(),
                 ..LogRecord::default()
             }],
             ..PushRequest::default()
-        }
+        };
+        queue.push(&SealedBatch {
+            encoded: request.encode_to_vec(),
+            records: 1,
+            stream_ends,
+        })
+    }
+
+    /// Batch `number` as it would be sent.
+    fn get(queue: &mut BatchQueue, number: u64) -> Result<PushRequest> {
+        let (encoded, records) = queue.get(number)?;
+        let request = PushRequest::decode(encoded).expect("a whole PushRequest");
+        assert_eq!(request.logs.len(), records);
+        Ok(request)
     }
 
     fn segment_files(dir: &Path) -> Vec<PathBuf> {
@@ -493,12 +548,12 @@ mod tests {
             assert_eq!(push(&mut queue, "one", vec![(7, 10)])?, 1);
             assert_eq!(push(&mut queue, "two", vec![(7, 20)])?, 2);
             assert_eq!(push(&mut queue, "three", vec![(7, 30)])?, 3);
-            assert_eq!(queue.get(1)?.logs[0].message, "one", "from memory");
+            assert_eq!(get(&mut queue, 1)?.logs[0].message, "one", "from memory");
             assert_eq!(queue.remove(1), vec![(7, 10)]);
         }
         let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
         assert_eq!((queue.next_from(0), queue.len()), (Some(2), 2));
-        let resent = queue.get(2)?;
+        let resent = get(&mut queue, 2)?;
         assert_eq!(
             (resent.batch_number, resent.logs[0].message.as_str()),
             (2, "two"),
@@ -530,7 +585,7 @@ mod tests {
             .expect("write");
         let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
         assert_eq!((queue.next_from(0), queue.len()), (Some(1), 1));
-        assert_eq!(queue.get(1)?.logs[0].message, "good");
+        assert_eq!(get(&mut queue, 1)?.logs[0].message, "good");
         assert_eq!(
             segment_files(dir.path()),
             [segment],
@@ -573,9 +628,9 @@ mod tests {
         push(&mut memory, "a", Vec::new())?;
         push(&mut memory, "b", Vec::new())?;
         assert!(memory.is_full());
-        assert_eq!(memory.get(2)?.logs[0].message, "b");
+        assert_eq!(get(&mut memory, 2)?.logs[0].message, "b");
         assert_eq!(
-            memory.get(2)?.logs[0].message,
+            get(&mut memory, 2)?.logs[0].message,
             "b",
             "memory keeps it for resends"
         );

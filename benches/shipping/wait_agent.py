@@ -7,7 +7,7 @@ Usage: wait_agent.py --metrics URL --search URL --lines N --files F --marker WOR
 Done means, at one poll:
 1. the agent's `afterglow_agent_lines_read_total` equals the corpus's line count N,
 2. its `afterglow_agent_unacked_batches` gauge is 0 (everything sent was acked; the collector
-   acks a batch only once it is committed, that is searchable), and
+   acks a batch once it is in its WAL; condition 3 checks it is searchable), and
 3. the collector's search API finds the end marker of every one of the F files (the marker is
    the last line of each file, so its record is the last one the agent sends for that file).
 

@@ -281,7 +281,19 @@ impl WriterThread {
                     let _ = self.commit_all();
                 }
                 Command::Shutdown(done) => {
-                    let _ = self.commit_all();
+                    // The WAL thread has stopped: once everything is committed, no segment
+                    // is needed any more.
+                    if self.commit_all().is_ok()
+                        && let (Some(dir), Some(committed)) = (&self.wal_dir, self.committed)
+                    {
+                        let after_all = WalPosition {
+                            segment: committed.segment + 1,
+                            offset: 0,
+                        };
+                        if let Err(error) = wal::release_before(dir, after_all) {
+                            tracing::warn!(%error, "cannot delete the committed WAL");
+                        }
+                    }
                     // Dropping a writer waits for its merges and releases the index lock.
                     self.writers.clear();
                     let _ = done.send(());

@@ -426,7 +426,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrent_batches_share_fsyncs_and_are_all_acked() -> Result<()> {
+    async fn concurrent_batches_share_fsyncs_are_all_acked_and_a_clean_stop_leaves_no_wal()
+    -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(LogStore::open(&dir.path().join("logs"))?);
         let (writer, wal) = start(&store, &dir.path().join("wal"), Duration::from_millis(50))?;
@@ -453,6 +454,11 @@ mod tests {
         wait_until(|| count(&store) == 400).await;
         wal.shutdown().await;
         writer.shutdown().await;
+        assert_eq!(
+            segment::segment_numbers(&dir.path().join("wal"))?,
+            [0; 0],
+            "a clean stop leaves no WAL"
+        );
         Ok(())
     }
 
