@@ -17,8 +17,8 @@
 #   dir in a temporary directory, HTTP and gRPC on 127.0.0.1 port 0 (the bound addresses are
 #   read from its "afterglow-collector listening:" stdout line). With WAL_KEY=1 its config
 #   gets `[wal] fsync = "<mode>"`; with WAL_KEY=0 (the default, for collectors without a WAL,
-#   which reject the key) it does not, and both modes run the same configuration: the
-#   results are labelled with the mode anyway and the summary says so.
+#   which reject the key) it does not, and both modes run the same configuration, the
+#   collector's default: the results are labelled with the mode anyway and the summary says so.
 #   Then 4 release agents (nodes node-1 … node-4 of cluster "bench"), each tailing 2 files
 #   (agent 1: scheduler.log and worker-1.log, agent 2: worker-2 and worker-3, …), format
 #   "dask", timezone UTC, each with its own state_dir and `[telemetry] listen =
@@ -41,10 +41,11 @@
 #   so the ceiling also reports the CPU of its parsing alone, and its MB/s per indexing CPU-s
 #   (CPU minus parsing), the figure to compare with the collector's.
 # - Reported per run: wall MB/s (10^6 bytes of raw log / wall s), MB/s per collector core
-#   (bytes / CPU-s), records/s per core (records / CPU-s), peak RSS, index size on disk, and
-#   the collector's partitions: one per UTC day of the records. Records without a header
-#   (task print() lines) get the time they were read, so on any day but the corpus's
-#   2026-11-27 the collector writes two partitions, while the ceiling always writes one.
+#   (bytes / CPU-s), records/s per core (records / CPU-s), peak RSS, the index's size on disk
+#   (data_dir/logs) and the whole data dir's once the collector has stopped (with a WAL, what
+#   is left of it), and the collector's partitions: one per UTC day of the records. Records
+#   without a header (task print() lines) get the time they were read, so on any day but the
+#   corpus's 2026-11-27 the collector writes two partitions, while the ceiling writes one.
 #   Rounds interleave: in each round one collector run per mode, then one ceiling run. Each
 #   figure in the summary is the median over the rounds.
 #
@@ -357,13 +358,14 @@ run_collector() {
     agents_cpu=$(for a in "${apids[@]}"; do cpu_seconds "$a"; done | awk '{ s += $1 } END { printf "%.2f", s }')
     for a in "${apids[@]}"; do stop_pid "$a"; done
     stop_pid "$cpid"
-    local index_bytes partitions
-    index_bytes=$(du -sb "$dir/data" | cut -f1)
+    local index_bytes data_bytes partitions
+    index_bytes=$(du -sb "$dir/data/logs" | cut -f1)
+    data_bytes=$(du -sb "$dir/data" | cut -f1)
     partitions=$(find "$dir/data/logs" -mindepth 2 -maxdepth 2 -type d | wc -l)
     record side=collector mode="$mode" run="$n" wal_key="$WAL_KEY" bytes="$BYTES" \
         t0="$t0" cpu_start="$cpu_start" "@$dir/done.json" peak_rss_mib="$rss" \
-        agents_cpu_s="$agents_cpu" index_bytes="$index_bytes" partitions="$partitions" \
-        loadavg_start="$load"
+        agents_cpu_s="$agents_cpu" index_bytes="$index_bytes" data_bytes="$data_bytes" \
+        partitions="$partitions" loadavg_start="$load"
     mkdir -p "$OUT_DIR/runs/collector-$mode-$n"
     cp "$dir"/*.toml "$dir"/*.out "$dir"/*.err "$dir/done.json" "$OUT_DIR/runs/collector-$mode-$n/"
     rm -rf "$dir"
@@ -381,7 +383,7 @@ run_ceiling() {
     local index_bytes
     index_bytes=$(du -sb "$dir/index" | cut -f1)
     record side=ceiling mode=- run="$n" "@$dir/result.json" index_bytes="$index_bytes" \
-        partitions=1 loadavg_start="$load"
+        data_bytes="$index_bytes" partitions=1 loadavg_start="$load"
     mkdir -p "$OUT_DIR/runs/ceiling-$n"
     cp "$dir/result.json" "$dir/ceiling.err" "$OUT_DIR/runs/ceiling-$n/"
     rm -rf "$dir"

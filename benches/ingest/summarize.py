@@ -44,26 +44,27 @@ def main():
     if collector and not wal_key:
         print(
             "**WAL_KEY=0: the collector's config had no `[wal]` table, so the runs labelled "
-            "fsync=always and fsync=interval ran the same configuration** (at this revision the "
-            "collector acks at the tantivy commit); the labels only say which slot of the "
-            "round they filled."
+            "fsync=always and fsync=interval ran the same configuration, the collector's "
+            "default** (a collector without a WAL acks at the tantivy commit); the labels only "
+            "say which slot of the round they filled."
         )
         print()
     print("Per run (in the order they ran):")
     print()
     print(
         "| # | side | fsync | wall s | MB/s | CPU-s | MB/s per core | records/s per core | "
-        "peak RSS MiB | agents' CPU-s / ceiling's parse CPU-s | index MB | partitions | "
+        "peak RSS MiB | agents' CPU-s / ceiling's parse CPU-s | index MB | data dir MB | partitions | "
         "load avg at start |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         other = run.get("agents_cpu_s", run.get("parse_cpu_s"))
         print(
             f"| {run['run']} | {run['side']} | {run['mode']} | {fmt(run['wall_s'])} | "
             f"{fmt(run['mb_per_s'])} | {fmt(run['cpu_s'])} | {fmt(run['mb_per_cpu_s'])} | "
             f"{fmt(run['records_per_cpu_s'])} | {fmt(run['peak_rss_mib'], 1)} | {fmt(other)} | "
-            f"{fmt(run['index_bytes'] / 1e6, 1)} | {run['partitions']} | {run['loadavg_start']} |"
+            f"{fmt(run['index_bytes'] / 1e6, 1)} | {fmt(run['data_bytes'] / 1e6, 1)} | "
+            f"{run['partitions']} | {run['loadavg_start']} |"
         )
     print()
 
@@ -108,7 +109,7 @@ def main():
         value = med(durable, "mb_per_cpu_s")
         met = "yes" if value >= TARGET_MB_PER_CORE else "NO"
         if not wal_key:
-            met += " (but no WAL: durability is the tantivy commit, fsync mode not applied)"
+            met += " (WAL_KEY=0: fsync mode not set, the collector's default ran)"
         print("Target:")
         print()
         print("| target | measured (median, fsync=always) | met? |")
