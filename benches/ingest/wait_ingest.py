@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Waits until the last record of every corpus file is searchable on the collector.
+
+Usage: wait_ingest.py --search URL --marker WORD --files F --lines N --collector-pid PID
+                      --metrics URL [--metrics URL ...] [--timeout S] [--interval S]
+
+Done means, at one poll, that the collector's search API finds the end marker of all F files.
+The marker is the last line of each file, so its record is the last one of its stream, and a
+collector commits the records of one stream in order: when it is found, all are searchable.
+Until the agents (their /metrics, summed) have read all N lines, only their metrics are
+polled, so that searches cost the measured collector nothing while records are still coming.
+
+At the poll that sees it done, reads the collector's CPU time (utime + stime of
+/proc/PID/stat, all threads) and prints one JSON object: that moment (Unix time), the CPU
+seconds, and the agents' counters summed. Exits 1 on timeout or when the collector is gone.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+COUNTERS = [
+    "afterglow_agent_lines_read_total",
+    "afterglow_agent_bytes_read_total",
+    "afterglow_agent_records_sent_total",
+    "afterglow_agent_batches_acked_total",
+    "afterglow_agent_reconnects_total",
+]
+
+
+def metrics(url):
+    values = {}
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, value = line.rpartition(" ")
+            values[name.split("{")[0]] = float(value)
+    return values
+
+
+def summed(urls):
+    totals = dict.fromkeys(COUNTERS, 0)
+    for url in urls:
+        values = metrics(url)
+        for name in COUNTERS:
+            totals[name] += int(values.get(name, 0))
+    return totals
+
+
+def markers_found(search_url, word):
+    query = urllib.parse.urlencode({"q": word, "limit": "100"})
+    with urllib.request.urlopen(f"{search_url}?{query}", timeout=30) as response:
+        hits = json.load(response)["hits"]
+    return len({hit["source"] for hit in hits if word in hit["message"]})
+
+
+def stat_fields(pid):
+    """/proc/PID/stat after the command name: fields[0] is field 3 (state), fields[11] and
+    fields[12] are fields 14 and 15 (utime, stime); None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return None
+    return None if fields[0] == "Z" else fields
+
+
+def cpu_seconds(pid):
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--search", required=True)
+    parser.add_argument("--marker", required=True)
+    parser.add_argument("--files", type=int, required=True)
+    parser.add_argument("--lines", type=int, required=True)
+    parser.add_argument("--collector-pid", type=int, required=True)
+    parser.add_argument("--metrics", action="append", required=True)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--interval", type=float, default=0.1)
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.timeout
+    last = {}
+    while time.monotonic() < deadline:
+        if stat_fields(args.collector_pid) is None:
+            print(f"collector (pid {args.collector_pid}) exited", file=sys.stderr)
+            sys.exit(1)
+        try:
+            last = summed(args.metrics)
+        except OSError as error:
+            print(f"agent metrics not readable: {error}", file=sys.stderr)
+            time.sleep(args.interval)
+            continue
+        lines = last["afterglow_agent_lines_read_total"]
+        if lines > args.lines:
+            print(f"agents read {lines} lines, more than the corpus's {args.lines}", file=sys.stderr)
+            sys.exit(1)
+        if lines == args.lines and markers_found(args.search, args.marker) == args.files:
+            now = time.time()
+            cpu = cpu_seconds(args.collector_pid)
+            print(json.dumps({"t_done": now, "collector_cpu_s": cpu, "agents": last}))
+            return
+        time.sleep(args.interval)
+    print(f"timed out; agents' counters: {last}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
