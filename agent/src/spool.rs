@@ -26,7 +26,7 @@ const ACKED_FILE: &str = "acked";
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 /// Sealed batches not sent yet are also kept in memory up to this size, so that sending does
 /// not read back what was just written.
-const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+const CACHE_BYTES: u64 = 512 * 1024;
 /// Record header: body length (u32), checksum (u64), batch number (u64).
 const HEADER_BYTES: usize = 4 + 8 + 8;
 

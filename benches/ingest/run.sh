@@ -6,7 +6,7 @@
 #
 #   benches/ingest/run.sh                              # 400 MB corpus, 3 interleaved rounds
 #   CORPUS_MB=40 RUNS=1 benches/ingest/run.sh          # a quick check
-#   WAL_KEY=1 FSYNC=always benches/ingest/run.sh       # a collector that has `[wal] fsync`
+#   WAL_KEY=0 benches/ingest/run.sh                   # a collector from before `[wal]`
 #
 # Method
 # - Corpus: benches/shipping/make_corpus.py (deterministic Dask logs built from the fixtures):
@@ -15,9 +15,9 @@
 #   file is an end marker.
 # - Collector run (one per fsync mode and round): a fresh release afterglow-collector, data
 #   dir in a temporary directory, HTTP and gRPC on 127.0.0.1 port 0 (the bound addresses are
-#   read from its "afterglow-collector listening:" stdout line). With WAL_KEY=1 its config
-#   gets `[wal] fsync = "<mode>"`; with WAL_KEY=0 (the default, for collectors without a WAL,
-#   which reject the key) it does not, and both modes run the same configuration, the
+#   read from its "afterglow-collector listening:" stdout line). With WAL_KEY=1 (the default)
+#   its config gets `[wal] fsync = "<mode>"`; with WAL_KEY=0 (for collectors from before the
+#   WAL, which reject the key) it does not, and both modes run the same configuration, the
 #   collector's default: the results are labelled with the mode anyway and the summary says so.
 #   Then 4 release agents (nodes node-1 … node-4 of cluster "bench"), each tailing 2 files
 #   (agent 1: scheduler.log and worker-1.log, agent 2: worker-2 and worker-3, …), format
@@ -53,7 +53,7 @@
 #   CORPUS_MB=400     corpus size in 10^6 bytes
 #   RUNS=3            rounds
 #   FSYNC=both        always | interval | both: the collector runs of each round
-#   WAL_KEY=0         1: add `[wal] fsync = "<mode>"` to the collector's config
+#   WAL_KEY=1         0: leave `[wal] fsync = "<mode>"` out of the collector's config
 #   TIMEOUT=1800      longest a run may take, seconds
 #   CORPUS_DIR=…      where the corpus lives; reused when its manifest matches CORPUS_MB
 #                     (default: inside the temporary work directory, deleted at the end)
@@ -71,7 +71,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CORPUS_MB=${CORPUS_MB:-400}
 RUNS=${RUNS:-3}
 FSYNC=${FSYNC:-both}
-WAL_KEY=${WAL_KEY:-0}
+WAL_KEY=${WAL_KEY:-1}
 TIMEOUT=${TIMEOUT:-1800}
 OUT_DIR=${OUT_DIR:-$HERE/out}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

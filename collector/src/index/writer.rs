@@ -29,7 +29,7 @@ const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 /// A partition not written to for this long has its writer closed (its memory freed).
 const IDLE_WRITER_TIMEOUT: Duration = Duration::from_secs(600);
 /// Batches queued for the writer thread before the WAL waits.
-const QUEUED_BATCHES: usize = 64;
+const QUEUED_BATCHES: usize = 8;
 
 /// One log record as the collector stores it.
 #[derive(Debug, Clone, PartialEq)]

@@ -27,7 +27,7 @@ const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Most bytes written under one fsync; the rest wait for the next.
 const GROUP_BYTES: usize = 16 * 1024 * 1024;
 /// Batches waiting for the WAL thread before ingest waits.
-const QUEUED_BATCHES: usize = 256;
+const QUEUED_BATCHES: usize = 32;
 
 /// When the WAL is fsynced (`[wal] fsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
