@@ -91,88 +91,7 @@ case $WAL_KEY in 0 | 1) ;; *) echo "WAL_KEY must be 0 or 1" >&2; exit 2 ;; esac
 WORK=$(mktemp -d /tmp/afterglow-ingest.XXXXXX)
 PIDS=()
 
-# Stops one process this script started: SIGTERM, then SIGKILL after 15 s. By PID only.
-stop_pid() {
-    local pid=$1 i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 150; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            # A zombie (exited, not yet reaped) counts as stopped.
-            [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]] && break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then
-            echo "pid $pid did not stop on SIGTERM; killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-    local kept=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-    PIDS=("${kept[@]}")
-}
-
-cleanup() {
-    local status=$? i
-    trap - EXIT INT TERM
-    # Newest first: the agents before their collector.
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        stop_pid "${PIDS[i]}"
-    done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Runs a command in the background and waits for it, so that a signal to this script is
-# handled at once (bash runs traps only between foreground commands) and the command is
-# stopped with everything else.
-run_fg() {
-    "$@" &
-    local pid=$! status=0
-    PIDS+=("$pid")
-    wait "$pid" || status=$?
-    local kept=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
-    PIDS=("${kept[@]}")
-    return "$status"
-}
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-# utime+stime of a live process, in seconds (all its threads).
-cpu_seconds() {
-    awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$1/stat"
-}
-# Peak resident set (VmHWM), MiB.
-peak_rss_mib() {
-    awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"
-}
-# Waits until FILE holds a line matching REGEX (or TIMEOUT seconds pass, or PID dies).
-wait_for_line() {
-    local file=$1 regex=$2 pid=$3 limit=$4 i
-    for ((i = 0; i < limit * 10; i++)); do
-        if [[ -f $file ]] && sed 's/\x1b\[[0-9;]*m//g' "$file" | grep -Eq "$regex"; then
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited while waiting for /$regex/ in $file:" >&2
-            cat "$file" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "timed out waiting for /$regex/ in $file" >&2
-    return 1
-}
-# The first line of FILE matching REGEX, colours stripped.
-first_line() {
-    sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -m1 -E "$2"
-}
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
+source "$HERE/../lib.sh"
 
 # --- build -------------------------------------------------------------------------------
 REVISION="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
@@ -211,16 +130,7 @@ mkdir -p "$OUT_DIR/runs"
 } >"$OUT_DIR/machine.md"
 
 # --- corpus ------------------------------------------------------------------------------
-CORPUS=${CORPUS_DIR:-$WORK/corpus}
-if [[ -f $CORPUS/manifest.json ]] &&
-    python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["mb"] != int(sys.argv[2]))' \
-        "$CORPUS/manifest.json" "$CORPUS_MB"; then
-    log "reusing the corpus in $CORPUS"
-else
-    log "writing a ${CORPUS_MB} MB corpus to $CORPUS"
-    run_fg python3 "$ROOT/benches/shipping/make_corpus.py" "$CORPUS" --mb "$CORPUS_MB" >&2
-fi
-manifest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$CORPUS/manifest.json" "$1"; }
+prepare_corpus
 BYTES=$(manifest bytes)
 LINES=$(manifest lines)
 MARKER=$(manifest marker_word)

@@ -6,25 +6,15 @@ Usage: summarize.py RESULTS_JSONL
 """
 
 import json
-import statistics
 import sys
+import os
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import fmt, med  # noqa: E402
 
 # The target of the issue this benchmark answers: MB/s of raw log (10^6 bytes) per collector
 # core (CPU-second) with durability on (fsync = "always").
 TARGET_MB_PER_CORE = 15.0
-
-
-def fmt(value, digits=2):
-    if value is None:
-        return "–"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
-
-
-def med(runs, key):
-    values = [run[key] for run in runs if run.get(key) is not None]
-    return statistics.median(values) if values else None
 
 
 def main():

@@ -20,8 +20,9 @@ import json
 import os
 import sys
 import time
-import urllib.parse
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import markers_found, metrics  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COUNTERS = [
@@ -33,17 +34,6 @@ COUNTERS = [
 ]
 
 
-def metrics(url):
-    values = {}
-    with urllib.request.urlopen(url, timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            name, _, value = line.rpartition(" ")
-            values[name.split("{")[0]] = float(value)
-    return values
-
-
 def summed(urls):
     totals = dict.fromkeys(COUNTERS, 0)
     for url in urls:
@@ -51,13 +41,6 @@ def summed(urls):
         for name in COUNTERS:
             totals[name] += int(values.get(name, 0))
     return totals
-
-
-def markers_found(search_url, word):
-    query = urllib.parse.urlencode({"q": word, "limit": "100"})
-    with urllib.request.urlopen(f"{search_url}?{query}", timeout=30) as response:
-        hits = json.load(response)["hits"]
-    return len({hit["source"] for hit in hits if word in hit["message"]})
 
 
 def stat_fields(pid):

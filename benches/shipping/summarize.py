@@ -6,8 +6,11 @@ Usage: summarize.py RESULTS_JSONL
 """
 
 import json
-import statistics
 import sys
+import os
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import fmt, med  # noqa: E402
 
 # The targets of the issue this benchmark answers.
 TARGET_CPU_RATIO = 1 / 5  # agent CPU-s/GB at most one fifth of rsyslog's
@@ -16,19 +19,6 @@ TARGET_RSS_MB = 20.0  # agent peak RSS, 10^6 bytes
 # in clock ticks of 10 ms, so over 30 s one tick is 0.033 % of a core.
 TARGET_IDLE_PCT = 0.5
 EPSILON = 1e-9
-
-
-def fmt(value, digits=2):
-    if value is None:
-        return "–"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
-
-
-def med(runs, key):
-    values = [run[key] for run in runs if run.get(key) is not None]
-    return statistics.median(values) if values else None
 
 
 def main():

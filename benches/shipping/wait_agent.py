@@ -21,26 +21,9 @@ import json
 import os
 import sys
 import time
-import urllib.parse
-import urllib.request
 
-
-def metrics(url):
-    values = {}
-    with urllib.request.urlopen(url, timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            name, _, value = line.rpartition(" ")
-            values[name.split("{")[0]] = float(value)
-    return values
-
-
-def markers_found(search_url, word):
-    query = urllib.parse.urlencode({"q": word, "limit": "100"})
-    with urllib.request.urlopen(f"{search_url}?{query}", timeout=30) as response:
-        hits = json.load(response)["hits"]
-    return len({hit["source"] for hit in hits if word in hit["message"]})
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import markers_found, metrics  # noqa: E402
 
 
 def main():

@@ -222,18 +222,52 @@ struct PartitionWriter {
 
 /// The highest stored `seq` per stream, as kept in a partition's commit payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Payload", into = "Payload")]
 struct HighWaterMarks {
-    /// Stream id (16 hex digits) → highest committed seq.
+    streams: HashMap<u64, u64>,
+}
+
+/// `HighWaterMarks` as JSON: stream ids as 16 hex digits, as the API shows them.
+#[derive(Serialize, Deserialize)]
+struct Payload {
     streams: HashMap<String, u64>,
+}
+
+impl TryFrom<Payload> for HighWaterMarks {
+    type Error = String;
+
+    fn try_from(payload: Payload) -> Result<HighWaterMarks, String> {
+        let streams = payload
+            .streams
+            .into_iter()
+            .map(|(id, seq)| {
+                u64::from_str_radix(&id, 16)
+                    .map(|id| (id, seq))
+                    .map_err(|_| format!("stream id {id:?} is not hexadecimal"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(HighWaterMarks { streams })
+    }
+}
+
+impl From<HighWaterMarks> for Payload {
+    fn from(marks: HighWaterMarks) -> Payload {
+        let streams = marks
+            .streams
+            .into_iter()
+            .map(|(id, seq)| (format!("{id:016x}"), seq))
+            .collect();
+        Payload { streams }
+    }
 }
 
 impl HighWaterMarks {
     fn get(&self, stream: u64) -> Option<u64> {
-        self.streams.get(&format!("{stream:016x}")).copied()
+        self.streams.get(&stream).copied()
     }
 
     fn set(&mut self, stream: u64, seq: u64) {
-        self.streams.insert(format!("{stream:016x}"), seq);
+        self.streams.insert(stream, seq);
     }
 }
 
@@ -305,11 +339,19 @@ impl WriterThread {
     }
 
     fn add(&mut self, tenant: &str, entries: Vec<LogEntry>) -> Result<WriteOutcome> {
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
         let mut outcome = WriteOutcome::default();
         let schema = self.store.schema().clone();
+        let now = Instant::now();
+        // Records of a batch mostly share their day: the key is made once per day seen.
+        let mut day_key: Option<(i64, PartitionKey)> = None;
         for entry in entries {
-            let key = PartitionKey::for_record(tenant, entry.ts_micros);
-            let writer = self.writer_for(&key)?;
+            let day = entry.ts_micros.div_euclid(MICROS_PER_DAY);
+            if day_key.as_ref().is_none_or(|(known, _)| *known != day) {
+                day_key = Some((day, PartitionKey::for_record(tenant, entry.ts_micros)));
+            }
+            let key = &day_key.as_ref().expect("set above").1;
+            let writer = self.writer_for(key)?;
             if writer
                 .pending
                 .get(entry.stream)
@@ -328,7 +370,7 @@ impl WriterThread {
                 })?;
             writer.pending.set(entry.stream, entry.seq);
             writer.dirty = true;
-            writer.last_write_at = Instant::now();
+            writer.last_write_at = now;
             outcome.added += 1;
         }
         Ok(outcome)
@@ -583,6 +625,18 @@ pub(crate) mod tests {
         assert_eq!(all(&store), ["one", "two", "three"]);
         writer.shutdown().await;
         Ok(())
+    }
+
+    #[test]
+    fn high_water_marks_are_stored_with_hex_stream_ids_and_read_back() {
+        let mut marks = HighWaterMarks::default();
+        marks.set(0xab, 7);
+        let payload = serde_json::to_string(&marks).expect("serializes");
+        assert_eq!(payload, r#"{"streams":{"00000000000000ab":7}}"#);
+        let back: HighWaterMarks = serde_json::from_str(&payload).expect("parses");
+        assert_eq!(back, marks);
+        let bad = serde_json::from_str::<HighWaterMarks>(r#"{"streams":{"xyz":1}}"#);
+        assert!(bad.is_err(), "a stream id that is not hex is an error");
     }
 
     #[tokio::test]

@@ -122,3 +122,63 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
     wait_for_exactly(&collector, expected)?;
     Ok(())
 }
+
+#[test]
+fn a_sixty_second_outage_while_four_agents_keep_writing_is_drained_exactly_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().join("data");
+    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let grpc_port = collector.grpc_port();
+    let blocks = record_blocks(&fixture("logs/worker-1.log"));
+    let mut agents = Vec::new();
+    let mut files = Vec::new();
+    for index in 0..4 {
+        let node = format!("node-{index}");
+        let log_dir = dir.path().join(&node);
+        std::fs::create_dir(&log_dir)?;
+        agents.push(Agent::start(
+            dir.path(),
+            &node,
+            &agent_config(&collector, &node, &log_dir.join("*.log")),
+        )?);
+        files.push(std::fs::File::create(log_dir.join("dask.log"))?);
+    }
+    collector.process.kill();
+    // The writers go on for a whole minute of outage: a block of the fixture per file every
+    // 100 ms, over and over, each block starting where a record starts.
+    let outage = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let mut written = String::new();
+    let mut next = 0;
+    while started.elapsed() < outage {
+        let block = &blocks[next % blocks.len()];
+        for file in &mut files {
+            use std::io::Write;
+            file.write_all(block.as_bytes())?;
+        }
+        written.push_str(block);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for agent in &agents {
+        assert!(
+            agent.metric("afterglow_agent_unacked_batches")? > 0.0,
+            "the agent holds its backlog in the spool"
+        );
+    }
+    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    wait_for_exactly(&collector, 4 * expected_records(&written))?;
+    Ok(())
+}
+
+/// The fixture cut where records start: a header line with the lines that follow it.
+fn record_blocks(text: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        match blocks.last_mut() {
+            Some(block) if !line.starts_with("2026-") => block.push_str(line),
+            _ => blocks.push(line.to_owned()),
+        }
+    }
+    blocks
+}

@@ -67,6 +67,18 @@ fn a_torn_wal_tail_is_cut_at_its_last_good_frame_and_nothing_is_lost_or_repeated
     Ok(())
 }
 
+fn free_bytes(path: &Path) -> Result<u64> {
+    let output = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()?;
+    String::from_utf8(output.stdout)?
+        .lines()
+        .nth(1)
+        .and_then(|line| line.trim().parse().ok())
+        .context("df prints the free bytes")
+}
+
 /// A small tmpfs, unmounted when dropped.
 struct SmallDisk {
     path: PathBuf,
@@ -88,17 +100,21 @@ impl SmallDisk {
         Ok(SmallDisk { path })
     }
 
-    /// Writes a file until the file system is full; returns its path.
-    fn fill(&self) -> Result<PathBuf> {
+    /// Writes a file until the file system has at most `leave` bytes free; returns its path.
+    fn fill(&self, leave: u64) -> Result<PathBuf> {
         let filler = self.path.join("filler");
         let mut file = std::fs::File::create(&filler)?;
         let chunk = vec![0x5a; 64 * 1024];
-        loop {
+        while free_bytes(&self.path)? > leave + chunk.len() as u64 {
             match file.write_all(&chunk) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::StorageFull => break,
                 Err(error) => return Err(error.into()),
             }
+        }
+        if leave == 0 {
+            // The last bytes, a few at a time, until the file system refuses.
+            while file.write_all(&chunk[..512]).is_ok() {}
         }
         Ok(filler)
     }
@@ -113,12 +129,29 @@ impl Drop for SmallDisk {
 #[test]
 fn a_full_disk_refuses_batches_keeps_serving_queries_and_recovers_when_space_returns() -> Result<()>
 {
+    // No early refusal: the collector meets the full disk itself, in its WAL and its index.
+    full_disk_story("[limits]\nmin_free_disk_bytes = 0\n", 0, "disk is full")
+}
+
+#[test]
+fn a_nearly_full_disk_refuses_batches_before_it_fills_and_accepts_again_when_space_returns()
+-> Result<()> {
+    // The filler leaves 16 MiB of the 48 free; the guard wants 24 MiB.
+    full_disk_story(
+        "[limits]\nmin_free_disk_bytes = 25165824\n",
+        16 * 1024 * 1024,
+        "disk is nearly full",
+    )
+}
+
+/// Records stored, then the disk filled until `leave` bytes are free, more records written:
+/// refused with `refusal` in the agent's log, while queries answer; then space freed:
+/// everything stored exactly once, also after a restart.
+fn full_disk_story(limits: &str, leave: u64, refusal: &str) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let disk = SmallDisk::mount(dir.path().join("disk"), 48)?;
     let data_dir = disk.path.join("data");
-    // No early refusal: the collector meets the full disk itself, in its WAL and its index.
-    let no_guard = "[limits]\nmin_free_disk_bytes = 0\n";
-    let mut collector = Collector::start_with(dir.path(), &data_dir, None, no_guard)?;
+    let mut collector = Collector::start_with(dir.path(), &data_dir, None, limits)?;
     let grpc_port = collector.grpc_port();
     let log_dir = dir.path().join("logs");
     std::fs::create_dir(&log_dir)?;
@@ -131,10 +164,10 @@ fn a_full_disk_refuses_batches_keeps_serving_queries_and_recovers_when_space_ret
     std::fs::write(log_dir.join("before.log"), &before)?;
     wait_for_exactly(&collector, expected_records(&before))?;
 
-    let filler = disk.fill()?;
+    let filler = disk.fill(leave)?;
     let during = fixture("logs/worker-2.log").repeat(4);
     std::fs::write(log_dir.join("during.log"), &during)?;
-    agent.process.wait_for_log("disk is full")?;
+    agent.process.wait_for_log(refusal)?;
     assert_eq!(
         collector.search_all("*", 10_000)?.len(),
         expected_records(&before),
@@ -146,7 +179,7 @@ fn a_full_disk_refuses_batches_keeps_serving_queries_and_recovers_when_space_ret
     wait_for_exactly(&collector, total)?;
     // What was stored through the full disk reopens whole.
     collector.process.kill();
-    let collector = Collector::start_with(dir.path(), &data_dir, Some(grpc_port), no_guard)?;
+    let collector = Collector::start_with(dir.path(), &data_dir, Some(grpc_port), limits)?;
     wait_for_exactly(&collector, total)?;
     Ok(())
 }
