@@ -19,7 +19,11 @@ pub struct Line<'a> {
 impl Line<'_> {
     fn from_bytes(bytes: &[u8], offset: u64, truncated: bool) -> Line<'_> {
         let content = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let text = String::from_utf8_lossy(content);
+        // `from_utf8` checks ASCII a word at a time; the lossy path only runs for bad bytes.
+        let text = match std::str::from_utf8(content) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(content),
+        };
         let invalid_utf8 = matches!(text, Cow::Owned(_));
         Line {
             text,

@@ -94,8 +94,8 @@ pub async fn run(
             config.limits.min_free_disk_bytes,
         )),
     ))
+    // Acks are a few bytes: compressing them would only cost a zstd context each side.
     .accept_compressed(CompressionEncoding::Zstd)
-    .send_compressed(CompressionEncoding::Zstd)
     .max_decoding_message_size(config.limits.max_batch_bytes);
     let grpc_shutdown = shutdown.clone();
     let grpc = tonic::transport::Server::builder()
