@@ -1230,7 +1230,7 @@ mod tests {
         assert_eq!(chained.len(), 1);
         let record = chained[0];
         assert_eq!(
-            (record.level.as_str(), record.logger.as_str()),
+            (&*record.level, &*record.logger),
             ("INFO", "distributed.batched")
         );
         assert!(

@@ -4,6 +4,9 @@
 
 use std::borrow::Cow;
 
+/// A buffer for a line split across reads keeps its memory up to this size.
+const PARTIAL_LINE_KEPT_BYTES: usize = 64 * 1024;
+
 /// One complete line.
 pub struct Line<'a> {
     /// The line without its line ending; invalid UTF-8 replaced by U+FFFD.
@@ -72,19 +75,28 @@ impl LineSplitter {
     pub fn push(&mut self, bytes: &[u8], mut on_line: impl FnMut(Line<'_>) -> bool) -> (u64, bool) {
         let mut line_start = 0;
         let mut lines = 0;
-        for newline in bytes
-            .iter()
-            .enumerate()
-            .filter_map(|(index, &byte)| (byte == b'\n').then_some(index))
-        {
-            self.append_partial(&bytes[line_start..newline]);
-            line_start = newline + 1;
-            let line_bytes = std::mem::take(&mut self.partial_line);
+        for newline in memchr::memchr_iter(b'\n', bytes) {
+            let piece = &bytes[line_start..newline];
             let offset = self.partial_line_offset;
-            let truncated = std::mem::take(&mut self.partial_line_truncated);
+            line_start = newline + 1;
             self.partial_line_offset = self.read_offset + line_start as u64;
             lines += 1;
-            if !on_line(Line::from_bytes(&line_bytes, offset, truncated)) {
+            let go_on = if self.partial_line.is_empty() && !self.partial_line_truncated {
+                // The whole line is in this read: handed out where it lies, not copied.
+                let truncated = piece.len() > self.max_line_bytes;
+                let piece = &piece[..piece.len().min(self.max_line_bytes)];
+                on_line(Line::from_bytes(piece, offset, truncated))
+            } else {
+                self.append_partial(piece);
+                let truncated = std::mem::take(&mut self.partial_line_truncated);
+                let go_on = on_line(Line::from_bytes(&self.partial_line, offset, truncated));
+                self.partial_line.clear();
+                if self.partial_line.capacity() > PARTIAL_LINE_KEPT_BYTES {
+                    self.partial_line = Vec::new();
+                }
+                go_on
+            };
+            if !go_on {
                 self.read_offset += bytes.len() as u64;
                 return (lines, true);
             }

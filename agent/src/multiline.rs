@@ -6,6 +6,8 @@
 //! continuation; when in doubt it stands alone, so user output is never hidden inside an
 //! unrelated record.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -18,10 +20,11 @@ pub struct AssembledRecord {
     pub offset_bytes: u64,
     /// The header's time, or when the line was read if it had no header.
     pub ts: Timestamp,
-    /// Level as written; empty for lines without a header.
-    pub level: String,
-    /// Logger name; empty for lines without a header.
-    pub logger: String,
+    /// Level as written; empty for lines without a header. Shared with the records before it
+    /// that have the same one (no allocation per record).
+    pub level: Arc<str>,
+    /// Logger name; empty for lines without a header. Shared like `level`.
+    pub logger: Arc<str>,
     /// The record's text: the first line's message, then each continuation line.
     pub message: String,
     /// Some line was cut at the length limit, or continuation lines were dropped.
@@ -56,6 +59,18 @@ pub struct RecordAssembler {
     open: Option<OpenRecord>,
     /// Blank lines seen after the open record: kept only if a continuation follows.
     held_blank_lines: usize,
+    /// The last level and logger seen, handed to the next records that have them too.
+    last_level: Arc<str>,
+    last_logger: Arc<str>,
+    empty: Arc<str>,
+}
+
+/// `text` as the shared string `last`, which becomes `text` first if it is another one.
+fn shared(last: &mut Arc<str>, text: &str) -> Arc<str> {
+    if **last != *text {
+        *last = Arc::from(text);
+    }
+    Arc::clone(last)
 }
 
 #[derive(Debug)]
@@ -71,12 +86,16 @@ impl RecordAssembler {
     /// an offset are local to `timezone`. A record's message grows to at most
     /// `max_record_bytes`.
     pub fn new(parser: LineParser, timezone: TimeZone, max_record_bytes: usize) -> Self {
+        let empty: Arc<str> = Arc::from("");
         RecordAssembler {
             parser,
             timezone,
             max_record_bytes,
             open: None,
             held_blank_lines: 0,
+            last_level: Arc::clone(&empty),
+            last_logger: Arc::clone(&empty),
+            empty,
         }
     }
 
@@ -94,8 +113,8 @@ impl RecordAssembler {
             let record = AssembledRecord {
                 offset_bytes,
                 ts: header.ts.unwrap_or(read_at),
-                level: header.level.to_owned(),
-                logger: header.logger.to_owned(),
+                level: shared(&mut self.last_level, header.level),
+                logger: shared(&mut self.last_logger, header.logger),
                 message: header.message.to_owned(),
                 truncated: line_truncated,
             };
@@ -118,8 +137,8 @@ impl RecordAssembler {
         let record = AssembledRecord {
             offset_bytes,
             ts: read_at,
-            level: String::new(),
-            logger: String::new(),
+            level: Arc::clone(&self.empty),
+            logger: Arc::clone(&self.empty),
             message: line.to_owned(),
             truncated: line_truncated,
         };
@@ -293,7 +312,7 @@ user print after the block
         assert!(messages[1].starts_with("Compute Failed\nKey:"));
         assert!(messages[1].ends_with("in fails\\n'"));
         assert_eq!(messages[2], "user print after the block");
-        assert_eq!(records[0].level, "");
+        assert_eq!(&*records[0].level, "");
     }
 
     #[test]
@@ -374,8 +393,8 @@ user print after the block
                     (
                         record.offset_bytes,
                         ts,
-                        record.logger.clone(),
-                        record.level.clone(),
+                        record.logger.to_string(),
+                        record.level.to_string(),
                     )
                 })
                 .collect();

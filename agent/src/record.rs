@@ -31,8 +31,8 @@ pub struct LogRecord {
     /// Where reading would resume after this record: its checkpoint once acknowledged.
     pub end_offset: u64,
     pub ts: Timestamp,
-    pub level: String,
-    pub logger: String,
+    pub level: Arc<str>,
+    pub logger: Arc<str>,
     pub message: String,
     pub truncated: bool,
 }

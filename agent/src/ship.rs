@@ -396,16 +396,7 @@ impl BatchBuilder {
             .entry(record.stream.checkpoint_id)
             .or_default();
         *stream_end = (*stream_end).max(record.end_offset);
-        let log = wire::LogRecord {
-            stream_index,
-            seq: record.seq,
-            ts_unix_nanos: i64::try_from(record.ts.as_nanosecond()).unwrap_or(i64::MAX),
-            level: record.level,
-            logger: record.logger,
-            message: record.message,
-            truncated: record.truncated,
-        };
-        prost::encoding::message::encode(3, &log, &mut self.encoded);
+        encode_log_record(&mut self.encoded, stream_index, &record);
         self.records += 1;
     }
 
@@ -428,6 +419,60 @@ impl BatchBuilder {
             records: self.records,
             stream_ends: self.stream_ends.into_iter().collect(),
         }
+    }
+}
+
+/// Appends `record` as field 3 (`logs`) of a `PushRequest`, byte for byte as prost encodes a
+/// `wire::LogRecord`, without building one: its level and logger stay shared strings.
+fn encode_log_record(buffer: &mut Vec<u8>, stream_index: u32, record: &LogRecord) {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    let ts = i64::try_from(record.ts.as_nanosecond()).unwrap_or(i64::MAX);
+    // Fields at their default value are left out, as proto3 does.
+    let varints = [
+        (1, u64::from(stream_index)),
+        (2, record.seq),
+        (3, ts as u64),
+    ];
+    let strings = [
+        (4, &*record.level),
+        (5, &*record.logger),
+        (6, record.message.as_str()),
+    ];
+    let varint_len = |(tag, value): (u32, u64)| {
+        if value == 0 {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(value)
+        }
+    };
+    let string_len = |(tag, text): (u32, &str)| {
+        if text.is_empty() {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+        }
+    };
+    let length = varints.into_iter().map(varint_len).sum::<usize>()
+        + strings.into_iter().map(string_len).sum::<usize>()
+        + if record.truncated { key_len(7) + 1 } else { 0 };
+    encode_key(3, WireType::LengthDelimited, buffer);
+    encode_varint(length as u64, buffer);
+    for (tag, value) in varints {
+        if value != 0 {
+            encode_key(tag, WireType::Varint, buffer);
+            encode_varint(value, buffer);
+        }
+    }
+    for (tag, text) in strings {
+        if !text.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, buffer);
+            encode_varint(text.len() as u64, buffer);
+            buffer.extend_from_slice(text.as_bytes());
+        }
+    }
+    if record.truncated {
+        encode_key(7, WireType::Varint, buffer);
+        encode_varint(1, buffer);
     }
 }
 
@@ -454,8 +499,8 @@ mod tests {
             seq,
             end_offset: seq + 1,
             ts: jiff::Timestamp::UNIX_EPOCH,
-            level: "INFO".to_owned(),
-            logger: "distributed.worker".to_owned(),
+            level: Arc::from("INFO"),
+            logger: Arc::from("distributed.worker"),
             message: message.to_owned(),
             truncated: false,
         }
@@ -493,6 +538,31 @@ mod tests {
             .map(|log| (log.stream_index, log.seq))
             .collect();
         assert_eq!(pointers, [(0, 0), (1, 0), (0, 10), (0, 20)]);
+    }
+
+    #[test]
+    fn records_are_encoded_as_prost_encodes_them() {
+        let a = stream(1, "/a.log");
+        let mut edge = record(&a, 0, "");
+        edge.ts = jiff::Timestamp::from_nanosecond(-1_500).expect("valid");
+        edge.level = Arc::from("");
+        edge.truncated = true;
+        for (stream_index, record) in [(0, record(&a, 7, "a message")), (300, edge)] {
+            let mut ours = Vec::new();
+            encode_log_record(&mut ours, stream_index, &record);
+            let wire = wire::LogRecord {
+                stream_index,
+                seq: record.seq,
+                ts_unix_nanos: i64::try_from(record.ts.as_nanosecond()).expect("fits"),
+                level: record.level.to_string(),
+                logger: record.logger.to_string(),
+                message: record.message.clone(),
+                truncated: record.truncated,
+            };
+            let mut theirs = Vec::new();
+            prost::encoding::message::encode(3, &wire, &mut theirs);
+            assert_eq!(ours, theirs);
+        }
     }
 
     #[test]

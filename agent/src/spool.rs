@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -289,9 +289,13 @@ impl BatchQueue {
             path: path.clone(),
             reason,
         };
-        let mut record = vec![0u8; len as usize];
+        // Read into spare capacity: a zeroed buffer would cost a pass over every batch.
+        let mut record = Vec::with_capacity(len as usize);
         File::open(&path)
-            .and_then(|file| file.read_exact_at(&mut record, offset))
+            .and_then(|mut file| {
+                file.seek(SeekFrom::Start(offset))?;
+                file.take(u64::from(len)).read_to_end(&mut record)
+            })
             .map_err(|error| damaged(error.to_string()))?;
         let (_, body, _) = parse_record(&record).map_err(damaged)?;
         let request_start = HEADER_BYTES + body.len() - request_bytes(body).map_err(damaged)?;

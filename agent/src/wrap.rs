@@ -458,7 +458,7 @@ mod tests {
             records.extend(
                 chunk
                     .into_iter()
-                    .map(|record| (record.seq, record.level, record.message)),
+                    .map(|record| (record.seq, record.level.to_string(), record.message)),
             );
         }
         records
