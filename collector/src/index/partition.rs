@@ -16,6 +16,13 @@ use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 use crate::error::{Error, Result};
 use crate::index::schema::LogSchema;
 
+/// zstd level of the stored records: level 1 costs about half of the default 3 in the writer,
+/// for a slightly larger store (see BENCHMARKS.md, collector ingest).
+const DOCSTORE_ZSTD_LEVEL: i32 = 1;
+/// Records are compressed in blocks of this size: larger blocks mean fewer zstd contexts set
+/// up per byte, at the cost of decompressing more to fetch one hit.
+const DOCSTORE_BLOCK_BYTES: usize = 64 * 1024;
+
 /// Which partition a record belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionKey {
@@ -132,7 +139,10 @@ impl LogStore {
         };
         let directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
         let settings = IndexSettings {
-            docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(DOCSTORE_ZSTD_LEVEL),
+            }),
+            docstore_blocksize: DOCSTORE_BLOCK_BYTES,
             ..IndexSettings::default()
         };
         let index = Index::builder()
