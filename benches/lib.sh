@@ -99,3 +99,22 @@ prepare_corpus() {
     fi
 }
 manifest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$CORPUS/manifest.json" "$1"; }
+
+# Makes OUT_DIR with an empty results.jsonl (its path in RESULTS) and an empty runs/.
+prepare_out_dir() {
+    mkdir -p "$OUT_DIR"
+    RESULTS=$OUT_DIR/results.jsonl
+    : >"$RESULTS"
+    rm -rf "$OUT_DIR/runs"
+    mkdir -p "$OUT_DIR/runs"
+}
+
+# The first rows of a run's machine.md: the table head and this machine.
+machine_rows() {
+    echo "| | |"
+    echo "|---|---|"
+    echo "| CPUs (\`nproc\`) | $(nproc) |"
+    echo "| Model name (\`lscpu\`) | $(lscpu | sed -n 's/^Model name: *//p' | head -1) |"
+    echo "| Memory (\`free -g\`) | $(free -g | awk '/^Mem:/ {print $2 " GiB total"}'), $(free -g | awk '/^Swap:/ {print ($2 == 0 ? "no swap" : $2 " GiB swap")}') |"
+    echo "| Kernel | $(uname -r) |"
+}

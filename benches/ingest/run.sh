@@ -108,19 +108,10 @@ for binary in "$AGENT" "$COLLECTOR" "$CEILING"; do
     [[ -x $binary ]] || { echo "missing $binary" >&2; exit 1; }
 done
 
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.jsonl
-: >"$RESULTS"
-rm -rf "$OUT_DIR/runs"
-mkdir -p "$OUT_DIR/runs"
+prepare_out_dir
 
 {
-    echo "| | |"
-    echo "|---|---|"
-    echo "| CPUs (\`nproc\`) | $(nproc) |"
-    echo "| Model name (\`lscpu\`) | $(lscpu | sed -n 's/^Model name: *//p' | head -1) |"
-    echo "| Memory (\`free -g\`) | $(free -g | awk '/^Mem:/ {print $2 " GiB total"}'), $(free -g | awk '/^Swap:/ {print ($2 == 0 ? "no swap" : $2 " GiB swap")}') |"
-    echo "| Kernel | $(uname -r) |"
+    machine_rows
     echo "| Data dirs | $WORK on $(df --output=fstype "$WORK" | tail -1) ($(df --output=source "$WORK" | tail -1)) |"
     echo "| Rust | $(rustc --version 2>/dev/null || echo unknown), release profile |"
     echo "| Python | $(python3 --version) |"

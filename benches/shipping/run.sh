@@ -85,19 +85,10 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
 fi
 [[ -x $AGENT && -x $COLLECTOR ]] || { echo "missing $AGENT or $COLLECTOR" >&2; exit 1; }
 
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.jsonl
-: >"$RESULTS"
-rm -rf "$OUT_DIR/runs"
-mkdir -p "$OUT_DIR/runs"
+prepare_out_dir
 
 {
-    echo "| | |"
-    echo "|---|---|"
-    echo "| CPUs (\`nproc\`) | $(nproc) |"
-    echo "| Model name (\`lscpu\`) | $(lscpu | sed -n 's/^Model name: *//p' | head -1) |"
-    echo "| Memory (\`free -g\`) | $(free -g | awk '/^Mem:/ {print $2 " GiB total"}'), $(free -g | awk '/^Swap:/ {print ($2 == 0 ? "no swap" : $2 " GiB swap")}') |"
-    echo "| Kernel | $(uname -r) |"
+    machine_rows
     echo "| Rust | $(rustc --version 2>/dev/null || echo unknown), release profile |"
     echo "| rsyslog | $("$RSYSLOGD" -v | head -1 | sed 's/ *compiled with://') |"
     echo "| Python | $(python3 --version) |"
