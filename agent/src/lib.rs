@@ -11,6 +11,7 @@ pub mod format;
 pub mod lines;
 pub mod metrics;
 pub mod multiline;
+pub mod prom;
 pub mod record;
 pub mod ship;
 pub mod spool;
