@@ -35,7 +35,7 @@ pub type StreamEnds = Vec<(u64, u64)>;
 
 /// A full batch ready to be queued: its `PushRequest` encoded without the batch number, which
 /// the queue appends (a protobuf field may come last).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SealedBatch {
     pub encoded: Vec<u8>,
     pub records: usize,

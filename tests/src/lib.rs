@@ -173,6 +173,38 @@ impl Drop for Process {
     }
 }
 
+/// A test's temporary directory: the collector keeps its data in `data/`, agents tail `logs/`,
+/// and processes write their configs and logs at the top.
+pub struct Scene {
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    /// A new directory with an empty `logs/`.
+    pub fn new() -> Result<Scene> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("logs"))?;
+        Ok(Scene { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.path().join("logs")
+    }
+
+    /// Starts a collector on the scene's data, on `grpc_port` when given (a restart).
+    pub fn collector(&self, grpc_port: Option<u16>) -> Result<Collector> {
+        Collector::start(self.path(), &self.data_dir(), grpc_port)
+    }
+}
+
 /// A running collector and how to reach it.
 pub struct Collector {
     pub process: Process,

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use afterglow_tests::{Agent, Collector, fixture};
+use afterglow_tests::{Agent, Scene, fixture};
 use anyhow::Result;
 
 use crate::logs::{agent_config, expected_records, wait_for_exactly};
@@ -12,9 +12,8 @@ use crate::logs::{agent_config, expected_records, wait_for_exactly};
 #[test]
 fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_nothing()
 -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
     let grpc_port = collector.grpc_port();
     let sources = [
         "scheduler.log",
@@ -26,7 +25,7 @@ fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_n
     let mut agents = Vec::new();
     for (index, source) in sources.iter().enumerate() {
         let node = format!("node-{index}");
-        let log_dir = dir.path().join(&node);
+        let log_dir = scene.path().join(&node);
         std::fs::create_dir(&log_dir)?;
         let path = log_dir.join("dask.log");
         files.push((
@@ -34,7 +33,7 @@ fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_n
             fixture(&format!("logs/{source}")),
         ));
         agents.push(Agent::start(
-            dir.path(),
+            scene.path(),
             &node,
             &agent_config(&collector, &node, &log_dir.join("*.log")),
         )?);
@@ -65,7 +64,7 @@ fn the_collector_killed_twenty_times_while_four_agents_write_loses_and_repeats_n
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(seed % 700));
         collector.process.kill();
-        collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+        collector = scene.collector(Some(grpc_port))?;
     }
     let expected: usize = files.iter().map(|(_, text)| expected_records(text)).sum();
     wait_for_exactly(&collector, expected)?;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
-use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use afterglow_tests::{Agent, Collector, Scene, fixture, wait_for};
 use anyhow::Result;
 use serde_json::Value;
 
@@ -132,17 +132,17 @@ pub(crate) fn append_in_steps(
 
 #[test]
 fn two_nodes_logs_arrive_once_whole_and_interleaved_by_time() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
     let worker_1 = fixture("logs/worker-1.log");
     let worker_2 = fixture("logs/worker-2.log");
     let mut agents = Vec::new();
     for (node, name) in [("node-a", "worker-1.log"), ("node-b", "worker-2.log")] {
-        let node_dir = dir.path().join(node);
+        let node_dir = scene.path().join(node);
         std::fs::create_dir(&node_dir)?;
         std::fs::write(node_dir.join(name), "")?;
         agents.push(Agent::start(
-            dir.path(),
+            scene.path(),
             node,
             &agent_config(&collector, node, &node_dir.join("*.log")),
         )?);
@@ -150,14 +150,14 @@ fn two_nodes_logs_arrive_once_whole_and_interleaved_by_time() -> Result<()> {
     // The two nodes write in alternation, each in several appends that cut lines in half.
     append_in_steps(
         &collector,
-        &dir.path().join("node-a/worker-1.log"),
+        &scene.path().join("node-a/worker-1.log"),
         "node-a",
         &worker_1,
         3,
     )?;
     append_in_steps(
         &collector,
-        &dir.path().join("node-b/worker-2.log"),
+        &scene.path().join("node-b/worker-2.log"),
         "node-b",
         &worker_2,
         4,
@@ -256,15 +256,13 @@ fn two_nodes_logs_arrive_once_whole_and_interleaved_by_time() -> Result<()> {
 
 #[test]
 fn agent_reconnects_after_the_collector_is_killed_and_restarted() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log_path = log_dir.join("scheduler.log");
     std::fs::write(&log_path, "")?;
     let agent = Agent::start(
-        dir.path(),
+        scene.path(),
         "a",
         &agent_config(&collector, "node-a", &log_dir.join("*.log")),
     )?;
@@ -288,28 +286,27 @@ fn agent_reconnects_after_the_collector_is_killed_and_restarted() -> Result<()> 
         })
     })?;
 
-    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let collector = scene.collector(Some(grpc_port))?;
     let expected = expected_records(&text);
     wait_for_exactly(&collector, expected)
 }
 
 #[test]
 fn a_restarted_agent_rereading_its_files_stores_nothing_twice() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log_path = log_dir.join("worker-2.log");
     let text = fixture("logs/worker-2.log");
     let cut = split_points(&text, 2)[0];
     std::fs::write(&log_path, "")?;
     let config = agent_config(&collector, "node-b", &log_dir.join("*.log"));
-    let mut agent = Agent::start(dir.path(), "first", &config)?;
+    let mut agent = Agent::start(scene.path(), "first", &config)?;
     append_in_steps(&collector, &log_path, "node-b", &text[..cut], 1)?;
     agent.process.kill();
 
     // The new agent has no checkpoint yet and reads the file from its start again.
-    let _agent = Agent::start(dir.path(), "second", &config)?;
+    let _agent = Agent::start(scene.path(), "second", &config)?;
     append_in_steps(&collector, &log_path, "node-b", &text[cut..], 1)?;
     let hits = collector.search_all("*", 1000)?;
     assert_eq!(hits.len(), expected_records(&text));
@@ -320,13 +317,12 @@ fn a_restarted_agent_rereading_its_files_stores_nothing_twice() -> Result<()> {
 /// Regression: the collector waited forever for agents' open Push streams after SIGTERM.
 #[test]
 fn sigterm_stops_collector_and_agent_promptly_while_connected() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log_path = log_dir.join("worker-1.log");
     let config = agent_config(&collector, "node-a", &log_dir.join("*.log"));
-    let mut agent = Agent::start(dir.path(), "a", &config)?;
+    let mut agent = Agent::start(scene.path(), "a", &config)?;
     append_in_steps(
         &collector,
         &log_path,

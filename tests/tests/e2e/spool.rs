@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use afterglow_tests::{Agent, Scene, fixture, wait_for};
 use anyhow::Result;
 
 use crate::logs::{agent_config, expected_records, wait_for_count, wait_for_exactly};
@@ -11,14 +11,12 @@ use crate::logs::{agent_config, expected_records, wait_for_count, wait_for_exact
 #[test]
 fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_deleted_file()
 -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
     let grpc_port = collector.grpc_port();
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let log_dir = scene.log_dir();
     let config = agent_config(&collector, "node-s", &log_dir.join("*.log"));
-    let mut agent = Agent::start(dir.path(), "s", &config)?;
+    let mut agent = Agent::start(scene.path(), "s", &config)?;
 
     let kept = fixture("logs/worker-1.log");
     let deleted = fixture("logs/worker-2.log").repeat(3);
@@ -47,8 +45,8 @@ fn an_outage_is_ridden_out_in_the_spool_even_across_an_agent_restart_and_a_delet
 
     // The agent restarts during the outage: the spool is sent first by the new one.
     agent.process.kill();
-    let agent = Agent::start(dir.path(), "s", &config)?;
-    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let agent = Agent::start(scene.path(), "s", &config)?;
+    let collector = scene.collector(Some(grpc_port))?;
     let expected = expected_records(&kept) + expected_records(&deleted);
     wait_for_exactly(&collector, expected)?;
     wait_for("the spool to empty", || {
@@ -73,18 +71,16 @@ fn resident_bytes(agent: &Agent) -> Result<u64> {
 
 #[test]
 fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
     let grpc_port = collector.grpc_port();
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let log_dir = scene.log_dir();
     let config = format!(
         "{}\n[spool]\nmax_bytes = \"64KiB\"\n",
         agent_config(&collector, "node-f", &log_dir.join("*.log"))
             .replace("[ship]\n", "[ship]\nbatch_max_records = 50\n")
     );
-    let agent = Agent::start(dir.path(), "f", &config)?;
+    let agent = Agent::start(scene.path(), "f", &config)?;
     collector.process.kill();
 
     // Far more than the spool holds.
@@ -107,7 +103,7 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
         later_rss < paused_rss + (8 << 20),
         "memory grew while paused: {paused_rss} → {later_rss} bytes"
     );
-    let spool_bytes: u64 = std::fs::read_dir(dir.path().join("state-f/spool"))?
+    let spool_bytes: u64 = std::fs::read_dir(scene.path().join("state-f/spool"))?
         .flatten()
         .filter_map(|entry| entry.metadata().ok())
         .map(|metadata| metadata.len())
@@ -117,7 +113,7 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
         "spool holds {spool_bytes} bytes"
     );
 
-    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let collector = scene.collector(Some(grpc_port))?;
     let expected = 2 * expected_records(&text);
     wait_for_exactly(&collector, expected)?;
     Ok(())
@@ -125,19 +121,18 @@ fn a_full_spool_pauses_reading_without_memory_growth_then_drains() -> Result<()>
 
 #[test]
 fn a_sixty_second_outage_while_four_agents_keep_writing_is_drained_exactly_once() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
     let grpc_port = collector.grpc_port();
     let blocks = record_blocks(&fixture("logs/worker-1.log"));
     let mut agents = Vec::new();
     let mut files = Vec::new();
     for index in 0..4 {
         let node = format!("node-{index}");
-        let log_dir = dir.path().join(&node);
+        let log_dir = scene.path().join(&node);
         std::fs::create_dir(&log_dir)?;
         agents.push(Agent::start(
-            dir.path(),
+            scene.path(),
             &node,
             &agent_config(&collector, &node, &log_dir.join("*.log")),
         )?);
@@ -166,7 +161,7 @@ fn a_sixty_second_outage_while_four_agents_keep_writing_is_drained_exactly_once(
             "the agent holds its backlog in the spool"
         );
     }
-    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let collector = scene.collector(Some(grpc_port))?;
     wait_for_exactly(&collector, 4 * expected_records(&written))?;
     Ok(())
 }

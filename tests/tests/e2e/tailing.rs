@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use afterglow_tests::{Agent, Collector, fixture, wait_for};
+use afterglow_tests::{Agent, Scene, fixture, wait_for};
 use anyhow::Result;
 
 use crate::logs::{agent_config, assert_no_duplicates, expected_records, wait_for_count};
@@ -19,13 +19,12 @@ fn append(path: &std::path::Path, text: &str) -> Result<()> {
 
 #[test]
 fn rename_and_copytruncate_rotations_lose_and_repeat_nothing() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log = log_dir.join("worker.log");
     let _agent = Agent::start(
-        dir.path(),
+        scene.path(),
         "a",
         &agent_config(&collector, "node-a", &log_dir.join("*.log")),
     )?;
@@ -62,10 +61,9 @@ fn rename_and_copytruncate_rotations_lose_and_repeat_nothing() -> Result<()> {
 
 #[test]
 fn an_agent_killed_at_arbitrary_moments_resumes_without_loss_or_duplicates() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log = log_dir.join("scheduler.log");
     let config = agent_config(&collector, "node-k", &log_dir.join("*.log"));
     let text = fixture("logs/scheduler.log")
@@ -80,7 +78,7 @@ fn an_agent_killed_at_arbitrary_moments_resumes_without_loss_or_duplicates() -> 
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut written = 0;
     for round in 0..6 {
-        let mut agent = Agent::start(dir.path(), "killed", &config)?;
+        let mut agent = Agent::start(scene.path(), "killed", &config)?;
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -97,7 +95,7 @@ fn an_agent_killed_at_arbitrary_moments_resumes_without_loss_or_duplicates() -> 
     for line in lines.iter().skip(written) {
         file.write_all(line.as_bytes())?;
     }
-    let _agent = Agent::start(dir.path(), "killed", &config)?;
+    let _agent = Agent::start(scene.path(), "killed", &config)?;
     wait_for_count(&collector, "node-k", expected_records(&text))?;
     assert_no_duplicates(&collector.search_all("*", 1000)?);
     Ok(())
@@ -105,12 +103,11 @@ fn an_agent_killed_at_arbitrary_moments_resumes_without_loss_or_duplicates() -> 
 
 #[test]
 fn a_two_mib_line_and_random_bytes_do_not_stall_their_files() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let _agent = Agent::start(
-        dir.path(),
+        scene.path(),
         "a",
         &agent_config(&collector, "node-x", &log_dir.join("*.log")),
     )?;
@@ -160,10 +157,9 @@ fn a_two_mib_line_and_random_bytes_do_not_stall_their_files() -> Result<()> {
 fn ten_thousand_files_ship_with_bounded_descriptors_and_an_idle_agent() -> Result<()> {
     const FILES: usize = 10_000;
     const MAX_OPEN_FILES: usize = 256;
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     for index in 0..FILES {
         std::fs::write(
             log_dir.join(format!("worker-{index:05}.log")),
@@ -181,7 +177,7 @@ fn ten_thousand_files_ship_with_bounded_descriptors_and_an_idle_agent() -> Resul
             .next()
             .unwrap_or_default()
     );
-    let agent = Agent::start(dir.path(), "many", &config)?;
+    let agent = Agent::start(scene.path(), "many", &config)?;
     let mut most_descriptors = 0;
     // Files are found in name order: wait cheaply for the last one, then count them all.
     let last = format!("\"started worker {:05}\"", FILES - 1);
@@ -245,10 +241,9 @@ fn a_new_file_is_found_promptly_with_and_without_notifications() -> Result<()> {
         ("notify", "watch = true\npoll_interval = \"60s\"\n"),
         ("poll", "watch = false\npoll_interval = \"500ms\"\n"),
     ] {
-        let dir = tempfile::tempdir()?;
-        let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-        let log_dir = dir.path().join("logs");
-        std::fs::create_dir(&log_dir)?;
+        let scene = Scene::new()?;
+        let collector = scene.collector(None)?;
+        let log_dir = scene.log_dir();
         let config = format!(
             "{}{discovery}multiline_timeout = \"200ms\"\n",
             agent_config(&collector, name, &log_dir.join("*.log"))
@@ -258,7 +253,7 @@ fn a_new_file_is_found_promptly_with_and_without_notifications() -> Result<()> {
                 .next()
                 .unwrap_or_default()
         );
-        let agent = Agent::start(dir.path(), name, &config)?;
+        let agent = Agent::start(scene.path(), name, &config)?;
         wait_for("the agent to start tailing", || {
             let log = agent.process.log();
             Ok(if log.contains("tailing") {
@@ -288,16 +283,15 @@ fn a_new_file_is_found_promptly_with_and_without_notifications() -> Result<()> {
 
 #[test]
 fn a_file_replaced_while_the_agent_was_down_is_read_whole() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let collector = Collector::start(dir.path(), &dir.path().join("data"), None)?;
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
     let log = log_dir.join("worker.log");
     let config = agent_config(&collector, "node-r", &log_dir.join("*.log"));
     let first = fixture("logs/worker-1.log");
     let second = fixture("logs/worker-2.log");
     append(&log, &first)?;
-    let mut agent = Agent::start(dir.path(), "r", &config)?;
+    let mut agent = Agent::start(scene.path(), "r", &config)?;
     wait_for_count(&collector, "node-r", expected_records(&first))?;
     assert_eq!(
         agent
@@ -310,7 +304,7 @@ fn a_file_replaced_while_the_agent_was_down_is_read_whole() -> Result<()> {
     std::fs::remove_file(&log)?;
     append(&log, &second)?;
     append(&log, &first)?;
-    let _agent = Agent::start(dir.path(), "r", &config)?;
+    let _agent = Agent::start(scene.path(), "r", &config)?;
     wait_for_count(
         &collector,
         "node-r",

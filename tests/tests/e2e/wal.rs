@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use afterglow_tests::{Agent, Collector, fixture};
+use afterglow_tests::{Agent, Collector, Scene, fixture};
 use anyhow::{Context, Result, bail};
 
 use crate::logs::{agent_config, expected_records, wait_for_exactly};
@@ -23,14 +23,12 @@ fn last_wal_segment(data_dir: &Path) -> Result<PathBuf> {
 
 #[test]
 fn a_torn_wal_tail_is_cut_at_its_last_good_frame_and_nothing_is_lost_or_repeated() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().join("data");
-    let mut collector = Collector::start(dir.path(), &data_dir, None)?;
+    let scene = Scene::new()?;
+    let mut collector = scene.collector(None)?;
     let grpc_port = collector.grpc_port();
-    let log_dir = dir.path().join("logs");
-    std::fs::create_dir(&log_dir)?;
+    let log_dir = scene.log_dir();
     let _agent = Agent::start(
-        dir.path(),
+        scene.path(),
         "t",
         &agent_config(&collector, "node-t", &log_dir.join("*.log")),
     )?;
@@ -41,7 +39,7 @@ fn a_torn_wal_tail_is_cut_at_its_last_good_frame_and_nothing_is_lost_or_repeated
     collector.process.kill();
     // A power cut mid-write leaves part of a frame: cut the last segment at a byte drawn
     // from the clock, past its 8-byte header.
-    let segment = last_wal_segment(&data_dir)?;
+    let segment = last_wal_segment(&scene.data_dir())?;
     let length = std::fs::metadata(&segment)?.len();
     let nanos = u64::from(
         std::time::SystemTime::now()
@@ -54,7 +52,7 @@ fn a_torn_wal_tail_is_cut_at_its_last_good_frame_and_nothing_is_lost_or_repeated
         .open(&segment)?
         .set_len(cut)?;
 
-    let collector = Collector::start(dir.path(), &data_dir, Some(grpc_port))?;
+    let collector = scene.collector(Some(grpc_port))?;
     collector
         .process
         .wait_for_log("cut at the last good frame")?;
