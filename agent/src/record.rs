@@ -43,3 +43,13 @@ pub type RecordChunk = Vec<LogRecord>;
 
 /// Most records in one chunk.
 pub const CHUNK_RECORDS: usize = 256;
+
+/// The families of one scrape of one target, ready to ship as one batch part. Each series'
+/// labels are sorted and include the target identity labels; `stream_index` is set by the
+/// shipper.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    /// The target: `source` is its URL (or `dask-worker/<name>`), `id` stable for the target.
+    pub stream: Arc<StreamInfo>,
+    pub families: Vec<afterglow_proto::v1::MetricFamily>,
+}

@@ -6,6 +6,8 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod promql;
+pub mod series;
 pub mod ingest;
 pub mod wal;
 

@@ -1,0 +1,1 @@
+//! PromQL evaluation over a `SeriesSource`. (Being built.)

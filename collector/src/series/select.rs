@@ -1,0 +1,139 @@
+//! What a query asks of the series store and what it gets back: label matchers over a time
+//! range, and series with their samples. The PromQL engine and the Prometheus HTTP API see the
+//! store only through `SeriesSource`, already scoped to the caller's tenants.
+
+use regex::Regex;
+
+/// A series' labels, sorted by name, unique names, including `__name__` (the metric name).
+pub type Labels = Vec<(String, String)>;
+
+/// The name of the label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// The exact bit pattern Prometheus uses for a staleness marker (a NaN that is not the usual
+/// NaN). Stored and returned unchanged; the query engine treats it as "the series ended".
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Tells whether `value` is a staleness marker.
+pub fn is_stale_marker(value: f64) -> bool {
+    value.to_bits() == STALE_NAN_BITS
+}
+
+/// How a matcher compares a label's value. A series without the label has the value `""`.
+#[derive(Debug, Clone)]
+pub enum MatchOp {
+    Equal,
+    NotEqual,
+    /// Fully anchored, as Prometheus anchors `=~`.
+    Regex(Regex),
+    NotRegex(Regex),
+}
+
+/// One `name op "value"` of a selector.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+    pub value: String,
+}
+
+impl Matcher {
+    /// `name="value"`.
+    pub fn equal(name: &str, value: &str) -> Matcher {
+        Matcher {
+            name: name.to_owned(),
+            op: MatchOp::Equal,
+            value: value.to_owned(),
+        }
+    }
+
+    /// A regex matcher anchored at both ends, as PromQL's `=~` (or `!~` when `negate`).
+    pub fn regex(name: &str, pattern: &str, negate: bool) -> Result<Matcher, regex::Error> {
+        let regex = Regex::new(&format!("^(?s:{pattern})$"))?;
+        Ok(Matcher {
+            name: name.to_owned(),
+            op: if negate {
+                MatchOp::NotRegex(regex)
+            } else {
+                MatchOp::Regex(regex)
+            },
+            value: pattern.to_owned(),
+        })
+    }
+
+    /// Tells whether a series whose label `self.name` has `value` (`""` when absent) matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match &self.op {
+            MatchOp::Equal => value == self.value,
+            MatchOp::NotEqual => value != self.value,
+            MatchOp::Regex(regex) => regex.is_match(value),
+            MatchOp::NotRegex(regex) => !regex.is_match(value),
+        }
+    }
+
+    /// Tells whether a series with `labels` matches.
+    pub fn matches_labels(&self, labels: &Labels) -> bool {
+        let value = labels
+            .binary_search_by(|(name, _)| name.as_str().cmp(&self.name))
+            .map_or("", |at| labels[at].1.as_str());
+        self.matches(value)
+    }
+}
+
+/// One series and its samples inside the asked range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    /// `(unix ms, value)`, ascending by time, one sample per timestamp. Staleness markers
+    /// included.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// Why a selection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// The query would touch more than the limit (series or samples); the message says which.
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// Read access to stored series, scoped to some tenants. Time ranges are inclusive, in unix
+/// milliseconds. A list of matcher sets means "any of them" (the `match[]` of the HTTP API);
+/// an empty list means every series.
+pub trait SeriesSource: Send + Sync {
+    /// Series matching every matcher of `matchers`, with their samples in `[start_ms, end_ms]`;
+    /// series with no sample in the range are left out.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, SelectError>;
+
+    /// Label sets of the series with a sample in the range that match any matcher set.
+    fn series(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>, SelectError>;
+
+    /// Sorted, unique label names of those series.
+    fn label_names(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, SelectError>;
+
+    /// Sorted, unique values of label `name` of those series.
+    fn label_values(
+        &self,
+        name: &str,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, SelectError>;
+}
