@@ -110,6 +110,7 @@ pub async fn run(
     let state = AppState {
         store,
         readable_tenants: Arc::new(vec![DEFAULT_TENANT.to_owned()]),
+        series: series::select::no_series(),
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {

@@ -205,6 +205,7 @@ mod tests {
         AppState {
             store,
             readable_tenants: Arc::new(vec!["default".to_owned()]),
+            series: crate::series::select::no_series(),
         }
     }
 

@@ -15,6 +15,7 @@ use axum::routing::get;
 
 use crate::error::Error;
 use crate::index::partition::LogStore;
+use crate::series::select::SourceFactory;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub store: Arc<LogStore>,
     /// Tenants the (for now anonymous) caller may read.
     pub readable_tenants: Arc<Vec<String>>,
+    /// Stored metric series, for the Prometheus API.
+    pub series: SourceFactory,
 }
 
 /// Builds the HTTP router.

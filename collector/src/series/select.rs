@@ -137,3 +137,40 @@ pub trait SeriesSource: Send + Sync {
         end_ms: i64,
     ) -> Result<Vec<String>, SelectError>;
 }
+
+/// Makes the `SeriesSource` of a request, scoped to the tenants the caller may read.
+pub type SourceFactory = std::sync::Arc<
+    dyn Fn(Vec<String>) -> std::sync::Arc<dyn SeriesSource> + Send + Sync,
+>;
+
+/// A source with no series: for states that serve logs only (tests of the log API).
+pub struct NoSeries;
+
+impl SeriesSource for NoSeries {
+    fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<SeriesSamples>, SelectError> {
+        Ok(Vec::new())
+    }
+
+    fn series(&self, _: &[Vec<Matcher>], _: i64, _: i64) -> Result<Vec<Labels>, SelectError> {
+        Ok(Vec::new())
+    }
+
+    fn label_names(&self, _: &[Vec<Matcher>], _: i64, _: i64) -> Result<Vec<String>, SelectError> {
+        Ok(Vec::new())
+    }
+
+    fn label_values(
+        &self,
+        _: &str,
+        _: &[Vec<Matcher>],
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<String>, SelectError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A factory that always gives `NoSeries`.
+pub fn no_series() -> SourceFactory {
+    std::sync::Arc::new(|_| std::sync::Arc::new(NoSeries))
+}
