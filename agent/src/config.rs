@@ -1,6 +1,7 @@
 //! The agent's TOML configuration: what to read, where to send it, and every default.
 //! `AgentConfig::load` reports every problem in a file at once, so `check` can print them all.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::format::{LineFormat, LineParser};
+use crate::scrape::ScrapeTiming;
 
 /// The whole agent configuration (`agent.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,11 @@ pub struct AgentConfig {
     /// Log files to tail.
     #[serde(default)]
     pub logs: Vec<LogsConfig>,
+    /// Prometheus endpoints to scrape.
+    #[serde(default)]
+    pub metrics: Vec<MetricsConfig>,
+    /// Scrape a whole Dask cluster's metrics, found through its scheduler.
+    pub dask: Option<DaskConfig>,
     /// How records are batched and sent.
     #[serde(default)]
     pub ship: ShipConfig,
@@ -199,6 +206,134 @@ pub struct LogsConfig {
     pub max_open_files: usize,
 }
 
+/// One `[[metrics]]` table: a Prometheus endpoint to scrape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsConfig {
+    /// `http://HOST:PORT/metrics`.
+    pub url: String,
+    /// Role of the process serving it.
+    #[serde(default)]
+    pub role: Role,
+    /// How often to scrape.
+    #[serde(default = "default_scrape_interval")]
+    pub interval: String,
+    /// How long one scrape may take (at most `interval`).
+    #[serde(default = "default_scrape_timeout")]
+    pub timeout: String,
+    /// Largest page read; a larger one fails the scrape.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: ByteSize,
+    /// Extra labels on every series of this target.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl MetricsConfig {
+    /// The interval, timeout and size cap, parsed (the timeout capped at the interval).
+    pub fn timing(&self) -> ScrapeTiming {
+        timing(&self.interval, &self.timeout, self.max_body_bytes)
+    }
+}
+
+/// The `[dask]` table: discovery of a Dask cluster's scheduler and workers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DaskConfig {
+    /// The scheduler's dashboard, e.g. `http://127.0.0.1:8787`.
+    pub scheduler: String,
+    /// How often to ask the scheduler for its workers.
+    #[serde(default = "default_poll_interval_dask")]
+    pub poll_interval: String,
+    /// How often to scrape each target.
+    #[serde(default = "default_scrape_interval")]
+    pub interval: String,
+    /// How long one scrape may take (at most `interval`).
+    #[serde(default = "default_scrape_timeout")]
+    pub timeout: String,
+    /// Largest page read; a larger one fails the scrape.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: ByteSize,
+    /// Extra labels on every series of every discovered target.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl DaskConfig {
+    /// The scheduler's dashboard URL, ending in `/` so that paths join under it.
+    pub fn scheduler_url(&self) -> Result<url::Url, String> {
+        let mut url = url::Url::parse(&self.scheduler)
+            .map_err(|error| format!("{:?} is not a URL: {error}", self.scheduler))?;
+        if url.scheme() != "http" || url.host().is_none() {
+            return Err(format!(
+                "{:?} must be an http:// URL with a host",
+                self.scheduler
+            ));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    }
+
+    /// How often the scheduler is asked for its workers.
+    pub fn poll_interval(&self) -> Duration {
+        parse_duration(&self.poll_interval).expect("validated when loaded")
+    }
+
+    /// The interval, timeout and size cap of every discovered target.
+    pub fn timing(&self) -> ScrapeTiming {
+        timing(&self.interval, &self.timeout, self.max_body_bytes)
+    }
+}
+
+fn timing(interval: &str, timeout: &str, max_body_bytes: ByteSize) -> ScrapeTiming {
+    let interval = parse_duration(interval).expect("validated when loaded");
+    let timeout = parse_duration(timeout).expect("validated when loaded");
+    ScrapeTiming {
+        interval,
+        timeout: timeout.min(interval),
+        max_body_bytes: max_body_bytes.0,
+    }
+}
+
+/// Labels the agent sets itself; `labels` tables may not name them.
+const TARGET_LABELS: [&str; 6] = [
+    "cluster",
+    "node",
+    "role",
+    "instance",
+    "worker",
+    "worker_addr",
+];
+
+fn check_scrape(
+    problems: &mut Vec<String>,
+    at: &str,
+    interval: &str,
+    timeout: &str,
+    labels: &BTreeMap<String, String>,
+) {
+    check_duration(problems, &format!("{at}.interval"), interval);
+    check_duration(problems, &format!("{at}.timeout"), timeout);
+    if parse_duration(interval).is_ok_and(|interval| interval < Duration::from_secs(1)) {
+        problems.push(format!("{at}.interval: must be at least 1s"));
+    }
+    for name in labels.keys() {
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            problems.push(format!(
+                "{at}.labels: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            ));
+        }
+        if TARGET_LABELS.contains(&name.as_str()) || name.starts_with("__") {
+            problems.push(format!(
+                "{at}.labels: {name:?} is set by the agent and cannot be overridden"
+            ));
+        }
+    }
+}
+
 /// The `[ship]` table: batching and reconnects.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShipConfig {
@@ -309,6 +444,18 @@ fn default_batch_linger() -> String {
 }
 fn default_max_unacked_batches() -> usize {
     64
+}
+fn default_scrape_interval() -> String {
+    "15s".to_owned()
+}
+fn default_scrape_timeout() -> String {
+    "10s".to_owned()
+}
+fn default_poll_interval_dask() -> String {
+    "5s".to_owned()
+}
+fn default_max_body_bytes() -> ByteSize {
+    ByteSize(16 << 20)
 }
 fn default_backoff_max() -> String {
     "5s".to_owned()
@@ -445,6 +592,39 @@ impl AgentConfig {
             if logs.max_line_bytes < 64 {
                 problems.push(format!("{at}.max_line_bytes: must be at least 64"));
             }
+        }
+        for (index, metrics) in self.metrics.iter().enumerate() {
+            let at = format!("`metrics[{index}]`");
+            match url::Url::parse(&metrics.url) {
+                Ok(url) if url.scheme() == "http" && url.host().is_some() => {}
+                Ok(_) => problems.push(format!(
+                    "{at}.url: {:?} must be an http:// URL with a host",
+                    metrics.url
+                )),
+                Err(error) => {
+                    problems.push(format!("{at}.url: {:?} is not a URL: {error}", metrics.url))
+                }
+            }
+            check_scrape(
+                &mut problems,
+                &at,
+                &metrics.interval,
+                &metrics.timeout,
+                &metrics.labels,
+            );
+        }
+        if let Some(dask) = &self.dask {
+            if let Err(error) = dask.scheduler_url() {
+                problems.push(format!("`dask.scheduler`: {error}"));
+            }
+            check_duration(&mut problems, "`dask.poll_interval`", &dask.poll_interval);
+            check_scrape(
+                &mut problems,
+                "`dask`",
+                &dask.interval,
+                &dask.timeout,
+                &dask.labels,
+            );
         }
         if self.telemetry.listen != "off"
             && let Err(error) = self.telemetry.listen.parse::<std::net::SocketAddr>()

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod multiline;
 pub mod prom;
 pub mod record;
+pub mod scrape;
 pub mod ship;
 pub mod spool;
 pub mod tail;
@@ -29,10 +30,14 @@ pub use error::{Error, Result};
 
 use crate::checkpoint::{CheckpointStore, Found};
 use crate::metrics::AgentMetrics;
+use crate::scrape::dask::Discovery;
+use crate::scrape::{ScrapeContext, Target, TargetIdentity};
 use crate::ship::Shipper;
 use crate::spool::BatchQueue;
 use crate::tail::{NodeIdentity, Tailer, TailerContext};
 
+/// Scrapes waiting for the shipper before scrape tasks wait.
+pub(crate) const SCRAPES_QUEUED: usize = 16;
 /// How often acknowledged offsets are written to the checkpoint file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -48,6 +53,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     let checkpoints = Arc::new(checkpoints);
     let chunks = (config.ship.batch_max_records * 2 / record::CHUNK_RECORDS).max(4);
     let (records, records_receiver) = mpsc::channel(chunks);
+    let (scrapes, scrapes_receiver) = mpsc::channel(SCRAPES_QUEUED);
     // The spool lives in the locked state directory: one agent per spool.
     let spool = BatchQueue::on_disk(&config.state_dir.join("spool"), config.spool.max_bytes.0)?;
     let shipper = Shipper::new(
@@ -57,6 +63,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         records_receiver,
     )?
     .with_queue(spool)
+    .with_scrapes(scrapes_receiver)
     .with_checkpoints(Arc::clone(&checkpoints))
     .with_metrics(Arc::clone(&metrics));
     tracing::info!(collector = %config.collector, cluster = %config.cluster, node = %config.node, state_dir = %config.state_dir.display(), "agent starting");
@@ -85,6 +92,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         tailers.push(thread);
     }
     drop(records);
+    let scraping = start_scraping(&config, &metrics, scrapes, &shutdown);
     let shipping = tokio::spawn(shipper.run(shutdown.clone()));
     let persisting = tokio::spawn(persist_checkpoints(
         Arc::clone(&checkpoints),
@@ -101,6 +109,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     })
     .await
     .expect("joining tailer threads does not panic");
+    scraping.join_all().await;
     shipping.await.expect("the shipper does not panic");
     persisting
         .await
@@ -108,6 +117,49 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     save_checkpoints(&checkpoints, &metrics).await;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Starts a scrape task per `[[metrics]]` target and, with `[dask]`, the discovery task.
+/// Each ends at `shutdown`, dropping its sender of `scrapes`.
+pub(crate) fn start_scraping(
+    config: &AgentConfig,
+    metrics: &Arc<AgentMetrics>,
+    scrapes: mpsc::Sender<record::Scrape>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinSet<()> {
+    let context = ScrapeContext {
+        scrapes,
+        metrics: Arc::clone(metrics),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for target in &config.metrics {
+        let url = url::Url::parse(&target.url).expect("validated when loaded");
+        let identity = TargetIdentity {
+            cluster: &config.cluster,
+            node: &config.node,
+            agent_node: &config.node,
+            role: target.role,
+            key: &target.url,
+        };
+        let target = Target::new(url, identity, target.labels.clone(), &target.timing());
+        tracing::info!(url = %target.url, "scraping metrics");
+        let (_keep, receiver) = tokio::sync::watch::channel(target);
+        tasks.spawn(scrape::run_target(
+            receiver,
+            context.clone(),
+            shutdown.clone(),
+            CancellationToken::new(),
+        ));
+    }
+    if let Some(dask) = &config.dask {
+        let discovery = Discovery {
+            config: dask.clone(),
+            cluster: config.cluster.clone(),
+            node: config.node.clone(),
+        };
+        tasks.spawn(discovery.run(context, shutdown.clone()));
+    }
+    tasks
 }
 
 /// Starts the `/metrics` endpoint unless it is `"off"`; a port already taken is reported,

@@ -61,6 +61,12 @@ pub struct AgentMetrics {
     pub checkpoint_errors: Counter,
     /// `afterglow_agent_reconnects_total`: connections to the collector after the first.
     pub reconnects: Counter,
+    /// `afterglow_agent_scrapes_total`: scrapes of metrics endpoints.
+    pub scrapes: Counter,
+    /// `afterglow_agent_scrape_failures_total`: scrapes that got no page.
+    pub scrape_failures: Counter,
+    /// `afterglow_agent_scrape_lines_skipped_total`: metrics page lines that did not parse.
+    pub scrape_lines_skipped: Counter,
     /// `afterglow_agent_files_open`: log files currently followed.
     pub files_open: Gauge,
     /// `afterglow_agent_files_pending_deletion`: followed files whose path is gone.
@@ -73,6 +79,10 @@ pub struct AgentMetrics {
     pub backpressure: Gauge,
     /// `afterglow_agent_collector_connected`: 1 while a push stream is open, else 0.
     pub collector_connected: Gauge,
+    /// `afterglow_agent_scrape_targets`: metrics endpoints being scraped.
+    pub scrape_targets: Gauge,
+    /// `afterglow_agent_scrape_targets_down`: of those, the ones whose last scrape failed.
+    pub scrape_targets_down: Gauge,
 }
 
 impl AgentMetrics {
@@ -122,6 +132,15 @@ impl AgentMetrics {
             "afterglow_agent_reconnects",
             "Connections to the collector after the first one",
         );
+        let scrapes = counter("afterglow_agent_scrapes", "Scrapes of metrics endpoints");
+        let scrape_failures = counter(
+            "afterglow_agent_scrape_failures",
+            "Scrapes that got no page (connection refused, timeout, HTTP error, too large)",
+        );
+        let scrape_lines_skipped = counter(
+            "afterglow_agent_scrape_lines_skipped",
+            "Lines of metrics pages that did not parse and were skipped",
+        );
         let mut gauge = |name: &str, help: &str| {
             let gauge = Gauge::default();
             registry.register(name, help, gauge.clone());
@@ -148,6 +167,14 @@ impl AgentMetrics {
             "afterglow_agent_collector_connected",
             "1 while a push stream to the collector is open",
         );
+        let scrape_targets = gauge(
+            "afterglow_agent_scrape_targets",
+            "Metrics endpoints being scraped",
+        );
+        let scrape_targets_down = gauge(
+            "afterglow_agent_scrape_targets_down",
+            "Metrics endpoints whose last scrape failed",
+        );
         Arc::new(AgentMetrics {
             registry,
             lines_read,
@@ -160,12 +187,17 @@ impl AgentMetrics {
             checkpoint_writes,
             checkpoint_errors,
             reconnects,
+            scrapes,
+            scrape_failures,
+            scrape_lines_skipped,
             files_open,
             files_pending_deletion,
             bytes_behind,
             unacked_batches,
             backpressure,
             collector_connected,
+            scrape_targets,
+            scrape_targets_down,
         })
     }
 
@@ -284,7 +316,7 @@ mod tests {
 
     use super::*;
 
-    const COUNTERS: [&str; 10] = [
+    const COUNTERS: [&str; 13] = [
         "afterglow_agent_lines_read_total",
         "afterglow_agent_bytes_read_total",
         "afterglow_agent_lines_truncated_total",
@@ -295,14 +327,19 @@ mod tests {
         "afterglow_agent_checkpoint_writes_total",
         "afterglow_agent_checkpoint_errors_total",
         "afterglow_agent_reconnects_total",
+        "afterglow_agent_scrapes_total",
+        "afterglow_agent_scrape_failures_total",
+        "afterglow_agent_scrape_lines_skipped_total",
     ];
-    const GAUGES: [&str; 6] = [
+    const GAUGES: [&str; 8] = [
         "afterglow_agent_files_open",
         "afterglow_agent_files_pending_deletion",
         "afterglow_agent_bytes_behind",
         "afterglow_agent_unacked_batches",
         "afterglow_agent_backpressure",
         "afterglow_agent_collector_connected",
+        "afterglow_agent_scrape_targets",
+        "afterglow_agent_scrape_targets_down",
     ];
 
     /// Sample lines of the text format as name → value; comments are skipped.
@@ -339,6 +376,9 @@ mod tests {
             &metrics.checkpoint_writes,
             &metrics.checkpoint_errors,
             &metrics.reconnects,
+            &metrics.scrapes,
+            &metrics.scrape_failures,
+            &metrics.scrape_lines_skipped,
         ];
         for (index, counter) in counters.into_iter().enumerate() {
             counter.inc_by(index as u64 + 1);
@@ -350,6 +390,8 @@ mod tests {
             &metrics.unacked_batches,
             &metrics.backpressure,
             &metrics.collector_connected,
+            &metrics.scrape_targets,
+            &metrics.scrape_targets_down,
         ];
         for (index, gauge) in gauges.into_iter().enumerate() {
             gauge.set(index as i64 + 10);

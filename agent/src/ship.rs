@@ -24,7 +24,7 @@ use tonic::transport::Endpoint;
 use crate::checkpoint::CheckpointStore;
 use crate::config::ShipConfig;
 use crate::metrics::AgentMetrics;
-use crate::record::{LogRecord, RecordChunk};
+use crate::record::{LogRecord, RecordChunk, Scrape, StreamInfo};
 use crate::spool::{BatchQueue, SealedBatch};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -40,12 +40,14 @@ pub struct Shipper {
     token: Option<String>,
     config: ShipConfig,
     records: mpsc::Receiver<RecordChunk>,
+    scrapes: mpsc::Receiver<Scrape>,
     queue: BatchQueue,
     /// Batches sent on the current connection, oldest first, and whether each is acked.
     in_flight: BTreeMap<u64, bool>,
     checkpoints: Option<Arc<CheckpointStore>>,
     metrics: Arc<AgentMetrics>,
     records_closed: bool,
+    scrapes_closed: bool,
     /// The batch being filled; it survives disconnects.
     building: BatchBuilder,
     /// A full batch the queue could not take yet (spool write failed).
@@ -81,9 +83,13 @@ impl Shipper {
             .connect_timeout(Duration::from_secs(5))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
+        // No scrapes unless `with_scrapes`: a channel whose sender is gone.
+        let (_, scrapes) = mpsc::channel(1);
         Ok(Shipper {
             endpoint,
             token,
+            scrapes,
+            scrapes_closed: false,
             queue: BatchQueue::in_memory(config.max_unacked_batches),
             batch_linger: config.batch_linger(),
             config,
@@ -101,6 +107,12 @@ impl Shipper {
     /// Queues sealed batches in `queue` (the on-disk spool) instead of memory.
     pub fn with_queue(mut self, queue: BatchQueue) -> Shipper {
         self.queue = queue;
+        self
+    }
+
+    /// Ships the scrapes that arrive on `scrapes` too.
+    pub fn with_scrapes(mut self, scrapes: mpsc::Receiver<Scrape>) -> Shipper {
+        self.scrapes = scrapes;
         self
     }
 
@@ -156,6 +168,7 @@ impl Shipper {
                         return;
                     }
                     record = self.records.recv(), if self.can_take_records() => self.take(record),
+                    scrape = self.scrapes.recv(), if self.can_take_scrapes() => self.take_scrape(scrape),
                     () = sleep_until(self.seal_deadline.unwrap_or_else(Instant::now)), if self.seal_deadline.is_some() => self.seal(),
                 }
                 if self.everything_acked() {
@@ -168,10 +181,32 @@ impl Shipper {
 
     /// Whether to take another record: input open, room in the batch and in the queue.
     fn can_take_records(&self) -> bool {
-        !self.records_closed
-            && self.unsealed.is_none()
-            && !self.building.is_full(&self.config)
-            && !self.queue.is_full()
+        !self.records_closed && self.has_room()
+    }
+
+    /// Whether to take another scrape: as for records.
+    fn can_take_scrapes(&self) -> bool {
+        !self.scrapes_closed && self.has_room()
+    }
+
+    fn has_room(&self) -> bool {
+        self.unsealed.is_none() && !self.building.is_full(&self.config) && !self.queue.is_full()
+    }
+
+    /// Adds one scrape to the batch being filled, as `take` does a chunk of records.
+    fn take_scrape(&mut self, scrape: Option<Scrape>) {
+        let Some(scrape) = scrape else {
+            self.scrapes_closed = true;
+            self.seal();
+            return;
+        };
+        self.building.push_scrape(scrape);
+        let linger = self.batch_linger;
+        self.seal_deadline
+            .get_or_insert_with(|| Instant::now() + linger);
+        if self.building.is_full(&self.config) {
+            self.seal();
+        }
     }
 
     /// Adds a chunk of records to the batch being filled, sealing it whenever it is full and
@@ -241,6 +276,7 @@ impl Shipper {
     /// Input has ended and the collector has acked everything.
     fn everything_acked(&self) -> bool {
         self.records_closed
+            && self.scrapes_closed
             && self.building.is_empty()
             && self.unsealed.is_none()
             && self.queue.is_empty()
@@ -316,6 +352,7 @@ impl Shipper {
             self.report_backpressure();
             tokio::select! {
                 record = self.records.recv(), if self.can_take_records() => self.take(record),
+                scrape = self.scrapes.recv(), if self.can_take_scrapes() => self.take_scrape(scrape),
                 () = sleep_until(self.seal_deadline.unwrap_or_else(Instant::now)), if self.seal_deadline.is_some() => self.seal(),
                 response = responses.message() => {
                     match response {
@@ -369,27 +406,29 @@ struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    fn push(&mut self, record: LogRecord) {
+    /// The index of `stream` in this batch's `streams`, adding it on first use.
+    fn stream_index(&mut self, stream: &StreamInfo) -> u32 {
         // Consecutive records mostly share their stream: skip the map lookup for them.
-        let cached = self.last_stream.filter(|(id, _)| *id == record.stream.id);
-        let stream_index = match cached {
-            Some((_, index)) => index,
-            None => *self
-                .stream_indexes
-                .entry(record.stream.id)
-                .or_insert_with(|| {
-                    self.streams.push(wire::Stream {
-                        id: record.stream.id,
-                        cluster: record.stream.cluster.clone(),
-                        node: record.stream.node.clone(),
-                        role: wire::Role::from(record.stream.role).into(),
-                        source: record.stream.source.clone(),
-                    });
-                    u32::try_from(self.streams.len() - 1)
-                        .expect("a batch holds far fewer than 2^32 streams")
-                }),
-        };
-        self.last_stream = Some((record.stream.id, stream_index));
+        if let Some((_, index)) = self.last_stream.filter(|(id, _)| *id == stream.id) {
+            return index;
+        }
+        let index = *self.stream_indexes.entry(stream.id).or_insert_with(|| {
+            self.streams.push(wire::Stream {
+                id: stream.id,
+                cluster: stream.cluster.clone(),
+                node: stream.node.clone(),
+                role: wire::Role::from(stream.role).into(),
+                source: stream.source.clone(),
+            });
+            u32::try_from(self.streams.len() - 1)
+                .expect("a batch holds far fewer than 2^32 streams")
+        });
+        self.last_stream = Some((stream.id, index));
+        index
+    }
+
+    fn push(&mut self, record: LogRecord) {
+        let stream_index = self.stream_index(&record.stream);
         self.text_bytes += record.message.len() + record.logger.len() + record.level.len();
         let stream_end = self
             .stream_ends
@@ -398,6 +437,19 @@ impl BatchBuilder {
         *stream_end = (*stream_end).max(record.end_offset);
         encode_log_record(&mut self.encoded, stream_index, &record);
         self.records += 1;
+    }
+
+    /// Adds a scrape's families as field 4 (`metric_families`); each series counts as a record.
+    /// Scrapes advance no checkpoint.
+    fn push_scrape(&mut self, scrape: Scrape) {
+        let stream_index = self.stream_index(&scrape.stream);
+        for mut family in scrape.families {
+            family.stream_index = stream_index;
+            let before = self.encoded.len();
+            prost::encoding::message::encode(4, &family, &mut self.encoded);
+            self.text_bytes += self.encoded.len() - before;
+            self.records += family.series.len();
+        }
     }
 
     /// Tells whether the batch has reached the record or byte limit and must be sent.
@@ -538,6 +590,43 @@ mod tests {
             .map(|log| (log.stream_index, log.seq))
             .collect();
         assert_eq!(pointers, [(0, 0), (1, 0), (0, 10), (0, 20)]);
+    }
+
+    #[test]
+    fn scrapes_share_the_batch_with_records_point_at_their_stream_and_advance_no_checkpoint() {
+        let (log, target) = (stream(1, "/a.log"), stream(9, "http://h:8787/metrics"));
+        let family = |name: &str| wire::MetricFamily {
+            stream_index: 99,
+            name: name.to_owned(),
+            r#type: wire::MetricType::Gauge.into(),
+            help: String::new(),
+            series: vec![wire::MetricSeries {
+                metric: name.to_owned(),
+                labels: Vec::new(),
+                samples: vec![wire::Sample {
+                    ts_unix_millis: 1000,
+                    value: 1.5,
+                }],
+                seq: 1000,
+            }],
+        };
+        let mut batch = BatchBuilder::default();
+        batch.push(record(&log, 0, "m"));
+        batch.push_scrape(Scrape {
+            stream: Arc::clone(&target),
+            families: vec![family("a"), family("b")],
+        });
+        let sealed = batch.finish();
+        assert_eq!(sealed.records, 3);
+        assert_eq!(sealed.stream_ends, [(1, 1)]);
+        let request = wire::PushRequest::decode(&sealed.encoded[..]).expect("a whole PushRequest");
+        assert_eq!(request.logs.len(), 1);
+        let mut expected = [family("a"), family("b")];
+        for family in &mut expected {
+            family.stream_index = 1;
+        }
+        assert_eq!(request.metric_families, expected);
+        assert_eq!(request.streams[1].source, "http://h:8787/metrics");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::{AgentConfig, Role};
 use crate::format::{LineFormat, LineParser};
 use crate::lines::LineSplitter;
+use crate::metrics::AgentMetrics;
 use crate::multiline::{AssembledRecord, RecordAssembler};
 use crate::record::{LogRecord, RecordChunk, StreamInfo};
 use crate::ship::Shipper;
@@ -68,12 +69,16 @@ pub async fn run_wrapped(
     })?;
     // Wrap mode hands records over one at a time: a pipe is far slower than a file.
     let (records, records_receiver) = mpsc::channel(config.ship.batch_max_records * 2);
+    let (scrapes, scrapes_receiver) = mpsc::channel(crate::SCRAPES_QUEUED);
+    let metrics = AgentMetrics::new();
     let shipper = Shipper::new(
         &config.collector,
         token,
         config.ship.clone(),
         records_receiver,
-    )?;
+    )?
+    .with_scrapes(scrapes_receiver)
+    .with_metrics(Arc::clone(&metrics));
     // Listen before the child starts: a signal meant for it must never kill the agent.
     let mut signals = StopSignals::listen()?;
     let mut child = Command::new(program)
@@ -126,12 +131,15 @@ pub async fn run_wrapped(
             PUMP_TIMINGS,
         )),
     ];
+    // The child's own metrics endpoints (`[[metrics]]`, `[dask]`) are scraped while it runs.
+    let scraping = crate::start_scraping(&config, &metrics, scrapes, &child_exited);
     let stop_shipping = CancellationToken::new();
     let mut shipping = tokio::spawn(shipper.run(stop_shipping.clone()));
 
     let status = wait_forwarding_signals(&mut child, &mut signals, &shutdown).await?;
     child_exited.cancel();
     let code = exit_code(status);
+    scraping.join_all().await;
     tracing::info!(
         code,
         "wrapped command exited, shipping the rest of its output"

@@ -6,9 +6,9 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod ingest;
 pub mod promql;
 pub mod series;
-pub mod ingest;
 pub mod wal;
 
 use std::net::SocketAddr;

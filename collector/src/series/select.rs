@@ -139,9 +139,8 @@ pub trait SeriesSource: Send + Sync {
 }
 
 /// Makes the `SeriesSource` of a request, scoped to the tenants the caller may read.
-pub type SourceFactory = std::sync::Arc<
-    dyn Fn(Vec<String>) -> std::sync::Arc<dyn SeriesSource> + Send + Sync,
->;
+pub type SourceFactory =
+    std::sync::Arc<dyn Fn(Vec<String>) -> std::sync::Arc<dyn SeriesSource> + Send + Sync>;
 
 /// A source with no series: for states that serve logs only (tests of the log API).
 pub struct NoSeries;

@@ -1,0 +1,286 @@
+//! Scraping Prometheus endpoints: one task per target fetches its page every `interval`,
+//! parses it leniently, adds the target's identity labels and the synthetic series, and hands
+//! the scrape to the shipper. Targets come from `[[metrics]]` or from Dask discovery
+//! (`dask.rs`), which may change a running target's address.
+//!
+//! The rule a reader must not miss: samples are stamped with the scrape's place on the
+//! `interval` grid when the scrape started within `GRID_TOLERANCE` of it (Prometheus's
+//! timestamp tolerance does the same): equal steps compress to almost nothing in the
+//! collector's store.
+
+pub mod dask;
+pub mod http;
+pub mod page;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use afterglow_proto::v1::Label;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::Role;
+use crate::metrics::AgentMetrics;
+use crate::prom::{self, Format};
+use crate::record::{Scrape, StreamInfo};
+use crate::scrape::page::{ScrapeReport, Staleness};
+
+/// A scrape that starts this close to its grid point is stamped with the grid point.
+const GRID_TOLERANCE_MS: i64 = 25;
+
+/// One endpoint to scrape and what to call it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub url: Url,
+    /// The target's stream: stable across address changes of the same Dask worker.
+    pub stream: Arc<StreamInfo>,
+    /// Identity and extra labels, sorted by name.
+    pub labels: Vec<Label>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+}
+
+impl Target {
+    /// A target with the identity labels `cluster`, `node`, `role`, `instance` (host:port of
+    /// `url`) plus `extra` (which must not name those), under a stream identified by `key`.
+    pub fn new(
+        url: Url,
+        identity: TargetIdentity<'_>,
+        extra: impl IntoIterator<Item = (String, String)>,
+        timing: &ScrapeTiming,
+    ) -> Target {
+        let instance = match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            _ => url.to_string(),
+        };
+        let mut labels: Vec<Label> = [
+            ("cluster", identity.cluster.to_owned()),
+            ("node", identity.node.to_owned()),
+            ("role", role_name(identity.role).to_owned()),
+            ("instance", instance),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(extra)
+        .map(|(name, value)| Label { name, value })
+        .collect();
+        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let id = xxhash_rust::xxh3::xxh3_64(
+            format!(
+                "metrics\0{}\0{}\0{}",
+                identity.cluster, identity.agent_node, identity.key
+            )
+            .as_bytes(),
+        );
+        Target {
+            stream: Arc::new(StreamInfo {
+                id,
+                checkpoint_id: id,
+                cluster: identity.cluster.to_owned(),
+                node: identity.node.to_owned(),
+                role: identity.role,
+                source: url.to_string(),
+            }),
+            url,
+            labels,
+            interval: timing.interval,
+            timeout: timing.timeout,
+            max_body_bytes: timing.max_body_bytes,
+        }
+    }
+}
+
+/// Who a target is, for its labels and its stream id.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetIdentity<'a> {
+    pub cluster: &'a str,
+    /// The `node` label: the agent's node, or a discovered worker's host.
+    pub node: &'a str,
+    /// The agent's own node, part of the stream id.
+    pub agent_node: &'a str,
+    pub role: Role,
+    /// What stays the same for this target across address changes (its URL, or a Dask
+    /// worker's name).
+    pub key: &'a str,
+}
+
+/// How often and how patiently a target is scraped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeTiming {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Scheduler => "scheduler",
+        Role::Worker => "worker",
+        Role::Nanny => "nanny",
+        Role::Client => "client",
+        Role::Other => "other",
+    }
+}
+
+/// Where scrapes go and what they count.
+#[derive(Clone)]
+pub struct ScrapeContext {
+    pub scrapes: mpsc::Sender<Scrape>,
+    pub metrics: Arc<AgentMetrics>,
+}
+
+/// Scrapes the target in `target` (which may change between scrapes) until `shutdown`, or
+/// until `removed`, when every series it shipped gets a staleness marker.
+pub async fn run_target(
+    mut target: watch::Receiver<Target>,
+    context: ScrapeContext,
+    shutdown: CancellationToken,
+    removed: CancellationToken,
+) {
+    let mut current = target.borrow_and_update().clone();
+    let mut ticker = ticker_for(&current);
+    let mut staleness = Staleness::default();
+    let mut last_ts: Option<i64> = None;
+    let mut last_error: Option<String> = None;
+    context.metrics.scrape_targets.inc();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = removed.cancelled() => {
+                let ts = now_ms().max(last_ts.map_or(i64::MIN, |ts| ts + 1));
+                let families = staleness.end_all(ts, ts as u64);
+                if !families.is_empty() {
+                    let scrape = Scrape { stream: Arc::clone(&current.stream), families };
+                    let _ = context.scrapes.send(scrape).await;
+                }
+                break;
+            }
+            _ = ticker.tick() => {}
+        }
+        if target.has_changed().unwrap_or(false) {
+            let next = target.borrow_and_update().clone();
+            if next.interval != current.interval {
+                ticker = ticker_for(&next);
+            }
+            current = next;
+        }
+        let ts = grid_timestamp(now_ms(), last_ts, current.interval);
+        last_ts = Some(ts);
+        let started = Instant::now();
+        let fetched = http::get(
+            &current.url,
+            http::ACCEPT_METRICS,
+            current.timeout,
+            current.max_body_bytes,
+        )
+        .await;
+        let duration_seconds = started.elapsed().as_secs_f64();
+        context.metrics.scrapes.inc();
+        let page = match fetched {
+            Ok(page) => {
+                if last_error.take().is_some() {
+                    tracing::info!(url = %current.url, "scrape target is up again");
+                    context.metrics.scrape_targets_down.dec();
+                }
+                let text = String::from_utf8_lossy(&page.body);
+                let parsed = prom::parse(&text, Format::from_content_type(&page.content_type));
+                if let Some(problem) = parsed.problems.first() {
+                    context
+                        .metrics
+                        .scrape_lines_skipped
+                        .inc_by(parsed.problems.len() as u64);
+                    tracing::warn!(url = %current.url, skipped = parsed.problems.len(), first = %problem, "skipped lines of a metrics page");
+                }
+                Some(parsed)
+            }
+            Err(error) => {
+                context.metrics.scrape_failures.inc();
+                let message = error.to_string();
+                if last_error.is_none() {
+                    context.metrics.scrape_targets_down.inc();
+                }
+                if last_error.as_deref() != Some(&message) {
+                    tracing::warn!(url = %current.url, error = %message, "scrape failed; reporting the target down until it answers");
+                }
+                last_error = Some(message);
+                None
+            }
+        };
+        let report = ScrapeReport {
+            up: page.is_some(),
+            duration_seconds,
+        };
+        let families = staleness.scrape_families(page, &current.labels, report, ts, ts as u64);
+        let scrape = Scrape {
+            stream: Arc::clone(&current.stream),
+            families,
+        };
+        // While the shipper's queue is full this waits: the missed ticks are skipped.
+        tokio::select! {
+            sent = context.scrapes.send(scrape) => if sent.is_err() { break },
+            () = shutdown.cancelled() => break,
+        }
+    }
+    context.metrics.scrape_targets.dec();
+    if last_error.is_some() {
+        context.metrics.scrape_targets_down.dec();
+    }
+}
+
+/// A ticker on the target's interval, first firing at an offset within the interval that
+/// depends on the target, so that many targets do not all scrape at the same instant.
+fn ticker_for(target: &Target) -> tokio::time::Interval {
+    let interval_ms = u64::try_from(target.interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let offset = Duration::from_millis(target.stream.id % interval_ms);
+    let mut ticker = tokio::time::interval_at(Instant::now() + offset, target.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    ticker
+}
+
+/// `now_ms`, or the grid point `last + k·interval` nearest to it when within tolerance.
+fn grid_timestamp(now_ms: i64, last_ts: Option<i64>, interval: Duration) -> i64 {
+    let interval_ms = i64::try_from(interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let Some(last) = last_ts else {
+        return now_ms;
+    };
+    let steps = ((now_ms - last) as f64 / interval_ms as f64).round() as i64;
+    let grid = last.saturating_add(steps.saturating_mul(interval_ms));
+    if steps >= 1 && (now_ms - grid).abs() <= GRID_TOLERANCE_MS {
+        grid
+    } else {
+        now_ms.max(last + 1)
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrape_times_snap_to_the_grid_only_within_tolerance() {
+        let interval = Duration::from_secs(15);
+        assert_eq!(grid_timestamp(1_000, None, interval), 1_000);
+        assert_eq!(grid_timestamp(16_010, Some(1_000), interval), 16_000);
+        assert_eq!(grid_timestamp(15_990, Some(1_000), interval), 16_000);
+        // Two ticks skipped: still on the grid.
+        assert_eq!(grid_timestamp(46_004, Some(1_000), interval), 46_000);
+        // Late by more than the tolerance: the real time.
+        assert_eq!(grid_timestamp(16_100, Some(1_000), interval), 16_100);
+        // Never at or before the previous sample.
+        assert_eq!(grid_timestamp(1_000, Some(1_000), interval), 1_001);
+    }
+}
+
+#[cfg(test)]
+mod loop_tests;
