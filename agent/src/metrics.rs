@@ -61,6 +61,8 @@ pub struct AgentMetrics {
     pub checkpoint_errors: Counter,
     /// `afterglow_agent_reconnects_total`: connections to the collector after the first.
     pub reconnects: Counter,
+    /// `afterglow_agent_collector_warnings_total`: warnings the collector answered with.
+    pub collector_warnings: Counter,
     /// `afterglow_agent_scrapes_total`: scrapes of metrics endpoints.
     pub scrapes: Counter,
     /// `afterglow_agent_scrape_failures_total`: scrapes that got no page.
@@ -132,6 +134,10 @@ impl AgentMetrics {
             "afterglow_agent_reconnects",
             "Connections to the collector after the first one",
         );
+        let collector_warnings = counter(
+            "afterglow_agent_collector_warnings",
+            "Warnings the collector answered with (data it acked but did not keep, e.g. series over a limit)",
+        );
         let scrapes = counter("afterglow_agent_scrapes", "Scrapes of metrics endpoints");
         let scrape_failures = counter(
             "afterglow_agent_scrape_failures",
@@ -187,6 +193,7 @@ impl AgentMetrics {
             checkpoint_writes,
             checkpoint_errors,
             reconnects,
+            collector_warnings,
             scrapes,
             scrape_failures,
             scrape_lines_skipped,
@@ -316,7 +323,7 @@ mod tests {
 
     use super::*;
 
-    const COUNTERS: [&str; 13] = [
+    const COUNTERS: [&str; 14] = [
         "afterglow_agent_lines_read_total",
         "afterglow_agent_bytes_read_total",
         "afterglow_agent_lines_truncated_total",
@@ -327,6 +334,7 @@ mod tests {
         "afterglow_agent_checkpoint_writes_total",
         "afterglow_agent_checkpoint_errors_total",
         "afterglow_agent_reconnects_total",
+        "afterglow_agent_collector_warnings_total",
         "afterglow_agent_scrapes_total",
         "afterglow_agent_scrape_failures_total",
         "afterglow_agent_scrape_lines_skipped_total",
@@ -376,6 +384,7 @@ mod tests {
             &metrics.checkpoint_writes,
             &metrics.checkpoint_errors,
             &metrics.reconnects,
+            &metrics.collector_warnings,
             &metrics.scrapes,
             &metrics.scrape_failures,
             &metrics.scrape_lines_skipped,

@@ -356,7 +356,13 @@ impl Shipper {
                 () = sleep_until(self.seal_deadline.unwrap_or_else(Instant::now)), if self.seal_deadline.is_some() => self.seal(),
                 response = responses.message() => {
                     match response {
-                        Ok(Some(response)) => self.apply_acks(&response.acked_batch_numbers),
+                        Ok(Some(response)) => {
+                            for warning in &response.warnings {
+                                tracing::warn!(%warning, "the collector did not keep part of a batch");
+                                self.metrics.collector_warnings.inc();
+                            }
+                            self.apply_acks(&response.acked_batch_numbers);
+                        }
                         Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
                         Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
                     }
@@ -710,6 +716,7 @@ mod tests {
                         .extend(batch.logs.iter().map(|log| log.seq));
                     let ack = PushResponse {
                         acked_batch_numbers: vec![batch.batch_number],
+                        warnings: Vec::new(),
                     };
                     if answers.send(Ok(ack)).await.is_err() {
                         return;

@@ -18,9 +18,9 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::error::Error;
-use crate::index::writer::LogEntry;
 use crate::wal::Wal;
 
 /// Batches of one connection being logged but not yet acked.
@@ -125,6 +125,7 @@ impl Ingest for IngestService {
             u64,
             oneshot::Receiver<crate::Result<()>>,
             OwnedSemaphorePermit,
+            Option<String>,
         )>(IN_FLIGHT_BATCHES_PER_CONNECTION);
         let in_flight_bytes = Arc::new(Semaphore::new(self.limits.max_in_flight_bytes));
         let (responses, response_stream) = mpsc::channel(IN_FLIGHT_BATCHES_PER_CONNECTION);
@@ -169,6 +170,7 @@ impl Ingest for IngestService {
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
+                let warning: Option<String> = None;
                 let encoded = batch.encode_to_vec();
                 // Held until the batch is acked: the next batch is not read while this
                 // connection has `max_in_flight_bytes` unacked.
@@ -177,8 +179,8 @@ impl Ingest for IngestService {
                 let Ok(permit) = Arc::clone(&in_flight_bytes).acquire_many_owned(room).await else {
                     return;
                 };
-                let entries = match LogEntry::from_batch(batch) {
-                    Ok(entries) => entries,
+                let batch = match Batch::from_request(batch) {
+                    Ok(batch) => batch,
                     Err(problem) => {
                         let status = Status::invalid_argument(format!("batch {number}: {problem}"));
                         let _ = error_responses.send(Err(status)).await;
@@ -186,25 +188,30 @@ impl Ingest for IngestService {
                     }
                 };
                 // Appended here, in batch order; only the wait for durability runs apart.
-                let durable = match wal.append(tenant.clone(), encoded, entries).await {
+                let durable = match wal.append(tenant.clone(), encoded, batch).await {
                     Ok(durable) => durable,
                     Err(error) => {
                         let _ = error_responses.send(Err(Status::from(error))).await;
                         return;
                     }
                 };
-                if in_flight.send((number, durable, permit)).await.is_err() {
+                if in_flight
+                    .send((number, durable, permit, warning))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
         });
         tokio::spawn(async move {
-            while let Some((number, durable, _permit)) = in_flight_receiver.recv().await {
+            while let Some((number, durable, _permit, warning)) = in_flight_receiver.recv().await {
                 let answer = match durable.await {
                     Ok(Ok(())) => {
                         tracing::trace!(batch_number = number, "batch durable");
                         Ok(PushResponse {
                             acked_batch_numbers: vec![number],
+                            warnings: warning.into_iter().collect(),
                         })
                     }
                     Ok(Err(error)) => Err(Status::from(error)),

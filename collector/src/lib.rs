@@ -3,6 +3,7 @@
 //! servers, start-up recovery and shutdown.
 
 pub mod api;
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod index;

@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use afterglow_proto::v1::{PushRequest, Role};
 use serde::{Deserialize, Serialize};
 use tantivy::{DateTime, IndexWriter, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition, PartitionKey};
 use crate::index::schema::LogSchema;
@@ -46,57 +46,6 @@ pub struct LogEntry {
     pub seq: u64,
 }
 
-impl LogEntry {
-    /// Checks a batch and turns it into entries, moving its strings. A problem names the
-    /// field, e.g. `logs[3].stream_index 9 is out of range`.
-    pub fn from_batch(batch: PushRequest) -> Result<Vec<LogEntry>, String> {
-        for (index, stream) in batch.streams.iter().enumerate() {
-            if stream.cluster.is_empty() || stream.node.is_empty() {
-                return Err(format!(
-                    "streams[{index}]: cluster and node must not be empty"
-                ));
-            }
-        }
-        let stream_count = batch.streams.len();
-        let mut entries = Vec::with_capacity(batch.logs.len());
-        for (index, mut record) in batch.logs.into_iter().enumerate() {
-            let stream = usize::try_from(record.stream_index)
-                .ok()
-                .and_then(|at| batch.streams.get(at))
-                .ok_or_else(|| {
-                    format!(
-                        "logs[{index}].stream_index {} is out of range: the batch names {stream_count} streams",
-                        record.stream_index,
-                    )
-                })?;
-            record.level.make_ascii_uppercase();
-            entries.push(LogEntry {
-                ts_micros: record.ts_unix_nanos.div_euclid(1000),
-                cluster: stream.cluster.clone(),
-                node: stream.node.clone(),
-                role: role_name(stream.role).to_owned(),
-                source: stream.source.clone(),
-                level: record.level,
-                logger: record.logger,
-                message: record.message,
-                stream: stream.id,
-                seq: record.seq,
-            });
-        }
-        Ok(entries)
-    }
-}
-
-fn role_name(role: i32) -> &'static str {
-    match Role::try_from(role) {
-        Ok(Role::Scheduler) => "scheduler",
-        Ok(Role::Worker) => "worker",
-        Ok(Role::Nanny) => "nanny",
-        Ok(Role::Client) => "client",
-        Ok(Role::Other | Role::Unspecified) | Err(_) => "other",
-    }
-}
-
 /// What happened to the records of a `write`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOutcome {
@@ -111,7 +60,7 @@ enum Command {
     /// committed at once and answered).
     Write {
         tenant: String,
-        entries: Vec<LogEntry>,
+        batch: Batch,
         end: Option<WalPosition>,
         answer: Option<oneshot::Sender<Result<WriteOutcome>>>,
     },
@@ -174,13 +123,13 @@ impl LogWriter {
     pub fn submit_blocking(
         &self,
         tenant: String,
-        entries: Vec<LogEntry>,
+        batch: Batch,
         end: Option<WalPosition>,
     ) -> Result<()> {
         self.commands
             .blocking_send(Command::Write {
                 tenant,
-                entries,
+                batch,
                 end,
                 answer: None,
             })
@@ -193,7 +142,10 @@ impl LogWriter {
         self.commands
             .send(Command::Write {
                 tenant,
-                entries,
+                batch: Batch {
+                    logs: entries,
+                    metrics: None,
+                },
                 end: None,
                 answer: Some(answer),
             })
@@ -290,7 +242,7 @@ impl WriterThread {
             match command {
                 Command::Write {
                     tenant,
-                    entries,
+                    batch,
                     end,
                     answer,
                 } => {
@@ -300,7 +252,7 @@ impl WriterThread {
                     if self.behind && end.is_some() {
                         continue;
                     }
-                    let added = self.add(&tenant, entries);
+                    let added = self.add(&tenant, batch);
                     if added.is_err() {
                         self.fall_behind();
                     }
@@ -338,14 +290,14 @@ impl WriterThread {
         let _ = self.commit_all();
     }
 
-    fn add(&mut self, tenant: &str, entries: Vec<LogEntry>) -> Result<WriteOutcome> {
+    fn add(&mut self, tenant: &str, batch: Batch) -> Result<WriteOutcome> {
         const MICROS_PER_DAY: i64 = 86_400_000_000;
         let mut outcome = WriteOutcome::default();
         let schema = self.store.schema().clone();
         let now = Instant::now();
         // Records of a batch mostly share their day: the key is made once per day seen.
         let mut day_key: Option<(i64, PartitionKey)> = None;
-        for entry in entries {
+        for entry in batch.logs {
             let day = entry.ts_micros.div_euclid(MICROS_PER_DAY);
             if day_key.as_ref().is_none_or(|(known, _)| *known != day) {
                 day_key = Some((day, PartitionKey::for_record(tenant, entry.ts_micros)));
@@ -460,14 +412,14 @@ impl WriterThread {
                 return;
             }
             batches += 1;
-            let entries = match LogEntry::from_batch(frame.batch) {
-                Ok(entries) => entries,
+            let batch = match Batch::from_request(frame.batch) {
+                Ok(batch) => batch,
                 Err(problem) => {
                     tracing::warn!(segment = frame.end.segment, offset = frame.end.offset, %problem, "skipping an invalid batch in the WAL");
                     return;
                 }
             };
-            match self.add(&frame.tenant, entries) {
+            match self.add(&frame.tenant, batch) {
                 Ok(outcome) => {
                     totals.added += outcome.added;
                     totals.duplicates += outcome.duplicates;

@@ -19,8 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use segment::{Frame, Recovered, WalPosition, read_range, recover, release_before};
 
+use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::index::writer::{LogEntry, LogWriter};
+use crate::index::writer::LogWriter;
 
 /// A segment is closed and a new one started once it is this large.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -44,8 +45,8 @@ struct Append {
     tenant: String,
     /// The batch as the agent sent it, encoded.
     encoded: Vec<u8>,
-    /// The same batch as index entries, handed to the index writer once it is durable.
-    entries: Vec<LogEntry>,
+    /// The same batch as the stores take it, handed to the index writer once it is durable.
+    batch: Batch,
     durable: oneshot::Sender<Result<()>>,
 }
 
@@ -126,14 +127,14 @@ impl Wal {
         &self,
         tenant: String,
         encoded: Vec<u8>,
-        entries: Vec<LogEntry>,
+        batch: Batch,
     ) -> Result<oneshot::Receiver<Result<()>>> {
         let (durable, answer) = oneshot::channel();
         self.commands
             .send(Command::Append(Append {
                 tenant,
                 encoded,
-                entries,
+                batch,
                 durable,
             }))
             .await
@@ -232,7 +233,7 @@ impl WalThread {
             let _ = append.durable.send(Ok(()));
             if self
                 .index
-                .submit_blocking(append.tenant, append.entries, Some(end))
+                .submit_blocking(append.tenant, append.batch, Some(end))
                 .is_err()
             {
                 tracing::error!(
@@ -372,8 +373,8 @@ mod tests {
 
     async fn append(wal: &Wal, batch: PushRequest) -> oneshot::Receiver<Result<()>> {
         let encoded = batch.encode_to_vec();
-        let entries = LogEntry::from_batch(batch).expect("valid");
-        wal.append("t".to_owned(), encoded, entries)
+        let batch = Batch::from_request(batch).expect("valid");
+        wal.append("t".to_owned(), encoded, batch)
             .await
             .expect("the WAL runs")
     }
