@@ -13,6 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod dask;
+pub mod peers;
+
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 

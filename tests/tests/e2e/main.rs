@@ -6,7 +6,9 @@
 
 mod check;
 mod crash;
+mod dask_metrics;
 mod logs;
+mod metrics;
 mod spool;
 mod tailing;
 mod ui;
