@@ -28,6 +28,56 @@ pub struct CollectorConfig {
     /// How the write-ahead log is synced.
     #[serde(default)]
     pub wal: WalConfig,
+    /// The series store and the Prometheus API.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The `[metrics]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsConfig {
+    /// Most distinct series one tenant may have in one day; new series past it are not kept,
+    /// and the agent is told so (it logs a warning).
+    #[serde(default = "default_max_series_per_tenant")]
+    pub max_series_per_tenant: usize,
+    /// Longest a PromQL query may run (a query's own `timeout` may only lower it).
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout: String,
+    /// How far back an instant selector looks for a sample (Prometheus's lookback delta).
+    #[serde(default = "default_lookback_delta")]
+    pub lookback_delta: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_series_per_tenant: default_max_series_per_tenant(),
+            query_timeout: default_query_timeout(),
+            lookback_delta: default_lookback_delta(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// `query_timeout`, parsed.
+    pub fn query_timeout(&self) -> Duration {
+        parse_duration(&self.query_timeout).expect("validated when loaded")
+    }
+
+    /// `lookback_delta`, parsed.
+    pub fn lookback_delta(&self) -> Duration {
+        parse_duration(&self.lookback_delta).expect("validated when loaded")
+    }
+}
+
+fn default_max_series_per_tenant() -> usize {
+    100_000
+}
+fn default_query_timeout() -> String {
+    "2m".to_owned()
+}
+fn default_lookback_delta() -> String {
+    "5m".to_owned()
 }
 
 /// The `[wal]` table.
@@ -225,6 +275,21 @@ impl CollectorConfig {
                 "`wal.fsync`: {:?} is not \"always\" or \"interval\"",
                 self.wal.fsync
             ));
+        }
+        for (name, value) in [
+            ("metrics.query_timeout", &self.metrics.query_timeout),
+            ("metrics.lookback_delta", &self.metrics.lookback_delta),
+        ] {
+            match parse_duration(value) {
+                Err(error) => problems.push(format!("`{name}`: {error}")),
+                Ok(duration) if duration.is_zero() => {
+                    problems.push(format!("`{name}`: must be above 0"));
+                }
+                Ok(_) => {}
+            }
+        }
+        if self.metrics.max_series_per_tenant == 0 {
+            problems.push("`metrics.max_series_per_tenant`: must be at least 1".to_owned());
         }
         match parse_duration(&self.wal.fsync_interval) {
             Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
