@@ -1,0 +1,392 @@
+//! Function calls: which PromQL functions exist here and how each maps its arguments to
+//! output series. Range-vector functions (`rate`, `*_over_time`, …) run per series over
+//! sliding windows and drop the metric name (except `last_over_time`); instant-vector
+//! functions run per step. Anything else is `QueryError::Unsupported`.
+
+use std::collections::HashMap;
+
+use promql_parser::label::MatchOp as ParserMatchOp;
+use promql_parser::parser::{Call, Expr};
+
+use crate::promql::engine::{
+    Evaluated, Evaluator, SeriesCollector, StepCursor, StepSeries, merge_same_labels,
+};
+use crate::promql::error::QueryError;
+use crate::promql::histogram::{Bucket, bucket_quantile};
+use crate::promql::labels;
+use crate::promql::range_functions::{self as rf, Window};
+use crate::promql::selector::window;
+use crate::series::select::{Labels, METRIC_NAME};
+
+/// Functions over a range vector, with the index of the range-vector argument.
+const RANGE_FUNCTIONS: &[(&str, usize)] = &[
+    ("rate", 0),
+    ("irate", 0),
+    ("increase", 0),
+    ("delta", 0),
+    ("idelta", 0),
+    ("deriv", 0),
+    ("predict_linear", 0),
+    ("avg_over_time", 0),
+    ("min_over_time", 0),
+    ("max_over_time", 0),
+    ("sum_over_time", 0),
+    ("count_over_time", 0),
+    ("last_over_time", 0),
+    ("present_over_time", 0),
+    ("stddev_over_time", 0),
+    ("stdvar_over_time", 0),
+    ("quantile_over_time", 1),
+    ("changes", 0),
+    ("resets", 0),
+];
+
+/// A float function applied to every element.
+type ElementFunction = fn(f64) -> f64;
+
+/// Element-wise functions of one instant vector.
+const SIMPLE_FUNCTIONS: &[(&str, ElementFunction)] = &[
+    ("abs", f64::abs),
+    ("ceil", f64::ceil),
+    ("floor", f64::floor),
+    ("exp", f64::exp),
+    ("sqrt", f64::sqrt),
+    ("ln", f64::ln),
+    ("log2", f64::log2),
+    ("log10", f64::log10),
+    ("sgn", sign),
+];
+
+fn sign(value: f64) -> f64 {
+    if value < 0.0 {
+        -1.0
+    } else if value > 0.0 {
+        1.0
+    } else {
+        value
+    }
+}
+
+/// Evaluates a function call over the grid.
+pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Evaluated, QueryError> {
+    let name = call.func.name;
+    let args: Vec<&Expr> = call
+        .args
+        .args
+        .iter()
+        .map(|arg| unwrap_parens(arg))
+        .collect();
+    if let Some(&(_, matrix_index)) = RANGE_FUNCTIONS.iter().find(|(known, _)| *known == name) {
+        return eval_range_function(ev, name, &args, matrix_index);
+    }
+    if let Some(&(_, function)) = SIMPLE_FUNCTIONS.iter().find(|(known, _)| *known == name) {
+        let input = ev.eval_vector(args[0])?;
+        return map_vector(input, |_, value| Some(function(value)));
+    }
+    match name {
+        "round" => {
+            let input = ev.eval_vector(args[0])?;
+            let to_nearest = match args.get(1) {
+                Some(arg) => ev.eval_scalar(arg)?,
+                None => vec![1.0; ev.grid.len()],
+            };
+            let grid = ev.grid;
+            map_vector(input, |ts, value| {
+                // Inverted as Prometheus does: fewer float accuracy issues.
+                let inverse = 1.0 / to_nearest[grid.index_of(ts)];
+                Some((value * inverse + 0.5).floor() / inverse)
+            })
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let input = ev.eval_vector(args[0])?;
+            let steps = ev.grid.len();
+            let (minimum, maximum) = match name {
+                "clamp" => (ev.eval_scalar(args[1])?, ev.eval_scalar(args[2])?),
+                "clamp_min" => (ev.eval_scalar(args[1])?, vec![f64::INFINITY; steps]),
+                _ => (vec![f64::NEG_INFINITY; steps], ev.eval_scalar(args[1])?),
+            };
+            let grid = ev.grid;
+            map_vector(input, |ts, value| {
+                let index = grid.index_of(ts);
+                let (low, high) = (minimum[index], maximum[index]);
+                // A maximum below the minimum gives nothing; Go's math.Max/Min let NaN win.
+                if high < low {
+                    None
+                } else {
+                    Some(go_max(low, go_min(high, value)))
+                }
+            })
+        }
+        "time" => Ok(Evaluated::Scalar(
+            ev.grid.timestamps().map(|ts| ts as f64 / 1000.0).collect(),
+        )),
+        "vector" => {
+            let values = ev.eval_scalar(args[0])?;
+            let points = ev.grid.timestamps().zip(values).collect();
+            Ok(Evaluated::Vector(vec![StepSeries {
+                labels: Labels::new(),
+                points,
+            }]))
+        }
+        "scalar" => {
+            let input = ev.eval_vector(args[0])?;
+            let mut cursor = StepCursor::new(input.len());
+            let mut present = Vec::new();
+            let mut values = Vec::with_capacity(ev.grid.len());
+            for ts in ev.grid.timestamps() {
+                cursor.gather(&input, ts, &mut present);
+                values.push(match present.as_slice() {
+                    [(_, value)] => *value,
+                    _ => f64::NAN,
+                });
+            }
+            Ok(Evaluated::Scalar(values))
+        }
+        "absent" => {
+            let input = ev.eval_vector(args[0])?;
+            let absent_labels = labels_for_absent(args[0]);
+            let mut cursor = StepCursor::new(input.len());
+            let mut present = Vec::new();
+            let mut points = Vec::new();
+            for ts in ev.grid.timestamps() {
+                cursor.gather(&input, ts, &mut present);
+                if present.is_empty() {
+                    points.push((ts, 1.0));
+                }
+            }
+            Ok(Evaluated::Vector(if points.is_empty() {
+                Vec::new()
+            } else {
+                vec![StepSeries {
+                    labels: absent_labels,
+                    points,
+                }]
+            }))
+        }
+        "histogram_quantile" => {
+            let quantiles = ev.eval_scalar(args[0])?;
+            let input = ev.eval_vector(args[1])?;
+            histogram_quantile(ev, &quantiles, &input)
+        }
+        _ => Err(QueryError::Unsupported(format!(
+            "function {name} is not supported"
+        ))),
+    }
+}
+
+fn unwrap_parens(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(paren) = expr {
+        expr = &paren.expr;
+    }
+    expr
+}
+
+/// Go's `math.Max`: NaN if either is NaN.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN if either is NaN.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+/// Applies `f(step timestamp, value)` to every point, dropping the metric name; `None`
+/// drops the point.
+fn map_vector(
+    input: Vec<StepSeries>,
+    mut f: impl FnMut(i64, f64) -> Option<f64>,
+) -> Result<Evaluated, QueryError> {
+    let mapped = input
+        .into_iter()
+        .map(|series| StepSeries {
+            labels: labels::drop_name(&series.labels),
+            points: series
+                .points
+                .into_iter()
+                .filter_map(|(ts, value)| f(ts, value).map(|v| (ts, v)))
+                .collect(),
+        })
+        .collect();
+    Ok(Evaluated::Vector(merge_same_labels(mapped, false)?))
+}
+
+/// A range-vector function over every series and step.
+fn eval_range_function(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+    matrix_index: usize,
+) -> Result<Evaluated, QueryError> {
+    let selector = match args.get(matrix_index) {
+        Some(Expr::MatrixSelector(selector)) => selector,
+        Some(Expr::Subquery(_)) => {
+            return Err(QueryError::Unsupported(
+                "subqueries are not supported".to_owned(),
+            ));
+        }
+        _ => {
+            return Err(QueryError::BadQuery(format!(
+                "function {name} expects a range vector selector"
+            )));
+        }
+    };
+    let mut scalar_args = Vec::new();
+    for (index, arg) in args.iter().enumerate() {
+        if index != matrix_index {
+            scalar_args.push(ev.eval_scalar(arg)?);
+        }
+    }
+    let (selected, time, range_ms) = ev.load_range(selector)?;
+    let keep_name = name == "last_over_time";
+    let mut output = Vec::with_capacity(selected.len());
+    for series in selected {
+        ev.check_timeout()?;
+        let samples = &series.samples;
+        let mut cursors = (0, 0);
+        let mut points = Vec::new();
+        for (step, ts) in ev.grid.timestamps().enumerate() {
+            let end_ms = time.reference(ts);
+            let window_bounds = Window {
+                start_ms: end_ms - range_ms,
+                end_ms,
+                range_ms,
+            };
+            let in_window = window(samples, &mut cursors, window_bounds.start_ms, end_ms);
+            if in_window.is_empty() {
+                continue;
+            }
+            // With `@`, Prometheus evaluates the call once, at the query's start.
+            let eval_ms = if time.is_pinned() {
+                ev.grid.start_ms
+            } else {
+                ts
+            };
+            let scalar = |at: usize| scalar_args[at][step];
+            let value = match name {
+                "rate" => rf::extrapolated_rate(in_window, window_bounds, true, true),
+                "increase" => rf::extrapolated_rate(in_window, window_bounds, true, false),
+                "delta" => rf::extrapolated_rate(in_window, window_bounds, false, false),
+                "irate" => rf::instant_value(in_window, true),
+                "idelta" => rf::instant_value(in_window, false),
+                "deriv" => rf::deriv(in_window),
+                "predict_linear" => rf::predict_linear(in_window, eval_ms, scalar(0)),
+                "avg_over_time" => Some(rf::avg_over_time(in_window)),
+                "min_over_time" => Some(rf::extreme_over_time(in_window, false)),
+                "max_over_time" => Some(rf::extreme_over_time(in_window, true)),
+                "sum_over_time" => Some(rf::sum_over_time(in_window)),
+                "count_over_time" => Some(in_window.len() as f64),
+                "last_over_time" => in_window.last().map(|&(_, value)| value),
+                "present_over_time" => Some(1.0),
+                "stddev_over_time" => Some(rf::variance_over_time(in_window).sqrt()),
+                "stdvar_over_time" => Some(rf::variance_over_time(in_window)),
+                "quantile_over_time" => {
+                    let mut values: Vec<f64> = in_window.iter().map(|&(_, v)| v).collect();
+                    Some(rf::quantile(scalar(0), &mut values))
+                }
+                "changes" => Some(rf::changes(in_window)),
+                "resets" => Some(rf::resets(in_window)),
+                other => unreachable!("{other} is listed in RANGE_FUNCTIONS"),
+            };
+            if let Some(value) = value {
+                points.push((ts, value));
+            }
+        }
+        if !points.is_empty() {
+            ev.hold_samples(points.len())?;
+            output.push(StepSeries {
+                labels: if keep_name {
+                    series.labels
+                } else {
+                    labels::drop_name(&series.labels)
+                },
+                points,
+            });
+        }
+    }
+    // Prometheus rejects equal label sets anywhere in a range function's output.
+    Ok(Evaluated::Vector(merge_same_labels(output, true)?))
+}
+
+/// The labels `absent` gives its output: the selector's equality matchers (a label matched
+/// twice, or by another operator, is left out, as in Prometheus).
+fn labels_for_absent(arg: &Expr) -> Labels {
+    let Expr::VectorSelector(selector) = arg else {
+        return Labels::new();
+    };
+    let mut result = Labels::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for matcher in &selector.matchers.matchers {
+        if matcher.name == METRIC_NAME {
+            continue;
+        }
+        if matcher.op == ParserMatchOp::Equal && !seen.contains(&matcher.name.as_str()) {
+            labels::set(&mut result, &matcher.name, &matcher.value);
+            seen.push(&matcher.name);
+        } else {
+            result.retain(|(name, _)| *name != matcher.name);
+        }
+    }
+    result
+}
+
+/// `histogram_quantile(q, buckets)` per step: series equal but for `le` (and the metric
+/// name) form one histogram; a series whose `le` is not a number is ignored.
+fn histogram_quantile(
+    ev: &mut Evaluator<'_>,
+    quantiles: &[f64],
+    input: &[StepSeries],
+) -> Result<Evaluated, QueryError> {
+    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    // Per input series: (group, upper bound), or None for an unusable `le`.
+    let membership: Vec<Option<(usize, f64)>> = input
+        .iter()
+        .map(|series| {
+            let upper_bound = parse_go_float(labels::get(&series.labels, "le")?)?;
+            let group_labels = labels::without(&series.labels, &[METRIC_NAME, "le"]);
+            let next = groups.len();
+            let group = *group_index.entry(group_labels.clone()).or_insert(next);
+            if group == next {
+                groups.push(group_labels);
+            }
+            Some((group, upper_bound))
+        })
+        .collect();
+    let mut buckets: Vec<Vec<Bucket>> = vec![Vec::new(); groups.len()];
+    let mut cursor = StepCursor::new(input.len());
+    let mut present = Vec::new();
+    let mut collector = SeriesCollector::default();
+    for (step, ts) in ev.grid.timestamps().enumerate() {
+        cursor.gather(input, ts, &mut present);
+        for group in &mut buckets {
+            group.clear();
+        }
+        for &(series, count) in &present {
+            if let Some((group, upper_bound)) = membership[series] {
+                buckets[group].push(Bucket { upper_bound, count });
+            }
+        }
+        for (group, group_buckets) in buckets.iter_mut().enumerate() {
+            if !group_buckets.is_empty() {
+                let value = bucket_quantile(quantiles[step], group_buckets);
+                collector.push(&groups[group], ts, value)?;
+            }
+        }
+    }
+    Ok(Evaluated::Vector(collector.finish()))
+}
+
+/// Parses a float as Go's `strconv.ParseFloat` does for `le` values (`+Inf`, `1e3`, …).
+pub(crate) fn parse_go_float(text: &str) -> Option<f64> {
+    // Rust's grammar matches Go's for decimal floats, including `Inf`/`NaN` in any case.
+    text.parse::<f64>().ok()
+}
