@@ -835,10 +835,10 @@ mod tests {
                 "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
             ),
             (
-                "/api/v1/query?query=sort(up)",
+                "/api/v1/query?query=timestamp(up)",
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "execution",
-                "function sort is not supported",
+                "function timestamp is not supported",
             ),
             (
                 "/api/v1/query?query=up&timeout=0s",
@@ -903,11 +903,11 @@ mod tests {
             let text = json["error"].as_str().unwrap_or_default();
             assert!(text.contains(message), "{uri}: {text}");
         }
-        let (status, json) = get(&state, "/api/v1/query?query=sort(up)").await;
+        let (status, json) = get(&state, "/api/v1/query?query=timestamp(up)").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         insta::assert_json_snapshot!(json, @r#"
         {
-          "error": "function sort is not supported",
+          "error": "function timestamp is not supported",
           "errorType": "execution",
           "status": "error"
         }

@@ -1,7 +1,8 @@
 //! Function calls: which PromQL functions exist here and how each maps its arguments to
 //! output series. Range-vector functions (`rate`, `*_over_time`, …) run per series over
 //! sliding windows and drop the metric name (except `last_over_time`); instant-vector
-//! functions run per step. Anything else is `QueryError::Unsupported`.
+//! functions run per step; `label_replace`/`label_join` rewrite labels only. Anything else
+//! is `QueryError::Unsupported`.
 
 use std::collections::HashMap;
 
@@ -162,6 +163,26 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Evaluated
                     points,
                 }]
             }))
+        }
+        "label_replace" => label_replace(ev, &args),
+        "label_join" => label_join(ev, &args),
+        "sort" | "sort_desc" => {
+            let mut input = ev.eval_vector(args[0])?;
+            // Order only shows in an instant query; a range query's matrix is sorted by labels.
+            if ev.grid.len() == 1 {
+                let descending = name == "sort_desc";
+                input.sort_by(|a, b| {
+                    let (x, y) = (a.points[0].1, b.points[0].1);
+                    match (x.is_nan(), y.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        (false, false) if descending => y.total_cmp(&x),
+                        (false, false) => x.total_cmp(&y),
+                    }
+                });
+            }
+            Ok(Evaluated::Vector(input))
         }
         "histogram_quantile" => {
             let quantiles = ev.eval_scalar(args[0])?;
@@ -389,4 +410,79 @@ fn histogram_quantile(
 pub(crate) fn parse_go_float(text: &str) -> Option<f64> {
     // Rust's grammar matches Go's for decimal floats, including `Inf`/`NaN` in any case.
     text.parse::<f64>().ok()
+}
+
+/// The value of a string-literal argument.
+fn string_arg(function: &str, arg: Option<&&Expr>) -> Result<String, QueryError> {
+    match arg {
+        Some(Expr::StringLiteral(literal)) => Ok(literal.val.clone()),
+        _ => Err(QueryError::BadQuery(format!(
+            "function {function} expects string literal arguments"
+        ))),
+    }
+}
+
+/// `label_replace(v, dst, replacement, src, regex)`: where the anchored `regex` matches the
+/// value of `src`, sets `dst` to the expanded `replacement` (`$1`, `${name}`); an empty
+/// result deletes `dst`. The metric name is kept.
+fn label_replace(ev: &mut Evaluator<'_>, args: &[&Expr]) -> Result<Evaluated, QueryError> {
+    let destination = string_arg("label_replace", args.get(1))?;
+    let replacement = string_arg("label_replace", args.get(2))?;
+    let source_label = string_arg("label_replace", args.get(3))?;
+    let pattern = string_arg("label_replace", args.get(4))?;
+    let regex = regex::Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
+        QueryError::Execution(format!(
+            "invalid regular expression in label_replace(): {pattern}"
+        ))
+    })?;
+    if destination.is_empty() {
+        return Err(QueryError::Execution(format!(
+            "invalid destination label name in label_replace(): {destination}"
+        )));
+    }
+    let input = ev.eval_vector(args[0])?;
+    let replaced = input
+        .into_iter()
+        .map(|mut series| {
+            let value = labels::get(&series.labels, &source_label)
+                .unwrap_or("")
+                .to_owned();
+            if let Some(captures) = regex.captures(&value) {
+                let mut expanded = String::new();
+                captures.expand(&replacement, &mut expanded);
+                labels::set(&mut series.labels, &destination, &expanded);
+            }
+            series
+        })
+        .collect();
+    Ok(Evaluated::Vector(merge_same_labels(replaced, false)?))
+}
+
+/// `label_join(v, dst, separator, src...)`: sets `dst` to the `src` values joined by
+/// `separator` (a missing label counts as empty). The metric name is kept.
+fn label_join(ev: &mut Evaluator<'_>, args: &[&Expr]) -> Result<Evaluated, QueryError> {
+    let destination = string_arg("label_join", args.get(1))?;
+    let separator = string_arg("label_join", args.get(2))?;
+    let sources = (3..args.len())
+        .map(|index| string_arg("label_join", args.get(index)))
+        .collect::<Result<Vec<String>, QueryError>>()?;
+    if destination.is_empty() {
+        return Err(QueryError::Execution(format!(
+            "invalid destination label name in label_join(): {destination}"
+        )));
+    }
+    let input = ev.eval_vector(args[0])?;
+    let joined = input
+        .into_iter()
+        .map(|mut series| {
+            let values: Vec<&str> = sources
+                .iter()
+                .map(|name| labels::get(&series.labels, name).unwrap_or(""))
+                .collect();
+            let value = values.join(&separator);
+            labels::set(&mut series.labels, &destination, &value);
+            series
+        })
+        .collect();
+    Ok(Evaluated::Vector(merge_same_labels(joined, false)?))
 }

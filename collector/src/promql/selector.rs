@@ -129,6 +129,7 @@ impl Evaluator<'_> {
             union.into_values().collect()
         };
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let series = merge_equal_labels(series);
         let loaded = series.iter().map(|one| one.samples.len()).sum();
         self.hold_samples(loaded)?;
         Ok(series)
@@ -239,4 +240,22 @@ pub(crate) fn window<'s>(
         *low += 1;
     }
     &samples[*low..*high]
+}
+
+/// Merges series with equal labels (the same series stored for two of the caller's tenants),
+/// as Prometheus's querier merges blocks: one sample per timestamp, the first one winning.
+/// The input is sorted by labels.
+fn merge_equal_labels(series: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
+    let mut merged: Vec<SeriesSamples> = Vec::with_capacity(series.len());
+    for one in series {
+        match merged.last_mut() {
+            Some(last) if last.labels == one.labels => {
+                last.samples.extend(one.samples);
+                last.samples.sort_by_key(|&(t, _)| t);
+                last.samples.dedup_by_key(|&mut (t, _)| t);
+            }
+            _ => merged.push(one),
+        }
+    }
+    merged
 }

@@ -246,14 +246,17 @@ fn unsupported_features_name_themselves() {
         other => panic!("{query}: {other:?}"),
     };
     assert_eq!(
-        message("label_replace(metric, \"a\", \"b\", \"c\", \"d\")"),
-        "function label_replace is not supported"
+        message("double_exponential_smoothing(metric[5m], 0.5, 0.1)"),
+        "function double_exponential_smoothing is not supported"
     );
     assert_eq!(
         message("timestamp(metric)"),
         "function timestamp is not supported"
     );
-    assert_eq!(message("sort(metric)"), "function sort is not supported");
+    assert_eq!(
+        message("absent_over_time(metric[5m])"),
+        "function absent_over_time is not supported"
+    );
     assert_eq!(
         message("count_values(\"v\", metric)"),
         "aggregation count_values is not supported"
@@ -404,5 +407,65 @@ fn day_of_fifteen_second_samples_evaluates_quickly() -> Result<(), QueryError> {
     assert_eq!(series[0].points.len(), 1440, "no rate at the first step");
     println!("24h x 20 series at 60s step: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    Ok(())
+}
+
+/// A source that returns the same series twice, as a store scoped to two tenants could.
+struct TwoTenants(MemorySource);
+
+impl crate::series::select::SeriesSource for TwoTenants {
+    fn select(
+        &self,
+        matchers: &[crate::series::select::Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<crate::series::select::SeriesSamples>, crate::series::select::SelectError> {
+        let mut twice = self.0.select(matchers, start_ms, end_ms)?;
+        twice.extend(self.0.select(matchers, start_ms, end_ms)?);
+        Ok(twice)
+    }
+
+    fn series(
+        &self,
+        sets: &[Vec<crate::series::select::Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>, crate::series::select::SelectError> {
+        self.0.series(sets, start_ms, end_ms)
+    }
+
+    fn label_names(
+        &self,
+        sets: &[Vec<crate::series::select::Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, crate::series::select::SelectError> {
+        self.0.label_names(sets, start_ms, end_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        sets: &[Vec<crate::series::select::Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, crate::series::select::SelectError> {
+        self.0.label_values(name, sets, start_ms, end_ms)
+    }
+}
+
+#[test]
+fn series_returned_twice_by_the_store_are_merged() -> Result<(), QueryError> {
+    let source = TwoTenants(fifteen_second_gauge());
+    let options = QueryOptions::default();
+    let Value::Vector(v) = instant_query(&source, "metric", 60_000, &options)? else {
+        panic!("a vector");
+    };
+    assert_eq!(v.len(), 1);
+    let Value::Vector(v) = instant_query(&source, "count_over_time(metric[1m])", 60_000, &options)?
+    else {
+        panic!("a vector");
+    };
+    assert_eq!(v[0].value, 4.0);
     Ok(())
 }
