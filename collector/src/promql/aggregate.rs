@@ -261,6 +261,7 @@ fn select_k(
     let mut present = Vec::new();
     let mut per_group: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_count];
     let mut collector = SeriesCollector::default();
+    let mut slots: Vec<Option<usize>> = vec![None; input.len()];
     for ts in ev.grid.timestamps() {
         ev.check_timeout()?;
         cursor.gather(input, ts, &mut present);
@@ -283,7 +284,8 @@ fn select_k(
                 }
             });
             for &(series, value) in group.iter().take(k) {
-                collector.push(&input[series].labels, ts, value)?;
+                let slot = collector.cached_slot(&mut slots, series, &input[series].labels);
+                collector.push_to(slot, ts, value)?;
             }
         }
     }

@@ -207,7 +207,16 @@ fn signature(labels: &Labels, on: bool, names: &[String]) -> Labels {
     }
 }
 
-/// Two vectors, matched per step.
+/// One side of a vector operation: its series and each one's signature id.
+struct Side {
+    series: Vec<StepSeries>,
+    signatures: Vec<usize>,
+    /// Output slot of each series when it is passed through unchanged (set operators).
+    slots: Vec<Option<usize>>,
+}
+
+/// Two vectors, matched per step. Signatures are interned once, so a step costs array
+/// lookups, not label hashing.
 fn vector_vector(
     ev: &mut Evaluator<'_>,
     operator: Operator,
@@ -220,160 +229,209 @@ fn vector_vector(
         Some(LabelModifier::Exclude(names)) => (false, names.labels.clone()),
         None => (false, Vec::new()),
     };
-    let left_signatures: Vec<Labels> = left
-        .iter()
-        .map(|series| signature(&series.labels, on, &matching_names))
-        .collect();
-    let right_signatures: Vec<Labels> = right
-        .iter()
-        .map(|series| signature(&series.labels, on, &matching_names))
-        .collect();
-    let mut left_cursor = StepCursor::new(left.len());
-    let mut right_cursor = StepCursor::new(right.len());
+    let mut interned: HashMap<Labels, usize> = HashMap::new();
+    let mut signature_labels: Vec<Labels> = Vec::new();
+    let mut intern = |series: &[StepSeries]| -> Vec<usize> {
+        series
+            .iter()
+            .map(|one| {
+                let key = signature(&one.labels, on, &matching_names);
+                let next = signature_labels.len();
+                let id = *interned.entry(key.clone()).or_insert(next);
+                if id == next {
+                    signature_labels.push(key);
+                }
+                id
+            })
+            .collect()
+    };
+    let left_signatures = intern(&left);
+    let right_signatures = intern(&right);
+    let left = Side {
+        slots: vec![None; left.len()],
+        series: left,
+        signatures: left_signatures,
+    };
+    let right = Side {
+        slots: vec![None; right.len()],
+        series: right,
+        signatures: right_signatures,
+    };
+    let mut step = MatchStep {
+        operator,
+        modifier,
+        on,
+        matching_names: &matching_names,
+        left,
+        right,
+        by_signature: vec![None; signature_labels.len()],
+        matched: vec![false; signature_labels.len()],
+        pair_slots: HashMap::new(),
+        collector: SeriesCollector::default(),
+    };
+    let mut left_cursor = StepCursor::new(step.left.series.len());
+    let mut right_cursor = StepCursor::new(step.right.series.len());
     let (mut left_present, mut right_present) = (Vec::new(), Vec::new());
-    let mut collector = SeriesCollector::default();
-    let mut result_labels: HashMap<(usize, usize), Labels> = HashMap::new();
-
     for ts in ev.grid.timestamps() {
         ev.check_timeout()?;
-        left_cursor.gather(&left, ts, &mut left_present);
-        right_cursor.gather(&right, ts, &mut right_present);
+        left_cursor.gather(&step.left.series, ts, &mut left_present);
+        right_cursor.gather(&step.right.series, ts, &mut right_present);
         match operator {
             Operator::And | Operator::Or | Operator::Unless => {
-                set_operation(
-                    operator,
-                    ts,
-                    (&left, &left_signatures, &left_present),
-                    (&right, &right_signatures, &right_present),
-                    &mut collector,
-                )?;
+                step.set_operation(ts, &left_present, &right_present)?;
             }
             _ => {
-                if left_present.is_empty() || right_present.is_empty() {
-                    continue;
-                }
-                let step = MatchStep {
-                    operator,
-                    modifier,
-                    on,
-                    matching_names: &matching_names,
-                };
-                step.run(
-                    ts,
-                    (&left, &left_signatures, &left_present),
-                    (&right, &right_signatures, &right_present),
-                    &mut result_labels,
-                    &mut collector,
-                )?;
-            }
-        }
-    }
-    Ok(Evaluated::Vector(collector.finish()))
-}
-
-/// One side of a vector operation at one step: its series, their signatures, and the
-/// `(series index, value)` present at the step.
-type Side<'a> = (&'a [StepSeries], &'a [Labels], &'a [(usize, f64)]);
-
-fn set_operation(
-    operator: Operator,
-    ts: i64,
-    (left, left_signatures, left_present): Side<'_>,
-    (right, right_signatures, right_present): Side<'_>,
-    collector: &mut SeriesCollector,
-) -> Result<(), QueryError> {
-    let right_set: std::collections::HashSet<&Labels> = right_present
-        .iter()
-        .map(|&(index, _)| &right_signatures[index])
-        .collect();
-    match operator {
-        Operator::And => {
-            if right_present.is_empty() {
-                return Ok(());
-            }
-            for &(index, value) in left_present {
-                if right_set.contains(&left_signatures[index]) {
-                    collector.push(&left[index].labels, ts, value)?;
-                }
-            }
-        }
-        Operator::Unless => {
-            for &(index, value) in left_present {
-                if !right_set.contains(&left_signatures[index]) {
-                    collector.push(&left[index].labels, ts, value)?;
-                }
-            }
-        }
-        _ => {
-            let left_set: std::collections::HashSet<&Labels> = left_present
-                .iter()
-                .map(|&(index, _)| &left_signatures[index])
-                .collect();
-            for &(index, value) in left_present {
-                collector.push(&left[index].labels, ts, value)?;
-            }
-            for &(index, value) in right_present {
-                if !left_set.contains(&right_signatures[index]) {
-                    collector.push(&right[index].labels, ts, value)?;
+                if !left_present.is_empty() && !right_present.is_empty() {
+                    step.arithmetic_or_comparison(ts, &left_present, &right_present)?;
                 }
             }
         }
     }
-    Ok(())
+    Ok(Evaluated::Vector(step.collector.finish()))
 }
 
-/// The matching of an arithmetic or comparison operator between two vectors.
+/// The state of a vector-vector operation across steps.
 struct MatchStep<'a> {
     operator: Operator,
     modifier: &'a BinModifier,
     on: bool,
     matching_names: &'a [String],
+    left: Side,
+    right: Side,
+    /// Per signature, the "one"-side sample at the current step (cleared after each step).
+    by_signature: Vec<Option<(usize, f64)>>,
+    /// Per signature, whether it matched at the current step (one-to-one; cleared likewise).
+    matched: Vec<bool>,
+    /// Output slot per `(many series, one series)` pair.
+    pair_slots: HashMap<(usize, usize), usize>,
+    collector: SeriesCollector,
 }
 
 impl MatchStep<'_> {
-    fn run(
-        &self,
+    /// `and`, `or`, `unless` at one step.
+    fn set_operation(
+        &mut self,
         ts: i64,
-        left_side: Side<'_>,
-        right_side: Side<'_>,
-        result_labels: &mut HashMap<(usize, usize), Labels>,
-        collector: &mut SeriesCollector,
+        left_present: &[(usize, f64)],
+        right_present: &[(usize, f64)],
+    ) -> Result<(), QueryError> {
+        let mark = |side: &Side, present: &[(usize, f64)], flags: &mut Vec<bool>, value: bool| {
+            for &(index, _) in present {
+                flags[side.signatures[index]] = value;
+            }
+        };
+        match self.operator {
+            Operator::And | Operator::Unless => {
+                if self.operator == Operator::And && right_present.is_empty() {
+                    return Ok(());
+                }
+                mark(&self.right, right_present, &mut self.matched, true);
+                let keep_matching = self.operator == Operator::And;
+                for &(index, value) in left_present {
+                    if self.matched[self.left.signatures[index]] == keep_matching {
+                        let slot = self.collector.cached_slot(
+                            &mut self.left.slots,
+                            index,
+                            &self.left.series[index].labels,
+                        );
+                        self.collector.push_to(slot, ts, value)?;
+                    }
+                }
+                mark(&self.right, right_present, &mut self.matched, false);
+            }
+            _ => {
+                for &(index, value) in left_present {
+                    let slot = self.collector.cached_slot(
+                        &mut self.left.slots,
+                        index,
+                        &self.left.series[index].labels,
+                    );
+                    self.collector.push_to(slot, ts, value)?;
+                }
+                mark(&self.left, left_present, &mut self.matched, true);
+                for &(index, value) in right_present {
+                    if !self.matched[self.right.signatures[index]] {
+                        let slot = self.collector.cached_slot(
+                            &mut self.right.slots,
+                            index,
+                            &self.right.series[index].labels,
+                        );
+                        self.collector.push_to(slot, ts, value)?;
+                    }
+                }
+                mark(&self.left, left_present, &mut self.matched, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// An arithmetic or comparison operator at one step, as Prometheus's `VectorBinop`.
+    fn arithmetic_or_comparison(
+        &mut self,
+        ts: i64,
+        left_present: &[(usize, f64)],
+        right_present: &[(usize, f64)],
     ) -> Result<(), QueryError> {
         // One-to-many is many-to-one with the sides swapped; values are swapped back below.
-        let (one_to_many, include): (bool, &[String]) = match &self.modifier.card {
-            VectorMatchCardinality::OneToMany(names) => (true, &names.labels),
-            VectorMatchCardinality::ManyToOne(names) => (false, &names.labels),
-            _ => (false, &[]),
-        };
+        let one_to_many = matches!(self.modifier.card, VectorMatchCardinality::OneToMany(_));
         let one_to_one = matches!(self.modifier.card, VectorMatchCardinality::OneToOne);
-        let ((many, many_signatures, many_present), (one, one_signatures, one_present)) =
-            if one_to_many {
-                (right_side, left_side)
-            } else {
-                (left_side, right_side)
-            };
+        let (many_present, one_present) = if one_to_many {
+            (right_present, left_present)
+        } else {
+            (left_present, right_present)
+        };
+        let result = self.match_present(ts, many_present, one_present, one_to_many, one_to_one);
+        // Clear the per-step tables whatever happened.
+        let one = if one_to_many { &self.left } else { &self.right };
+        let many = if one_to_many { &self.right } else { &self.left };
+        for &(index, _) in one_present {
+            self.by_signature[one.signatures[index]] = None;
+        }
+        for &(index, _) in many_present {
+            self.matched[many.signatures[index]] = false;
+        }
+        result
+    }
 
-        let mut one_by_signature: HashMap<&Labels, (usize, f64)> = HashMap::new();
+    fn match_present(
+        &mut self,
+        ts: i64,
+        many_present: &[(usize, f64)],
+        one_present: &[(usize, f64)],
+        one_to_many: bool,
+        one_to_one: bool,
+    ) -> Result<(), QueryError> {
+        let (many, one) = if one_to_many {
+            (&self.right, &self.left)
+        } else {
+            (&self.left, &self.right)
+        };
         for &(index, value) in one_present {
-            let signature = &one_signatures[index];
-            if let Some(&(duplicate, _)) = one_by_signature.get(signature) {
+            let signature = one.signatures[index];
+            if let Some((duplicate, _)) = self.by_signature[signature] {
                 let side = if one_to_many { "left" } else { "right" };
                 let matched =
-                    signature_for_message(&one[index].labels, self.on, self.matching_names);
+                    signature_for_message(&one.series[index].labels, self.on, self.matching_names);
                 return Err(QueryError::Execution(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     labels::format(&matched),
-                    labels::format(&one[index].labels),
-                    labels::format(&one[duplicate].labels),
+                    labels::format(&one.series[index].labels),
+                    labels::format(&one.series[duplicate].labels),
                 )));
             }
-            one_by_signature.insert(signature, (index, value));
+            self.by_signature[signature] = Some((index, value));
         }
-
-        let mut matched: HashMap<&Labels, Vec<Labels>> = HashMap::new();
+        let include: &[String] = match &self.modifier.card {
+            VectorMatchCardinality::OneToMany(names) | VectorMatchCardinality::ManyToOne(names) => {
+                &names.labels
+            }
+            _ => &[],
+        };
+        // Output slots already used at this step per signature (many-to-one uniqueness).
+        let mut used: Vec<(usize, usize)> = Vec::new();
         for &(many_index, many_value) in many_present {
-            let signature = &many_signatures[many_index];
-            let Some(&(one_index, one_value)) = one_by_signature.get(signature) else {
+            let signature = many.signatures[many_index];
+            let Some((one_index, one_value)) = self.by_signature[signature] else {
                 continue;
             };
             let (left_value, right_value) = if one_to_many {
@@ -387,54 +445,75 @@ impl MatchStep<'_> {
             } else if !keep {
                 continue;
             }
-            let labels = result_labels
-                .entry((many_index, one_index))
-                .or_insert_with(|| {
-                    self.result_labels(&many[many_index].labels, &one[one_index].labels, include)
-                })
-                .clone();
-            let seen = matched.entry(signature).or_default();
+            let slot = match self.pair_slots.get(&(many_index, one_index)) {
+                Some(&slot) => slot,
+                None => {
+                    let labels = result_labels(
+                        self.operator,
+                        self.modifier,
+                        self.on,
+                        self.matching_names,
+                        &many.series[many_index].labels,
+                        &one.series[one_index].labels,
+                        include,
+                    );
+                    let slot = self.collector.slot(&labels);
+                    self.pair_slots.insert((many_index, one_index), slot);
+                    slot
+                }
+            };
             if one_to_one {
-                if !seen.is_empty() {
+                if self.matched[signature] {
                     return Err(QueryError::Execution(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
                             .to_owned(),
                     ));
                 }
-            } else if seen.contains(&labels) {
-                return Err(QueryError::Execution(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .to_owned(),
-                ));
+                self.matched[signature] = true;
+            } else {
+                if used.contains(&(signature, slot)) {
+                    return Err(QueryError::Execution(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .to_owned(),
+                    ));
+                }
+                used.push((signature, slot));
             }
-            seen.push(labels.clone());
-            collector.push(&labels, ts, value)?;
+            self.collector.push_to(slot, ts, value)?;
         }
         Ok(())
     }
+}
 
-    /// Prometheus's `resultMetric`: the "many" side's labels, without the name for
-    /// arithmetic or `bool`, reduced to the matching labels for one-to-one matching, plus
-    /// the `group_x(…)` labels copied from the "one" side.
-    fn result_labels(&self, many: &Labels, one: &Labels, include: &[String]) -> Labels {
-        let mut result = many.clone();
-        if self.operator.drops_name() || self.modifier.return_bool {
-            result = labels::drop_name(&result);
-        }
-        if matches!(self.modifier.card, VectorMatchCardinality::OneToOne) {
-            result = if self.on {
-                labels::keep(&result, self.matching_names)
-            } else {
-                let names: Vec<&str> = self.matching_names.iter().map(String::as_str).collect();
-                labels::without(&result, &names)
-            };
-        }
-        for name in include {
-            let value = labels::get(one, name).unwrap_or("");
-            labels::set(&mut result, name, value);
-        }
-        result
+/// Prometheus's `resultMetric`: the "many" side's labels, without the name for arithmetic
+/// or `bool`, reduced to the matching labels for one-to-one matching, plus the `group_x(…)`
+/// labels copied from the "one" side.
+fn result_labels(
+    operator: Operator,
+    modifier: &BinModifier,
+    on: bool,
+    matching_names: &[String],
+    many: &Labels,
+    one: &Labels,
+    include: &[String],
+) -> Labels {
+    let mut result = many.clone();
+    if operator.drops_name() || modifier.return_bool {
+        result = labels::drop_name(&result);
     }
+    if matches!(modifier.card, VectorMatchCardinality::OneToOne) {
+        result = if on {
+            labels::keep(&result, matching_names)
+        } else {
+            let names: Vec<&str> = matching_names.iter().map(String::as_str).collect();
+            labels::without(&result, &names)
+        };
+    }
+    for name in include {
+        let value = labels::get(one, name).unwrap_or("");
+        labels::set(&mut result, name, value);
+    }
+    result
 }
 
 /// The matching labels as Prometheus prints them in errors (`MatchLabels`).

@@ -386,6 +386,7 @@ fn histogram_quantile(
     let mut cursor = StepCursor::new(input.len());
     let mut present = Vec::new();
     let mut collector = SeriesCollector::default();
+    let mut slots: Vec<Option<usize>> = vec![None; groups.len()];
     for (step, ts) in ev.grid.timestamps().enumerate() {
         cursor.gather(input, ts, &mut present);
         for group in &mut buckets {
@@ -399,7 +400,8 @@ fn histogram_quantile(
         for (group, group_buckets) in buckets.iter_mut().enumerate() {
             if !group_buckets.is_empty() {
                 let value = bucket_quantile(quantiles[step], group_buckets);
-                collector.push(&groups[group], ts, value)?;
+                let slot = collector.cached_slot(&mut slots, group, &groups[group]);
+                collector.push_to(slot, ts, value)?;
             }
         }
     }

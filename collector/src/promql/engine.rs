@@ -228,33 +228,58 @@ pub(crate) struct SeriesCollector {
 }
 
 impl SeriesCollector {
-    pub(crate) fn push(
+    /// The index of the output series with `labels`, created if new. Callers that emit the
+    /// same labels at every step keep the slot instead of hashing labels per step.
+    pub(crate) fn slot(&mut self, labels: &Labels) -> usize {
+        if let Some(&at) = self.index.get(labels) {
+            return at;
+        }
+        self.index.insert(labels.clone(), self.series.len());
+        self.series.push(StepSeries {
+            labels: labels.clone(),
+            points: Vec::new(),
+        });
+        self.series.len() - 1
+    }
+
+    /// Adds a point to the output series at `slot`.
+    pub(crate) fn push_to(
         &mut self,
-        labels: &Labels,
+        slot: usize,
         ts_ms: i64,
         value: f64,
     ) -> Result<(), QueryError> {
-        match self.index.get(labels) {
-            Some(&at) => {
-                let points = &mut self.series[at].points;
-                if points.last().is_some_and(|&(t, _)| t == ts_ms) {
-                    return Err(duplicate_labelset());
-                }
-                points.push((ts_ms, value));
-            }
-            None => {
-                self.index.insert(labels.clone(), self.series.len());
-                self.series.push(StepSeries {
-                    labels: labels.clone(),
-                    points: vec![(ts_ms, value)],
-                });
-            }
+        let points = &mut self.series[slot].points;
+        if points.last().is_some_and(|&(t, _)| t == ts_ms) {
+            return Err(duplicate_labelset());
         }
+        points.push((ts_ms, value));
         Ok(())
     }
 
+    /// The slot of `labels`, remembered in `cache[key]`.
+    pub(crate) fn cached_slot(
+        &mut self,
+        cache: &mut [Option<usize>],
+        key: usize,
+        labels: &Labels,
+    ) -> usize {
+        match cache[key] {
+            Some(slot) => slot,
+            None => {
+                let slot = self.slot(labels);
+                cache[key] = Some(slot);
+                slot
+            }
+        }
+    }
+
+    /// The output series that received points, in order of first appearance.
     pub(crate) fn finish(self) -> Vec<StepSeries> {
         self.series
+            .into_iter()
+            .filter(|series| !series.points.is_empty())
+            .collect()
     }
 }
 

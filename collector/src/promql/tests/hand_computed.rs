@@ -405,8 +405,20 @@ fn day_of_fifteen_second_samples_evaluates_quickly() -> Result<(), QueryError> {
     };
     assert_eq!(series.len(), 4);
     assert_eq!(series[0].points.len(), 1440, "no rate at the first step");
-    println!("24h x 20 series at 60s step: {elapsed:?}");
+    println!("sum by (job) (rate(requests_total[5m])): {elapsed:?}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    for query in [
+        "requests_total",
+        "rate(requests_total[5m]) / on(instance, job) rate(requests_total[5m])",
+        "requests_total / on(job) group_left sum by (job) (requests_total)",
+        "avg_over_time(requests_total[1h]) > 100",
+    ] {
+        let started = tokio::time::Instant::now();
+        range_query(&source, query, 0, 86_400_000, 60_000, &options)?;
+        let elapsed = started.elapsed();
+        println!("{query}: {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{query}: {elapsed:?}");
+    }
     Ok(())
 }
 
