@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/api/v1/metadata", get(prom::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .fallback(get(ui::serve_asset))

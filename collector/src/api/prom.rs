@@ -1,8 +1,9 @@
 //! The Prometheus HTTP API over stored series (`/api/v1/query`, `query_range`, `series`,
-//! `labels`, `label/{name}/values`, plus the `status/buildinfo` and `metadata` stubs Grafana
-//! asks for), so Grafana and PromQL clients work unchanged. Responses follow Prometheus's
-//! JSON byte for byte (float-second timestamps, values as Go-formatted strings), and errors
-//! use its `{"status":"error","errorType":…}` shape, not `ApiError`'s.
+//! `labels`, `label/{name}/values`, plus the `status/buildinfo`, `metadata` and
+//! `query_exemplars` stubs Grafana asks for), so Grafana and PromQL clients work unchanged.
+//! Responses follow Prometheus's JSON byte for byte (float-second timestamps, values as
+//! Go-formatted strings), and errors use its `{"status":"error","errorType":…}` shape, not
+//! `ApiError`'s.
 
 use std::time::Duration;
 
@@ -478,6 +479,11 @@ pub async fn buildinfo() -> Response {
 /// metric browser working.
 pub async fn metadata() -> Response {
     success("{}", &[])
+}
+
+/// `GET|POST /api/v1/query_exemplars`: no exemplars are stored; Grafana's Explore asks.
+pub async fn query_exemplars() -> Response {
+    success("[]", &[])
 }
 
 fn respond(result: Result<Response, PromError>) -> Response {
@@ -977,6 +983,9 @@ mod tests {
         let (status, json) = get(&state, "/api/v1/metadata").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json, serde_json::json!({"status": "success", "data": {}}));
+        let (status, json) = post_form(&state, "/api/v1/query_exemplars", "query=up").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json, serde_json::json!({"status": "success", "data": []}));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use crate::series::select::Labels;
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The series' labels (without `__name__` where an operation dropped it).
     pub labels: Labels,
+    /// The evaluation time, not the time of the sample the value came from.
     pub timestamp_ms: i64,
     pub value: f64,
 }
@@ -14,7 +16,10 @@ pub struct Sample {
 /// One series of a range vector, its points ascending by time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The series' labels.
     pub labels: Labels,
+    /// `(unix ms, value)`: evaluation steps for a range query, sample times for a range
+    /// selector evaluated as an instant query.
     pub points: Vec<(i64, f64)>,
 }
 
