@@ -164,6 +164,17 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Evaluated
                 }]
             }))
         }
+        "timestamp" => match args[0] {
+            // Of a selector: when its sample was taken; of anything else: the step's time.
+            Expr::VectorSelector(selector) => {
+                let times = ev.eval_sample_timestamps(selector)?;
+                map_vector(times, |_, seconds| Some(seconds))
+            }
+            other => {
+                let input = ev.eval_vector(other)?;
+                map_vector(input, |ts, _| Some(ts as f64 / 1000.0))
+            }
+        },
         "label_replace" => label_replace(ev, &args),
         "label_join" => label_join(ev, &args),
         "sort" | "sort_desc" => {

@@ -147,6 +147,23 @@ impl Evaluator<'_> {
         &mut self,
         selector: &VectorSelector,
     ) -> Result<Vec<StepSeries>, QueryError> {
+        self.instant_samples(selector, false)
+    }
+
+    /// `timestamp(selector)`: per step, the time (in seconds) of the sample an instant
+    /// selector would pick, rather than its value.
+    pub(crate) fn eval_sample_timestamps(
+        &mut self,
+        selector: &VectorSelector,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        self.instant_samples(selector, true)
+    }
+
+    fn instant_samples(
+        &mut self,
+        selector: &VectorSelector,
+        sample_time_as_value: bool,
+    ) -> Result<Vec<StepSeries>, QueryError> {
         let time = SelectorTime::of(selector, &self.grid);
         let (from_ms, to_ms) = self.span(time, self.lookback_ms);
         let selected = self.select(selector, from_ms, to_ms)?;
@@ -169,7 +186,11 @@ impl Evaluator<'_> {
                 if t <= reference - self.lookback_ms || is_stale_marker(value) {
                     continue;
                 }
-                points.push((ts_ms, value));
+                if sample_time_as_value {
+                    points.push((ts_ms, t as f64 / 1000.0));
+                } else {
+                    points.push((ts_ms, value));
+                }
             }
             if !points.is_empty() {
                 held += points.len();

@@ -215,6 +215,25 @@ fn instant_query_of_a_range_selector_returns_raw_samples() -> Result<(), QueryEr
 }
 
 #[test]
+fn timestamp_of_a_selector_is_the_sample_time() -> Result<(), QueryError> {
+    let source = fifteen_second_gauge();
+    let options = QueryOptions::default();
+    let Value::Vector(v) = instant_query(&source, "timestamp(metric)", 52_000, &options)? else {
+        panic!("a vector");
+    };
+    assert_eq!(
+        (v[0].labels.clone(), v[0].value),
+        (labels(&[("job", "a")]), 45.0)
+    );
+    let Value::Vector(v) = instant_query(&source, "timestamp(metric * 2)", 52_000, &options)?
+    else {
+        panic!("a vector");
+    };
+    assert_eq!(v[0].value, 52.0);
+    Ok(())
+}
+
+#[test]
 fn string_and_scalar_results() -> Result<(), QueryError> {
     let source = MemorySource::default();
     let options = QueryOptions::default();
@@ -250,8 +269,8 @@ fn unsupported_features_name_themselves() {
         "function double_exponential_smoothing is not supported"
     );
     assert_eq!(
-        message("timestamp(metric)"),
-        "function timestamp is not supported"
+        message("ts_of_max_over_time(metric[5m])"),
+        "function ts_of_max_over_time is not supported"
     );
     assert_eq!(
         message("absent_over_time(metric[5m])"),

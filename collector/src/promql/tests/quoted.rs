@@ -306,6 +306,26 @@ eval instant at 50m predict_linear(http_requests_total[50m], 3600) - (http_reque
 fn functions_test_vector_time_clamp_sgn() {
     run_script(
         r#"
+load 10s
+  metric 1 1
+
+eval instant at 0s timestamp(metric)
+  {} 0
+
+eval instant at 5s timestamp(metric)
+  {} 0
+
+eval instant at 5s timestamp(((metric)))
+  {} 0
+
+eval instant at 10s timestamp(metric)
+  {} 10
+
+eval instant at 10s timestamp(((metric)))
+  {} 10
+
+clear
+
 eval instant at 0m vector(1)
   {} 1
 
