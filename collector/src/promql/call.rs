@@ -258,26 +258,21 @@ fn eval_range_function(
     args: &[&Expr],
     matrix_index: usize,
 ) -> Result<Evaluated, QueryError> {
-    let selector = match args.get(matrix_index) {
-        Some(Expr::MatrixSelector(selector)) => selector,
-        Some(Expr::Subquery(_)) => {
-            return Err(QueryError::Unsupported(
-                "subqueries are not supported".to_owned(),
-            ));
-        }
-        _ => {
-            return Err(QueryError::BadQuery(format!(
-                "function {name} expects a range vector selector"
-            )));
-        }
-    };
     let mut scalar_args = Vec::new();
     for (index, arg) in args.iter().enumerate() {
         if index != matrix_index {
             scalar_args.push(ev.eval_scalar(arg)?);
         }
     }
-    let (selected, time, range_ms) = ev.load_range(selector)?;
+    let (selected, time, range_ms) = match args.get(matrix_index) {
+        Some(Expr::MatrixSelector(selector)) => ev.load_range(selector)?,
+        Some(Expr::Subquery(subquery)) => ev.load_subquery(subquery)?,
+        _ => {
+            return Err(QueryError::BadQuery(format!(
+                "function {name} expects a range vector"
+            )));
+        }
+    };
     let keep_name = name == "last_over_time";
     let mut output = Vec::with_capacity(selected.len());
     for series in selected {
@@ -296,12 +291,6 @@ fn eval_range_function(
             if in_window.is_empty() {
                 continue;
             }
-            // With `@`, Prometheus evaluates the call once, at the query's start.
-            let eval_ms = if time.is_pinned() {
-                ev.grid.start_ms
-            } else {
-                ts
-            };
             let scalar = |at: usize| scalar_args[at][step];
             let value = match name {
                 "rate" => rf::extrapolated_rate(in_window, window_bounds, true, true),
@@ -310,7 +299,9 @@ fn eval_range_function(
                 "irate" => rf::instant_value(in_window, true),
                 "idelta" => rf::instant_value(in_window, false),
                 "deriv" => rf::deriv(in_window),
-                "predict_linear" => rf::predict_linear(in_window, eval_ms, scalar(0)),
+                // `predict_linear` is "@-unsafe" in Prometheus: even with `@`, the line is
+                // evaluated at each step's time.
+                "predict_linear" => rf::predict_linear(in_window, ts, scalar(0)),
                 "avg_over_time" => Some(rf::avg_over_time(in_window)),
                 "min_over_time" => Some(rf::extreme_over_time(in_window, false)),
                 "max_over_time" => Some(rf::extreme_over_time(in_window, true)),

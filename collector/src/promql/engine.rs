@@ -91,6 +91,27 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluates `expr` over another grid (a subquery's), sharing this query's clock and
+    /// sample budget.
+    pub(crate) fn eval_on_grid(
+        &mut self,
+        grid: StepGrid,
+        expr: &Expr,
+    ) -> Result<Evaluated, QueryError> {
+        let mut inner = Evaluator {
+            source: self.source,
+            grid,
+            lookback_ms: self.lookback_ms,
+            max_samples: self.max_samples,
+            samples: self.samples,
+            started: self.started,
+            timeout: self.timeout,
+        };
+        let result = inner.eval(expr);
+        self.samples = inner.samples;
+        result
+    }
+
     /// Fails once the query has run longer than its timeout.
     pub(crate) fn check_timeout(&self) -> Result<(), QueryError> {
         if self.started.elapsed() > self.timeout {
@@ -143,9 +164,7 @@ impl<'a> Evaluator<'a> {
             Expr::Call(function_call) => call::eval_call(self, function_call),
             Expr::Aggregate(aggregation) => aggregate::eval_aggregate(self, aggregation),
             Expr::Binary(operation) => binary::eval_binary(self, operation),
-            Expr::Subquery(_) => Err(QueryError::Unsupported(
-                "subqueries are not supported".to_owned(),
-            )),
+            Expr::Subquery(subquery) => Ok(Evaluated::Matrix(self.eval_subquery_matrix(subquery)?)),
             Expr::Extension(_) => Err(QueryError::Unsupported(
                 "extension expressions are not supported".to_owned(),
             )),

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::{MatchOp as ParserMatchOp, Matcher as ParserMatcher};
-use promql_parser::parser::{AtModifier, MatrixSelector, Offset, VectorSelector};
+use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
-use crate::promql::engine::{Evaluator, StepGrid, StepSeries};
+use crate::promql::engine::{Evaluated, Evaluator, StepGrid, StepSeries};
 use crate::promql::error::QueryError;
 use crate::promql::value::Series;
 use crate::series::select::{
@@ -82,6 +82,10 @@ pub(crate) fn at_ms(at: Option<&AtModifier>, grid: &StepGrid) -> Option<i64> {
     }
 }
 
+/// The step of a subquery without one (`x[1h:]`): Prometheus uses the global evaluation
+/// interval, 1 minute by default.
+pub(crate) const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
 /// When a selector looks at the data for the step at `ts_ms`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SelectorTime {
@@ -100,11 +104,6 @@ impl SelectorTime {
     /// The time whose data the step at `ts_ms` sees.
     pub(crate) fn reference(&self, ts_ms: i64) -> i64 {
         self.at_ms.unwrap_or(ts_ms) - self.offset_ms
-    }
-
-    /// Whether `@` pins the time.
-    pub(crate) fn is_pinned(&self) -> bool {
-        self.at_ms.is_some()
     }
 }
 
@@ -218,6 +217,83 @@ impl Evaluator<'_> {
             one.samples.retain(|&(_, value)| !is_stale_marker(value));
         }
         Ok((selected, time, range_ms))
+    }
+
+    /// Evaluates a subquery's inner expression on its own grid (steps aligned to multiples
+    /// of its step, covering every window the outer grid needs) and returns the result as
+    /// a range selector would: series with points, and when it looks.
+    pub(crate) fn load_subquery(
+        &mut self,
+        subquery: &SubqueryExpr,
+    ) -> Result<(Vec<SeriesSamples>, SelectorTime, i64), QueryError> {
+        let time = SelectorTime {
+            at_ms: at_ms(subquery.at.as_ref(), &self.grid),
+            offset_ms: offset_ms(subquery.offset.as_ref()),
+        };
+        let range_ms = duration_ms(subquery.range);
+        let step_ms = subquery
+            .step
+            .map(duration_ms)
+            .filter(|&step| step > 0)
+            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+        let earliest = time.reference(self.grid.start_ms) - range_ms;
+        // The first multiple of the step after `earliest` (Go's truncating division).
+        let mut start_ms = step_ms * (earliest / step_ms);
+        if start_ms <= earliest {
+            start_ms += step_ms;
+        }
+        let end_ms = time.reference(self.grid.end_ms);
+        if start_ms > end_ms {
+            return Ok((Vec::new(), time, range_ms));
+        }
+        let grid = StepGrid {
+            start_ms,
+            end_ms,
+            step_ms,
+        };
+        let series = match self.eval_on_grid(grid, &subquery.expr)? {
+            Evaluated::Vector(series) => series,
+            Evaluated::Scalar(values) => vec![StepSeries {
+                labels: Labels::new(),
+                points: grid.timestamps().zip(values).collect(),
+            }],
+            _ => {
+                return Err(QueryError::BadQuery(
+                    "subquery is only allowed on instant vector or scalar expressions".to_owned(),
+                ));
+            }
+        };
+        let samples = series
+            .into_iter()
+            .map(|one| SeriesSamples {
+                labels: one.labels,
+                samples: one.points,
+            })
+            .collect();
+        Ok((samples, time, range_ms))
+    }
+
+    /// A subquery as the result of an instant query: its points in `(t - range, t]`.
+    pub(crate) fn eval_subquery_matrix(
+        &mut self,
+        subquery: &SubqueryExpr,
+    ) -> Result<Vec<Series>, QueryError> {
+        let (series, time, range_ms) = self.load_subquery(subquery)?;
+        let reference = time.reference(self.grid.start_ms);
+        let mut matrix: Vec<Series> = series
+            .into_iter()
+            .map(|one| Series {
+                labels: one.labels,
+                points: one
+                    .samples
+                    .into_iter()
+                    .filter(|&(t, _)| t > reference - range_ms && t <= reference)
+                    .collect(),
+            })
+            .filter(|series| !series.points.is_empty())
+            .collect();
+        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(matrix)
     }
 
     /// A range selector as the result of an instant query: the raw samples in

@@ -248,6 +248,7 @@ fn close(expected: f64, actual: f64) -> bool {
     difference / (expected.abs() + actual.abs()).min(f64::MAX) < 1e-6
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Check {
     Instant {
         time_ms: i64,
@@ -395,6 +396,52 @@ fn check_eval(source: &MemorySource, eval: &Eval) -> Result<(), String> {
             .collect(),
         Value::String(..) => return Err("unexpected string".to_owned()),
     };
+    compare_rows(eval, &actual)?;
+    // As Prometheus's runner does: an instant evaluation must give the same result as the
+    // middle step of a range query from t - 1m to t + 1m.
+    if let Check::Instant { time_ms, .. } = eval.check
+        && actual.iter().all(|(_, points)| points.len() == 1)
+    {
+        let in_range = range_query(
+            source,
+            &eval.query,
+            time_ms - 60_000,
+            time_ms + 60_000,
+            60_000,
+            &options,
+        );
+        if let Ok(Value::Matrix(series)) = in_range {
+            let middle: Vec<Row> = series
+                .into_iter()
+                .filter_map(|s| {
+                    let point = s.points.into_iter().find(|&(t, _)| t == time_ms)?;
+                    let labels = if actual.first().is_some_and(|(l, _)| l.is_none()) {
+                        None
+                    } else {
+                        Some(s.labels)
+                    };
+                    Some((labels, vec![point]))
+                })
+                .collect();
+            let unordered = Eval {
+                check: Check::Instant {
+                    time_ms,
+                    ordered: false,
+                },
+                line: eval.line.clone(),
+                query: eval.query.clone(),
+                fail: false,
+                expected: eval.expected.clone(),
+            };
+            compare_rows(&unordered, &middle).map_err(|error| format!("range mode: {error}"))?;
+        } else {
+            return Err(format!("range mode failed: {in_range:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn compare_rows(eval: &Eval, actual: &[Row]) -> Result<(), String> {
     if actual.len() != eval.expected.len() {
         return Err(format!(
             "expected {} rows, got {actual:?}",

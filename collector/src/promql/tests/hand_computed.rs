@@ -281,8 +281,8 @@ fn unsupported_features_name_themselves() {
         "aggregation count_values is not supported"
     );
     assert_eq!(
-        message("max_over_time(rate(metric[1m])[5m:1m])"),
-        "subqueries are not supported"
+        message("limitk(1, metric)"),
+        "aggregation limitk is not supported"
     );
 }
 
