@@ -841,10 +841,10 @@ mod tests {
                 "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
             ),
             (
-                "/api/v1/query?query=absent_over_time(up%5B1m%5D)",
+                "/api/v1/query?query=mad_over_time(up%5B1m%5D)",
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "execution",
-                "function absent_over_time is not supported",
+                "function mad_over_time is not supported",
             ),
             (
                 "/api/v1/query?query=up&timeout=0s",
@@ -909,11 +909,11 @@ mod tests {
             let text = json["error"].as_str().unwrap_or_default();
             assert!(text.contains(message), "{uri}: {text}");
         }
-        let (status, json) = get(&state, "/api/v1/query?query=absent_over_time(up%5B1m%5D)").await;
+        let (status, json) = get(&state, "/api/v1/query?query=mad_over_time(up%5B1m%5D)").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         insta::assert_json_snapshot!(json, @r#"
         {
-          "error": "function absent_over_time is not supported",
+          "error": "function mad_over_time is not supported",
           "errorType": "execution",
           "status": "error"
         }

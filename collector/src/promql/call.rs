@@ -56,7 +56,52 @@ const SIMPLE_FUNCTIONS: &[(&str, ElementFunction)] = &[
     ("log2", f64::log2),
     ("log10", f64::log10),
     ("sgn", sign),
+    ("sin", f64::sin),
+    ("cos", f64::cos),
+    ("tan", f64::tan),
+    ("asin", f64::asin),
+    ("acos", f64::acos),
+    ("atan", f64::atan),
+    ("sinh", f64::sinh),
+    ("cosh", f64::cosh),
+    ("tanh", f64::tanh),
+    ("asinh", f64::asinh),
+    ("acosh", f64::acosh),
+    ("atanh", f64::atanh),
+    ("deg", f64::to_degrees),
+    ("rad", f64::to_radians),
 ];
+
+/// Calendar functions: of each element's value as unix seconds, or of the step's time
+/// without an argument; always in UTC.
+const DATE_FUNCTIONS: &[&str] = &[
+    "year",
+    "month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "hour",
+    "minute",
+];
+
+/// The calendar field `name` of unix second `seconds` (truncated, as Go's `time.Unix`).
+fn date_field(name: &str, seconds: f64) -> f64 {
+    let Ok(ts) = jiff::Timestamp::from_second(seconds as i64) else {
+        return f64::NAN;
+    };
+    let date = jiff::tz::TimeZone::UTC.to_datetime(ts);
+    f64::from(match name {
+        "year" => date.year(),
+        "month" => i16::from(date.month()),
+        "day_of_month" => i16::from(date.day()),
+        "day_of_week" => i16::from(date.weekday().to_sunday_zero_offset()),
+        "day_of_year" => date.day_of_year(),
+        "days_in_month" => i16::from(date.days_in_month()),
+        "hour" => i16::from(date.hour()),
+        _ => i16::from(date.minute()),
+    })
+}
 
 fn sign(value: f64) -> f64 {
     if value < 0.0 {
@@ -121,6 +166,26 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Evaluated
         "time" => Ok(Evaluated::Scalar(
             ev.grid.timestamps().map(|ts| ts as f64 / 1000.0).collect(),
         )),
+        "pi" => Ok(Evaluated::Scalar(vec![std::f64::consts::PI; ev.grid.len()])),
+        _ if DATE_FUNCTIONS.contains(&name) => match args.first() {
+            Some(arg) => {
+                let input = ev.eval_vector(arg)?;
+                map_vector(input, |_, seconds| Some(date_field(name, seconds)))
+            }
+            None => {
+                // Of the step's time, in whole seconds, as one series without labels.
+                let points = ev
+                    .grid
+                    .timestamps()
+                    .map(|ts| (ts, date_field(name, ts.div_euclid(1000) as f64)))
+                    .collect();
+                Ok(Evaluated::Vector(vec![StepSeries {
+                    labels: Labels::new(),
+                    points,
+                }]))
+            }
+        },
+        "absent_over_time" => absent_over_time(ev, &args),
         "vector" => {
             let values = ev.eval_scalar(args[0])?;
             let points = ev.grid.timestamps().zip(values).collect();
@@ -489,4 +554,50 @@ fn label_join(ev: &mut Evaluator<'_>, args: &[&Expr]) -> Result<Evaluated, Query
         })
         .collect();
     Ok(Evaluated::Vector(merge_same_labels(joined, false)?))
+}
+
+/// `absent_over_time(v[range])`: 1, labelled as `absent` labels, at the steps where no
+/// series of the range selector has a sample in its window.
+fn absent_over_time(ev: &mut Evaluator<'_>, args: &[&Expr]) -> Result<Evaluated, QueryError> {
+    let (selected, time, range_ms, absent_labels) = match args.first() {
+        Some(Expr::MatrixSelector(selector)) => {
+            let (selected, time, range_ms) = ev.load_range(selector)?;
+            let absent_labels = labels_for_absent(&Expr::VectorSelector(selector.vs.clone()));
+            (selected, time, range_ms, absent_labels)
+        }
+        Some(Expr::Subquery(subquery)) => {
+            let (selected, time, range_ms) = ev.load_subquery(subquery)?;
+            (selected, time, range_ms, Labels::new())
+        }
+        _ => {
+            return Err(QueryError::BadQuery(
+                "function absent_over_time expects a range vector".to_owned(),
+            ));
+        }
+    };
+    let mut present = vec![false; ev.grid.len()];
+    for series in &selected {
+        let mut cursors = (0, 0);
+        for (step, ts) in ev.grid.timestamps().enumerate() {
+            let end_ms = time.reference(ts);
+            if !window(&series.samples, &mut cursors, end_ms - range_ms, end_ms).is_empty() {
+                present[step] = true;
+            }
+        }
+    }
+    let points: Vec<(i64, f64)> = ev
+        .grid
+        .timestamps()
+        .zip(present)
+        .filter(|&(_, is_present)| !is_present)
+        .map(|(ts, _)| (ts, 1.0))
+        .collect();
+    Ok(Evaluated::Vector(if points.is_empty() {
+        Vec::new()
+    } else {
+        vec![StepSeries {
+            labels: absent_labels,
+            points,
+        }]
+    }))
 }

@@ -273,8 +273,8 @@ fn unsupported_features_name_themselves() {
         "function ts_of_max_over_time is not supported"
     );
     assert_eq!(
-        message("absent_over_time(metric[5m])"),
-        "function absent_over_time is not supported"
+        message("mad_over_time(metric[5m])"),
+        "function mad_over_time is not supported"
     );
     assert_eq!(
         message("count_values(\"v\", metric)"),

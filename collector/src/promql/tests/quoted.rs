@@ -1352,3 +1352,105 @@ eval instant at 20s min_over_time(metric[10s:10s])
 "#,
     );
 }
+
+#[test]
+fn functions_test_dates_and_absent_over_time() {
+    run_script(
+        r#"
+eval instant at 0m year()
+  {} 1970
+
+eval instant at 0m year(vector(1136239445))
+  {} 2006
+
+eval instant at 0m month()
+  {} 1
+
+eval instant at 0m month(vector(1136239445))
+  {} 1
+
+eval instant at 0m day_of_month()
+  {} 1
+
+eval instant at 0m day_of_month(vector(1136239445))
+  {} 2
+
+eval instant at 0m day_of_year()
+  {} 1
+
+eval instant at 0m day_of_year(vector(1136239445))
+  {} 2
+
+# Thursday.
+eval instant at 0m day_of_week()
+  {} 4
+
+eval instant at 0m day_of_week(vector(1136239445))
+  {} 1
+
+eval instant at 0m hour()
+  {} 0
+
+eval instant at 0m hour(vector(1136239445))
+  {} 22
+
+eval instant at 0m minute()
+  {} 0
+
+eval instant at 0m minute(vector(1136239445))
+  {} 4
+
+# 2008-12-31 23:59:59 just before leap second.
+eval instant at 0m year(vector(1230767999))
+  {} 2008
+
+# 2009-01-01 00:00:00 just after leap second.
+eval instant at 0m year(vector(1230768000))
+  {} 2009
+
+# 2016-02-29 23:59:59 February 29th in leap year.
+eval instant at 0m month(vector(1456790399)) + day_of_month(vector(1456790399)) / 100
+  {} 2.29
+
+# 2016-03-01 00:00:00 March 1st in leap year.
+eval instant at 0m month(vector(1456790400)) + day_of_month(vector(1456790400)) / 100
+  {} 3.01
+
+# 2016-12-31 13:37:00 366th day in leap year.
+eval instant at 0m day_of_year(vector(1483191420))
+  {} 366
+
+# 2022-12-31 13:37:00 365th day in non-leap year.
+eval instant at 0m day_of_year(vector(1672493820))
+  {} 365
+
+# February 1st 2016 in leap year.
+eval instant at 0m days_in_month(vector(1454284800))
+  {} 29
+
+# February 1st 2017 not in leap year.
+eval instant at 0m days_in_month(vector(1485907200))
+  {} 28
+
+clear
+
+eval instant at 1m absent_over_time(http_requests_total[5m])
+    {} 1
+
+eval instant at 1m absent_over_time(http_requests_total{handler="/foo"}[5m])
+    {handler="/foo"} 1
+
+eval instant at 1m absent_over_time(http_requests_total{handler!="/foo"}[5m])
+    {} 1
+
+eval instant at 1m absent_over_time(http_requests_total{handler="/foo", handler="/bar", handler="/foobar"}[5m])
+    {} 1
+
+eval instant at 1m absent_over_time(rate(nonexistent[5m])[5m:])
+    {} 1
+
+eval instant at 1m absent_over_time(http_requests_total{handler="/foo", handler="/bar", instance="127.0.0.1"}[5m])
+    {instance="127.0.0.1"} 1
+"#,
+    );
+}
