@@ -1,11 +1,11 @@
 //! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar`,
-//! `quantile`, `topk`, `bottomk`) with `by`/`without`. Groups keep only the `by` labels, or
+//! `quantile`, `topk`, `bottomk`, `count_values`) with `by`/`without`. Groups keep only the `by` labels, or
 //! drop the `without` labels and the metric name; `topk`/`bottomk` keep whole input series.
 //! Arithmetic follows Prometheus's `aggregation()` (compensated sums, NaN rules).
 
 use std::collections::HashMap;
 
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use crate::promql::engine::{Evaluated, Evaluator, SeriesCollector, StepCursor, StepSeries};
 use crate::promql::error::QueryError;
@@ -45,6 +45,9 @@ pub(crate) fn eval_aggregate(
     ev: &mut Evaluator<'_>,
     aggregation: &AggregateExpr,
 ) -> Result<Evaluated, QueryError> {
+    if aggregation.op.to_string() == "count_values" {
+        return count_values(ev, aggregation);
+    }
     let operator = match aggregation.op.to_string().as_str() {
         "sum" => Operator::Sum,
         "avg" => Operator::Avg,
@@ -287,6 +290,71 @@ fn select_k(
                 let slot = collector.cached_slot(&mut slots, series, &input[series].labels);
                 collector.push_to(slot, ts, value)?;
             }
+        }
+    }
+    Ok(Evaluated::Vector(collector.finish()))
+}
+
+/// `count_values("label", v)`: per step, how many samples have each value, the value (as
+/// Prometheus formats it) in `label`; groups as for other aggregations, with `label` added
+/// to `by`.
+fn count_values(
+    ev: &mut Evaluator<'_>,
+    aggregation: &AggregateExpr,
+) -> Result<Evaluated, QueryError> {
+    let mut param = aggregation.param.as_deref();
+    while let Some(Expr::Paren(paren)) = param {
+        param = Some(&paren.expr);
+    }
+    let Some(Expr::StringLiteral(value_label)) = param else {
+        return Err(QueryError::BadQuery(
+            "count_values expects a string literal as its first argument".to_owned(),
+        ));
+    };
+    let value_label = value_label.val.clone();
+    if value_label.is_empty() {
+        return Err(QueryError::Execution(format!(
+            "invalid label name {value_label:?}"
+        )));
+    }
+    let (without, mut grouping): (bool, Vec<String>) = match &aggregation.modifier {
+        None => (false, Vec::new()),
+        Some(LabelModifier::Include(names)) => (false, names.labels.clone()),
+        Some(LabelModifier::Exclude(names)) => (true, names.labels.clone()),
+    };
+    if !without {
+        grouping.push(value_label.clone());
+    }
+    let input = ev.eval_vector(&aggregation.expr)?;
+    let mut cursor = StepCursor::new(input.len());
+    let mut present = Vec::new();
+    let mut collector = SeriesCollector::default();
+    for ts in ev.grid.timestamps() {
+        ev.check_timeout()?;
+        cursor.gather(&input, ts, &mut present);
+        let mut counts: Vec<(Labels, f64)> = Vec::new();
+        for &(series, value) in &present {
+            let mut with_value = input[series].labels.clone();
+            labels::set(
+                &mut with_value,
+                &value_label,
+                &crate::promql::value::format_value(value),
+            );
+            let group = if without {
+                let mut dropped: Vec<&str> = grouping.iter().map(String::as_str).collect();
+                dropped.push(METRIC_NAME);
+                labels::without(&with_value, &dropped)
+            } else {
+                labels::keep(&with_value, &grouping)
+            };
+            match counts.iter_mut().find(|(labels, _)| *labels == group) {
+                Some((_, count)) => *count += 1.0,
+                None => counts.push((group, 1.0)),
+            }
+        }
+        for (group, count) in counts {
+            let slot = collector.slot(&group);
+            collector.push_to(slot, ts, count)?;
         }
     }
     Ok(Evaluated::Vector(collector.finish()))

@@ -277,10 +277,6 @@ fn unsupported_features_name_themselves() {
         "function mad_over_time is not supported"
     );
     assert_eq!(
-        message("count_values(\"v\", metric)"),
-        "aggregation count_values is not supported"
-    );
-    assert_eq!(
         message("limitk(1, metric)"),
         "aggregation limitk is not supported"
     );

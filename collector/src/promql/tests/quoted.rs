@@ -1454,3 +1454,49 @@ eval instant at 1m absent_over_time(http_requests_total{handler="/foo", handler=
 "#,
     );
 }
+
+#[test]
+fn aggregators_test_count_values() {
+    // Evaluated at 1m where the stored file says 5m: at 5m its single samples are exactly
+    // 5 minutes old, outside Prometheus 3's left-open lookback (see tests.rs).
+    run_script(
+        r#"
+load 5m
+	version{job="api-server", instance="0", group="production"}	6
+	version{job="api-server", instance="1", group="production"}	6
+	version{job="api-server", instance="2", group="production"}	6
+	version{job="api-server", instance="0", group="canary"}		8
+	version{job="api-server", instance="1", group="canary"}		8
+	version{job="app-server", instance="0", group="production"}	6
+	version{job="app-server", instance="1", group="production"}	6
+	version{job="app-server", instance="0", group="canary"}		7
+	version{job="app-server", instance="1", group="canary"}		7
+
+eval instant at 1m count_values("version", version)
+	{version="6"} 5
+	{version="7"} 2
+	{version="8"} 2
+
+eval instant at 1m count_values((((("version")))), version)
+       {version="6"} 5
+       {version="7"} 2
+       {version="8"} 2
+
+eval instant at 1m count_values without (instance)("version", version)
+	{job="api-server", group="production", version="6"} 3
+	{job="api-server", group="canary", version="8"} 2
+	{job="app-server", group="production", version="6"} 2
+	{job="app-server", group="canary", version="7"} 2
+
+eval instant at 1m count_values without (instance)("job", version)
+	{job="6", group="production"} 5
+	{job="8", group="canary"} 2
+	{job="7", group="canary"} 2
+
+eval instant at 1m count_values by (job, group)("job", version)
+	{job="6", group="production"} 5
+	{job="8", group="canary"} 2
+	{job="7", group="canary"} 2
+"#,
+    );
+}
