@@ -2,6 +2,7 @@
 //! HTTP responses (`ApiError`).
 
 pub mod logs;
+pub mod prom;
 pub mod time;
 pub mod ui;
 
@@ -31,6 +32,23 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/logs/search", get(logs::search))
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route(
+            "/api/v1/query_range",
+            get(prom::query_range).post(prom::query_range),
+        )
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route(
+            "/api/v1/label/{name}/values",
+            get(prom::label_values).post(prom::label_values),
+        )
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .route("/api/v1/metadata", get(prom::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .fallback(get(ui::serve_asset))

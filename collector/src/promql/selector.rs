@@ -1,0 +1,358 @@
+//! Vector and range selectors: turn PromQL matchers into store matchers, read the store once
+//! for the whole grid, and pick samples per step as Prometheus does. An instant selector takes
+//! the newest sample in `(t - lookback, t]` unless that sample is a staleness marker; a range
+//! selector takes every sample in `(t - range, t]` except staleness markers.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use promql_parser::label::{MatchOp as ParserMatchOp, Matcher as ParserMatcher};
+use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
+
+use crate::promql::engine::{Evaluated, Evaluator, StepGrid, StepSeries};
+use crate::promql::error::QueryError;
+use crate::promql::value::Series;
+use crate::series::select::{
+    Labels, METRIC_NAME, MatchOp, Matcher, SeriesSamples, is_stale_marker,
+};
+
+/// Converts a selector's matchers into store matcher sets (several for `{a="1" or b="2"}`).
+pub fn matcher_sets(selector: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    let groups: Vec<&Vec<ParserMatcher>> = if selector.matchers.or_matchers.is_empty() {
+        vec![&selector.matchers.matchers]
+    } else {
+        selector.matchers.or_matchers.iter().collect()
+    };
+    groups
+        .into_iter()
+        .map(|group| {
+            let mut set = Vec::with_capacity(group.len() + 1);
+            if let Some(name) = &selector.name {
+                set.push(Matcher::equal(METRIC_NAME, name));
+            }
+            for matcher in group {
+                set.push(store_matcher(matcher)?);
+            }
+            Ok(set)
+        })
+        .collect()
+}
+
+fn store_matcher(matcher: &ParserMatcher) -> Result<Matcher, QueryError> {
+    let plain = |op| Matcher {
+        name: matcher.name.clone(),
+        op,
+        value: matcher.value.clone(),
+    };
+    Ok(match &matcher.op {
+        ParserMatchOp::Equal => plain(MatchOp::Equal),
+        ParserMatchOp::NotEqual => plain(MatchOp::NotEqual),
+        // Prometheus anchors as `^(?s:…)$`; the parser's own regex (anchored without `s`) is
+        // the fallback for Go-isms it already rewrote, like a literal `{`.
+        ParserMatchOp::Re(parsed) => Matcher::regex(&matcher.name, &matcher.value, false)
+            .unwrap_or_else(|_| plain(MatchOp::Regex(parsed.clone()))),
+        ParserMatchOp::NotRe(parsed) => Matcher::regex(&matcher.name, &matcher.value, true)
+            .unwrap_or_else(|_| plain(MatchOp::NotRegex(parsed.clone()))),
+    })
+}
+
+/// The signed offset in milliseconds (`offset -5m` is negative).
+pub(crate) fn offset_ms(offset: Option<&Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(duration)) => duration_ms(*duration),
+        Some(Offset::Neg(duration)) => -duration_ms(*duration),
+    }
+}
+
+/// A duration in whole milliseconds.
+pub(crate) fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The fixed evaluation time of an `@` modifier, if any.
+pub(crate) fn at_ms(at: Option<&AtModifier>, grid: &StepGrid) -> Option<i64> {
+    match at? {
+        AtModifier::Start => Some(grid.start_ms),
+        AtModifier::End => Some(grid.end_ms),
+        AtModifier::At(time) => Some(match time.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(after) => duration_ms(after),
+            Err(before) => -duration_ms(before.duration()),
+        }),
+    }
+}
+
+/// The step of a subquery without one (`x[1h:]`): Prometheus uses the global evaluation
+/// interval, 1 minute by default.
+pub(crate) const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// When a selector looks at the data for the step at `ts_ms`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SelectorTime {
+    at_ms: Option<i64>,
+    offset_ms: i64,
+}
+
+impl SelectorTime {
+    pub(crate) fn of(selector: &VectorSelector, grid: &StepGrid) -> SelectorTime {
+        SelectorTime {
+            at_ms: at_ms(selector.at.as_ref(), grid),
+            offset_ms: offset_ms(selector.offset.as_ref()),
+        }
+    }
+
+    /// The time whose data the step at `ts_ms` sees.
+    pub(crate) fn reference(&self, ts_ms: i64) -> i64 {
+        self.at_ms.unwrap_or(ts_ms) - self.offset_ms
+    }
+}
+
+impl Evaluator<'_> {
+    /// Reads the series of `selector` with samples in `[from_ms, to_ms]`, sorted by labels.
+    fn select(
+        &mut self,
+        selector: &VectorSelector,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, QueryError> {
+        let sets = matcher_sets(selector)?;
+        let mut series = if sets.len() == 1 {
+            self.source.select(&sets[0], from_ms, to_ms)?
+        } else {
+            let mut union: HashMap<Labels, SeriesSamples> = HashMap::new();
+            for set in &sets {
+                for one in self.source.select(set, from_ms, to_ms)? {
+                    union.entry(one.labels.clone()).or_insert(one);
+                }
+            }
+            union.into_values().collect()
+        };
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let series = merge_equal_labels(series);
+        let loaded = series.iter().map(|one| one.samples.len()).sum();
+        self.hold_samples(loaded)?;
+        Ok(series)
+    }
+
+    /// The time span a selector needs for the whole grid, widened by `width_ms` before.
+    fn span(&self, time: SelectorTime, width_ms: i64) -> (i64, i64) {
+        let first = time.reference(self.grid.start_ms);
+        let last = time.reference(self.grid.end_ms);
+        (first - width_ms + 1, last)
+    }
+
+    /// An instant vector selector over the grid.
+    pub(crate) fn eval_vector_selector(
+        &mut self,
+        selector: &VectorSelector,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        self.instant_samples(selector, false)
+    }
+
+    /// `timestamp(selector)`: per step, the time (in seconds) of the sample an instant
+    /// selector would pick, rather than its value.
+    pub(crate) fn eval_sample_timestamps(
+        &mut self,
+        selector: &VectorSelector,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        self.instant_samples(selector, true)
+    }
+
+    fn instant_samples(
+        &mut self,
+        selector: &VectorSelector,
+        sample_time_as_value: bool,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let time = SelectorTime::of(selector, &self.grid);
+        let (from_ms, to_ms) = self.span(time, self.lookback_ms);
+        let selected = self.select(selector, from_ms, to_ms)?;
+        let mut result = Vec::with_capacity(selected.len());
+        let mut held = 0;
+        for one in selected {
+            self.check_timeout()?;
+            let samples = &one.samples;
+            let mut points = Vec::new();
+            // `next` is the first sample after the reference time of the current step.
+            let mut next = 0;
+            for ts_ms in self.grid.timestamps() {
+                let reference = time.reference(ts_ms);
+                while next < samples.len() && samples[next].0 <= reference {
+                    next += 1;
+                }
+                let Some(&(t, value)) = next.checked_sub(1).and_then(|at| samples.get(at)) else {
+                    continue;
+                };
+                if t <= reference - self.lookback_ms || is_stale_marker(value) {
+                    continue;
+                }
+                if sample_time_as_value {
+                    points.push((ts_ms, t as f64 / 1000.0));
+                } else {
+                    points.push((ts_ms, value));
+                }
+            }
+            if !points.is_empty() {
+                held += points.len();
+                result.push(StepSeries {
+                    labels: one.labels,
+                    points,
+                });
+            }
+        }
+        self.hold_samples(held)?;
+        Ok(result)
+    }
+
+    /// Reads what a range selector needs for the whole grid: its series with staleness
+    /// markers removed, and when it looks.
+    pub(crate) fn load_range(
+        &mut self,
+        selector: &MatrixSelector,
+    ) -> Result<(Vec<SeriesSamples>, SelectorTime, i64), QueryError> {
+        let time = SelectorTime::of(&selector.vs, &self.grid);
+        let range_ms = duration_ms(selector.range);
+        let (from_ms, to_ms) = self.span(time, range_ms);
+        let mut selected = self.select(&selector.vs, from_ms, to_ms)?;
+        for one in &mut selected {
+            one.samples.retain(|&(_, value)| !is_stale_marker(value));
+        }
+        Ok((selected, time, range_ms))
+    }
+
+    /// Evaluates a subquery's inner expression on its own grid (steps aligned to multiples
+    /// of its step, covering every window the outer grid needs) and returns the result as
+    /// a range selector would: series with points, and when it looks.
+    pub(crate) fn load_subquery(
+        &mut self,
+        subquery: &SubqueryExpr,
+    ) -> Result<(Vec<SeriesSamples>, SelectorTime, i64), QueryError> {
+        let time = SelectorTime {
+            at_ms: at_ms(subquery.at.as_ref(), &self.grid),
+            offset_ms: offset_ms(subquery.offset.as_ref()),
+        };
+        let range_ms = duration_ms(subquery.range);
+        let step_ms = subquery
+            .step
+            .map(duration_ms)
+            .filter(|&step| step > 0)
+            .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
+        let earliest = time.reference(self.grid.start_ms) - range_ms;
+        // The first multiple of the step after `earliest` (Go's truncating division).
+        let mut start_ms = step_ms * (earliest / step_ms);
+        if start_ms <= earliest {
+            start_ms += step_ms;
+        }
+        let end_ms = time.reference(self.grid.end_ms);
+        if start_ms > end_ms {
+            return Ok((Vec::new(), time, range_ms));
+        }
+        let grid = StepGrid {
+            start_ms,
+            end_ms,
+            step_ms,
+        };
+        let series = match self.eval_on_grid(grid, &subquery.expr)? {
+            Evaluated::Vector(series) => series,
+            Evaluated::Scalar(values) => vec![StepSeries {
+                labels: Labels::new(),
+                points: grid.timestamps().zip(values).collect(),
+            }],
+            _ => {
+                return Err(QueryError::BadQuery(
+                    "subquery is only allowed on instant vector or scalar expressions".to_owned(),
+                ));
+            }
+        };
+        let samples = series
+            .into_iter()
+            .map(|one| SeriesSamples {
+                labels: one.labels,
+                samples: one.points,
+            })
+            .collect();
+        Ok((samples, time, range_ms))
+    }
+
+    /// A subquery as the result of an instant query: its points in `(t - range, t]`.
+    pub(crate) fn eval_subquery_matrix(
+        &mut self,
+        subquery: &SubqueryExpr,
+    ) -> Result<Vec<Series>, QueryError> {
+        let (series, time, range_ms) = self.load_subquery(subquery)?;
+        let reference = time.reference(self.grid.start_ms);
+        let mut matrix: Vec<Series> = series
+            .into_iter()
+            .map(|one| Series {
+                labels: one.labels,
+                points: one
+                    .samples
+                    .into_iter()
+                    .filter(|&(t, _)| t > reference - range_ms && t <= reference)
+                    .collect(),
+            })
+            .filter(|series| !series.points.is_empty())
+            .collect();
+        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(matrix)
+    }
+
+    /// A range selector as the result of an instant query: the raw samples in
+    /// `(t - range, t]` of the first step.
+    pub(crate) fn eval_matrix_selector(
+        &mut self,
+        selector: &MatrixSelector,
+    ) -> Result<Vec<Series>, QueryError> {
+        let (selected, time, range_ms) = self.load_range(selector)?;
+        let reference = time.reference(self.grid.start_ms);
+        let mut matrix: Vec<Series> = selected
+            .into_iter()
+            .map(|one| Series {
+                labels: one.labels,
+                points: one
+                    .samples
+                    .into_iter()
+                    .filter(|&(t, _)| t > reference - range_ms && t <= reference)
+                    .collect(),
+            })
+            .filter(|series| !series.points.is_empty())
+            .collect();
+        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(matrix)
+    }
+}
+
+/// Finds the samples in `(start_ms, end_ms]` of time-sorted `samples`, moving the two
+/// cursors forward (both bounds only grow from step to step).
+pub(crate) fn window<'s>(
+    samples: &'s [(i64, f64)],
+    cursors: &mut (usize, usize),
+    start_ms: i64,
+    end_ms: i64,
+) -> &'s [(i64, f64)] {
+    let (low, high) = cursors;
+    while *high < samples.len() && samples[*high].0 <= end_ms {
+        *high += 1;
+    }
+    while *low < *high && samples[*low].0 <= start_ms {
+        *low += 1;
+    }
+    &samples[*low..*high]
+}
+
+/// Merges series with equal labels (the same series stored for two of the caller's tenants),
+/// as Prometheus's querier merges blocks: one sample per timestamp, the first one winning.
+/// The input is sorted by labels.
+fn merge_equal_labels(series: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
+    let mut merged: Vec<SeriesSamples> = Vec::with_capacity(series.len());
+    for one in series {
+        match merged.last_mut() {
+            Some(last) if last.labels == one.labels => {
+                last.samples.extend(one.samples);
+                last.samples.sort_by_key(|&(t, _)| t);
+                last.samples.dedup_by_key(|&mut (t, _)| t);
+            }
+            _ => merged.push(one),
+        }
+    }
+    merged
+}
