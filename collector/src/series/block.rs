@@ -107,7 +107,7 @@ fn read_exact_at(file: &File, path: &Path, offset: u64, len: usize) -> SeriesRes
     Ok(buffer)
 }
 
-/// (meta offset, meta length, meta CRC) from the trailer.
+/// (meta offset, meta length, meta CRC, file length) from the trailer.
 fn read_trailer(file: &File, path: &Path) -> SeriesResult<(u64, usize, u32, u64)> {
     let file_bytes = file
         .metadata()

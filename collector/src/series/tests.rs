@@ -660,3 +660,44 @@ fn random_appends_seals_compactions_and_restarts_match_a_model() -> anyhow::Resu
     }
     Ok(())
 }
+
+#[test]
+fn queries_during_seals_and_merges_see_each_sample_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path())?;
+    let writer_store = Arc::clone(&store);
+    let writer = std::thread::spawn(move || -> anyhow::Result<()> {
+        for step in 0..200i64 {
+            let ts = DAY_START_MS + step * 15_000;
+            writer_store.append(
+                "default",
+                &batch(&[
+                    ("a", &[], &[(ts, step as f64)]),
+                    ("b", &[], &[(ts, step as f64)]),
+                ]),
+            );
+            writer_store.seal()?;
+            // Level merges, and every 50 steps a day-end merge into one block.
+            let now = if step % 50 == 49 {
+                DAY_START_MS + 48 * HOUR_MS
+            } else {
+                ts
+            };
+            writer_store.compact_at(now)?;
+        }
+        Ok(())
+    });
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        for series in select_all(&store, "default")? {
+            let expected: Vec<(i64, f64)> = (0..series.samples.len() as i64)
+                .map(|step| (DAY_START_MS + step * 15_000, step as f64))
+                .collect();
+            assert_eq!(series.samples, expected, "no sample twice, none missing");
+        }
+        reads += 1;
+    }
+    writer.join().expect("writer thread panicked")?;
+    assert_eq!(select_all(&store, "default")?[0].samples.len(), 200);
+    Ok(())
+}
