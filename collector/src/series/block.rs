@@ -131,7 +131,10 @@ fn read_trailer(file: &File, path: &Path) -> SeriesResult<(u64, usize, u32, u64)
     else {
         return Err(corrupt(path, "short trailer"));
     };
-    if magic != MAGIC || meta_offset + u64::from(meta_len) + TRAILER_BYTES != file_bytes {
+    let meta_end = meta_offset
+        .checked_add(u64::from(meta_len))
+        .and_then(|end| end.checked_add(TRAILER_BYTES));
+    if magic != MAGIC || meta_end != Some(file_bytes) {
         return Err(corrupt(path, "bad trailer"));
     }
     Ok((meta_offset, meta_len as usize, meta_crc, file_bytes))
@@ -209,7 +212,11 @@ pub(crate) fn read_directory(file: &File, path: &Path) -> SeriesResult<BlockDire
             })
         })()
         .expect("length checked");
-        if entry.offset + u64::from(entry.ts_bytes) + u64::from(entry.value_bytes) > meta_offset {
+        let columns_end = entry
+            .offset
+            .saturating_add(u64::from(entry.ts_bytes))
+            .saturating_add(u64::from(entry.value_bytes));
+        if columns_end > meta_offset {
             return Err(corrupt(path, "series columns past the data"));
         }
         entries.push(entry);
