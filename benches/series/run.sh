@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Series store benchmark: bytes on disk per metric sample, ours beside Prometheus's TSDB, for
+# one simulated day of a 50-worker Dask cluster and its scheduler scraped every 15 s.
+# Target: ≤ 1 byte per sample.
+#
+#   benches/series/run.sh
+#   SKIP_PROMTOOL=1 benches/series/run.sh        # ours only
+#
+# Method
+# - Ours: target/release/series_bytes (benches/src/bin/series_bytes.rs; its doc says how the
+#   series and values are simulated) appends every scrape to a SeriesStore in a fresh
+#   directory, seals every 30 s of simulated time, compacts after each seal with the simulated
+#   clock, and finally compacts as if the day had ended two hours before: one block for the
+#   day. Bytes = every file under the store's directory (blocks and series index).
+# - Prometheus: the same samples, written by series_bytes as OpenMetrics text (every series a
+#   `gauge` family, timestamps in seconds), turned into TSDB blocks by `promtool tsdb
+#   create-blocks-from openmetrics` (Debian package `prometheus`). promtool cuts 2 h blocks
+#   (12 for the day; Prometheus's own compaction would later merge them, keeping the chunks
+#   as they are and writing one index instead of 12), so both the whole output and its
+#   chunks alone are reported.
+# - Reported in summary.md and results.json (OUT_DIR): series, samples, bytes and bytes per
+#   sample of each.
+#
+# Environment (all optional):
+#   OUT_DIR=…          results (default: benches/series/out)
+#   SKIP_BUILD=1       use the release binary already built
+#   SKIP_PROMTOOL=1    skip the Prometheus side
+#   CARGO_TARGET_DIR   where cargo puts the release binaries (default: <workspace>/target)
+#
+# Every process this script starts is stopped by PID when it ends, however it ends (trap).
+# Needs: cargo, python3, and promtool unless SKIP_PROMTOOL=1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT_DIR=${OUT_DIR:-$HERE/out}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+SERIES_BYTES=$TARGET_DIR/release/series_bytes
+CLK_TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/afterglow-series.XXXXXX)
+PIDS=()
+
+source "$HERE/../lib.sh"
+
+if [[ ${SKIP_PROMTOOL:-0} != 1 ]] && ! command -v promtool >/dev/null; then
+    echo "promtool is missing: apt-get install -y prometheus, or SKIP_PROMTOOL=1" >&2
+    exit 1
+fi
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "building series_bytes into $TARGET_DIR"
+    CARGO_TARGET_DIR=$TARGET_DIR run_fg cargo build --release --locked \
+        --manifest-path "$ROOT/Cargo.toml" -p afterglow-benches --bin series_bytes >&2
+fi
+[[ -x $SERIES_BYTES ]] || { echo "missing $SERIES_BYTES" >&2; exit 1; }
+
+mkdir -p "$OUT_DIR"
+{
+    machine_rows
+    echo "| Rust | $(rustc --version 2>/dev/null || echo unknown), release profile |"
+    echo "| promtool | $( (promtool --version 2>&1 || echo missing) | head -1) |"
+    echo "| Afterglow | $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown) |"
+    echo "| Date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+} >"$OUT_DIR/machine.md"
+
+log "simulating a day into our store (and writing the OpenMetrics file)"
+OPENMETRICS=()
+[[ ${SKIP_PROMTOOL:-0} == 1 ]] || OPENMETRICS=("$WORK/day.om")
+run_fg "$SERIES_BYTES" "$WORK/metrics" "${OPENMETRICS[@]}" >"$WORK/ours.json"
+cat "$WORK/ours.json" >&2
+
+PROM_BYTES=null
+PROM_CHUNK_BYTES=null
+PROM_BLOCKS=null
+if [[ ${SKIP_PROMTOOL:-0} != 1 ]]; then
+    log "promtool tsdb create-blocks-from openmetrics ($(du -h "$WORK/day.om" | cut -f1) of text)"
+    run_fg promtool tsdb create-blocks-from openmetrics --quiet "$WORK/day.om" "$WORK/prometheus" >&2
+    PROM_BYTES=$(du -sb "$WORK/prometheus" | cut -f1)
+    PROM_CHUNK_BYTES=$(find "$WORK/prometheus" -path '*/chunks/*' -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+    PROM_BLOCKS=$(find "$WORK/prometheus" -mindepth 1 -maxdepth 1 -type d | wc -l)
+fi
+
+python3 - "$WORK/ours.json" "$PROM_BYTES" "$PROM_CHUNK_BYTES" "$PROM_BLOCKS" "$OUT_DIR" <<'PY'
+import json, sys
+ours = json.load(open(sys.argv[1]))
+prom_bytes, prom_chunks, prom_blocks = (None if a == "null" else int(a) for a in sys.argv[2:5])
+out = sys.argv[5]
+samples = ours["samples"]
+result = {"ours": ours, "prometheus": None}
+rows = [
+    "| | bytes | bytes/sample |",
+    "|---|---:|---:|",
+    f"| Afterglow series store (1 block, series index) | {ours['bytes']:,} | {ours['bytes'] / samples:.3f} |",
+]
+if prom_bytes is not None:
+    result["prometheus"] = {"bytes": prom_bytes, "chunk_bytes": prom_chunks, "blocks": prom_blocks,
+                            "bytes_per_sample": prom_bytes / samples, "chunk_bytes_per_sample": prom_chunks / samples}
+    rows.append(f"| Prometheus TSDB, promtool ({prom_blocks} blocks: chunks, indexes, meta) | {prom_bytes:,} | {prom_bytes / samples:.3f} |")
+    rows.append(f"| Prometheus TSDB, chunks only | {prom_chunks:,} | {prom_chunks / samples:.3f} |")
+summary = "\n".join([
+    f"{ours['series']:,} series, {samples:,} samples (one day, 15 s grid); ours: ingest CPU {ours['ingest_cpu_s']} s, "
+    f"{ours['blocks_before_day_end']} blocks before the day-end merge, read back in {ours['read_all_cpu_s']} s CPU",
+    "", *rows, ""])
+json.dump(result, open(f"{out}/results.json", "w"), indent=2)
+open(f"{out}/summary.md", "w").write(summary)
+print(summary)
+PY

@@ -1,0 +1,287 @@
+//! Reading the store: `TenantSource`, the `SeriesSource` of some tenants. A query picks
+//! partitions by tenant and day before opening anything, matches series in each partition's
+//! index, and decodes only the columns of matched series in blocks whose time range overlaps.
+//!
+//! The rule a reader must not miss: a partition's snapshot (matched head samples, blocks, their
+//! open files) is taken in one step under its mutex, so a seal or merge running at the same
+//! time cannot make a sample appear twice or not at all. Series indexes of partitions not
+//! being written to are read per query and dropped after it (memory stays bounded).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::sync::Arc;
+
+use crate::series::block::{self, BlockInfo};
+use crate::series::error::SeriesError;
+use crate::series::index::{INDEX_FILE, SeriesIndex};
+use crate::series::partition::{Partition, open_block};
+use crate::series::select::{Labels, Matcher, SelectError, SeriesSamples, SeriesSource};
+use crate::series::store::SeriesStore;
+
+/// The most samples one query may gather (16 bytes each in memory).
+const MAX_SELECT_SAMPLES: usize = 20_000_000;
+
+/// Series found by a query: labels → samples in range (empty when samples were not asked
+/// for; a series is a key only when it has something in the range).
+type Found = BTreeMap<Arc<Labels>, Vec<(i64, f64)>>;
+
+/// One matched series of one partition while it is being read.
+struct Matched {
+    id: u32,
+    labels: Arc<Labels>,
+    /// From the blocks, then the head.
+    samples: Vec<(i64, f64)>,
+    present: bool,
+}
+
+/// The series of some tenants.
+pub(crate) struct TenantSource {
+    store: Arc<SeriesStore>,
+    tenants: Vec<String>,
+}
+
+fn storage(error: SeriesError) -> SelectError {
+    SelectError::Storage(error.to_string())
+}
+
+fn matches_any(matcher_sets: &[&[Matcher]], labels: &Labels) -> bool {
+    matcher_sets.is_empty()
+        || matcher_sets
+            .iter()
+            .any(|set| set.iter().all(|matcher| matcher.matches_labels(labels)))
+}
+
+impl TenantSource {
+    pub(crate) fn new(store: Arc<SeriesStore>, tenants: Vec<String>) -> TenantSource {
+        TenantSource { store, tenants }
+    }
+
+    /// The series matching any of `matcher_sets` with something in `[start_ms, end_ms]`, with
+    /// their samples when `want_samples`.
+    fn gather(
+        &self,
+        matcher_sets: &[&[Matcher]],
+        start_ms: i64,
+        end_ms: i64,
+        want_samples: bool,
+    ) -> Result<Found, SelectError> {
+        let mut found = Found::new();
+        if start_ms > end_ms {
+            return Ok(found);
+        }
+        let mut total_samples = 0;
+        for partition in self
+            .store
+            .partitions_in_range(&self.tenants, start_ms, end_ms)
+        {
+            let matched = read_partition(
+                &partition,
+                matcher_sets,
+                start_ms,
+                end_ms,
+                want_samples,
+                &mut total_samples,
+            )?;
+            for series in matched.into_iter().filter(|series| series.present) {
+                found
+                    .entry(series.labels)
+                    .or_default()
+                    .extend(series.samples);
+            }
+        }
+        for samples in found.values_mut() {
+            if !samples.is_sorted_by(|a, b| a.0 < b.0) {
+                samples.sort_by_key(|sample| sample.0);
+                samples.dedup_by_key(|sample| sample.0);
+            }
+        }
+        Ok(found)
+    }
+
+    fn series_labels(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Arc<Labels>>, SelectError> {
+        let sets: Vec<&[Matcher]> = matcher_sets.iter().map(Vec::as_slice).collect();
+        Ok(self
+            .gather(&sets, start_ms, end_ms, false)?
+            .into_keys()
+            .collect())
+    }
+}
+
+/// Reads one partition: the matched series with their samples in range.
+fn read_partition(
+    partition: &Partition,
+    matcher_sets: &[&[Matcher]],
+    start_ms: i64,
+    end_ms: i64,
+    want_samples: bool,
+    total_samples: &mut usize,
+) -> Result<Vec<Matched>, SelectError> {
+    let in_range = |ts: i64| (start_ms..=end_ms).contains(&ts);
+    let (mut matched, blocks, live) = {
+        let state = partition.lock();
+        let mut blocks: Vec<(Arc<BlockInfo>, File)> = Vec::new();
+        for info in &state.blocks {
+            if info.max_ts >= start_ms && info.min_ts <= end_ms {
+                blocks.push((Arc::clone(info), open_block(info).map_err(storage)?));
+            }
+        }
+        let mut matched = Vec::new();
+        if let Some(live) = &state.live {
+            for (id, labels) in live.index.iter() {
+                if !matches_any(matcher_sets, labels) {
+                    continue;
+                }
+                let head = &live.head[id as usize];
+                let from = head.timestamps.partition_point(|&ts| ts < start_ms);
+                let to = head.timestamps.partition_point(|&ts| ts <= end_ms);
+                let samples: Vec<(i64, f64)> = if want_samples {
+                    head.timestamps[from..to]
+                        .iter()
+                        .copied()
+                        .zip(head.values[from..to].iter().copied())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                matched.push(Matched {
+                    id,
+                    labels: Arc::clone(labels),
+                    samples,
+                    present: from < to,
+                });
+            }
+        }
+        (matched, blocks, state.live.is_some())
+    };
+    if !live {
+        // The index is read after the blocks were taken: it only grows, so it names every
+        // series they hold.
+        let index = SeriesIndex::load(&partition.dir.join(INDEX_FILE)).map_err(storage)?;
+        matched = index
+            .iter()
+            .filter(|(_, labels)| matches_any(matcher_sets, labels))
+            .map(|(id, labels)| Matched {
+                id,
+                labels: Arc::clone(labels),
+                samples: Vec::new(),
+                present: false,
+            })
+            .collect();
+    }
+    *total_samples += matched
+        .iter()
+        .map(|series| series.samples.len())
+        .sum::<usize>();
+    if matched.is_empty() {
+        return Ok(matched);
+    }
+    let mut from_blocks: Vec<Vec<(i64, f64)>> = vec![Vec::new(); matched.len()];
+    for (info, file) in &blocks {
+        let directory = block::read_directory(file, &info.path).map_err(storage)?;
+        for (series, block_samples) in matched.iter_mut().zip(&mut from_blocks) {
+            let Some(entry) = directory.find(series.id) else {
+                continue;
+            };
+            if entry.max_ts < start_ms || entry.min_ts > end_ms {
+                continue;
+            }
+            if !want_samples {
+                series.present = true;
+                continue;
+            }
+            let (timestamps, values) =
+                block::read_series(file, &info.path, entry).map_err(storage)?;
+            let before = block_samples.len();
+            block_samples.extend(
+                timestamps
+                    .into_iter()
+                    .zip(values)
+                    .filter(|(ts, _)| in_range(*ts)),
+            );
+            *total_samples += block_samples.len() - before;
+            if *total_samples > MAX_SELECT_SAMPLES {
+                return Err(SelectError::TooLarge(format!(
+                    "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
+                )));
+            }
+        }
+    }
+    for (series, mut block_samples) in matched.iter_mut().zip(from_blocks) {
+        if block_samples.is_empty() {
+            continue;
+        }
+        series.present = true;
+        block_samples.append(&mut series.samples);
+        series.samples = block_samples;
+    }
+    Ok(matched)
+}
+
+impl SeriesSource for TenantSource {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
+        Ok(self
+            .gather(&[matchers], start_ms, end_ms, true)?
+            .into_iter()
+            .map(|(labels, samples)| SeriesSamples {
+                labels: Arc::unwrap_or_clone(labels),
+                samples,
+            })
+            .collect())
+    }
+
+    fn series(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>, SelectError> {
+        Ok(self
+            .series_labels(matcher_sets, start_ms, end_ms)?
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    fn label_names(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, SelectError> {
+        let mut names = BTreeSet::new();
+        for labels in self.series_labels(matcher_sets, start_ms, end_ms)? {
+            for (name, _) in labels.iter() {
+                if !names.contains(name) {
+                    names.insert(name.clone());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, SelectError> {
+        let mut values = BTreeSet::new();
+        for labels in self.series_labels(matcher_sets, start_ms, end_ms)? {
+            if let Ok(at) = labels.binary_search_by(|(label, _)| label.as_str().cmp(name)) {
+                values.insert(labels[at].1.clone());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
