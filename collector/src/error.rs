@@ -44,6 +44,8 @@ pub enum Error {
     },
     #[error("cannot write the WAL: {reason}")]
     WalWrite { reason: String, storage_full: bool },
+    #[error("series store: {0}")]
+    Series(#[from] crate::series::SeriesError),
     #[error("bad query: {0}")]
     BadQuery(String),
     #[error("cannot listen on {addr}")]

@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::error::Error;
+use crate::series::SeriesStore;
 use crate::wal::Wal;
 
 /// Batches of one connection being logged but not yet acked.
@@ -35,6 +36,7 @@ pub struct IngestService {
     shutdown: CancellationToken,
     limits: LimitsConfig,
     disk: Arc<DiskGuard>,
+    series: Arc<SeriesStore>,
 }
 
 /// Tells whether the data directory has room, looking at most once a second.
@@ -84,12 +86,14 @@ impl IngestService {
         shutdown: CancellationToken,
         limits: LimitsConfig,
         disk: Arc<DiskGuard>,
+        series: Arc<SeriesStore>,
     ) -> IngestService {
         IngestService {
             wal,
             shutdown,
             limits,
             disk,
+            series,
         }
     }
 }
@@ -133,6 +137,7 @@ impl Ingest for IngestService {
         let shutdown = self.shutdown.clone();
         let limits = self.limits.clone();
         let disk = Arc::clone(&self.disk);
+        let series = Arc::clone(&self.series);
         let error_responses = responses.clone();
         tokio::spawn(async move {
             loop {
@@ -143,7 +148,7 @@ impl Ingest for IngestService {
                 let Some(batch) = batch else {
                     return;
                 };
-                let batch = match batch {
+                let mut batch = match batch {
                     Ok(batch) => batch,
                     Err(status) => {
                         // A batch over the size limit lands here too: the agent is told why.
@@ -170,7 +175,12 @@ impl Ingest for IngestService {
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
-                let warning: Option<String> = None;
+                // New series past the tenant's limit are taken out before the WAL; the agent
+                // hears why with the ack.
+                let warning = series.admit(&tenant, &mut batch);
+                if let Some(warning) = &warning {
+                    tracing::warn!(%tenant, batch_number = number, %warning, "series refused");
+                }
                 let encoded = batch.encode_to_vec();
                 // Held until the batch is acked: the next batch is not read while this
                 // connection has `max_in_flight_bytes` unacked.

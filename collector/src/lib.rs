@@ -28,6 +28,7 @@ use crate::api::AppState;
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogWriter, WalReplay};
 use crate::ingest::{DEFAULT_TENANT, IngestService};
+use crate::series::{SeriesConfig, SeriesStore};
 use crate::wal::Wal;
 
 /// The addresses the collector actually listens on (a configured port 0 becomes a real one).
@@ -47,13 +48,20 @@ pub async fn run(
     let store = Arc::new(LogStore::open(&config.data_dir.join("logs"))?);
     let wal_dir = config.data_dir.join("wal");
     let recovered = wal::recover(&wal_dir)?;
-    let writer = LogWriter::start(
+    let series = Arc::new(SeriesStore::open(
+        &config.data_dir.join("metrics"),
+        SeriesConfig {
+            max_series_per_tenant: config.metrics.max_series_per_tenant,
+        },
+    )?);
+    let writer = LogWriter::start_with_series(
         Arc::clone(&store),
         config.commit_interval(),
         Some(WalReplay {
             dir: wal_dir.clone(),
             end: recovered.end,
         }),
+        Some(Arc::clone(&series)),
     )?;
     let wal = Wal::start(
         &wal_dir,
@@ -96,6 +104,7 @@ pub async fn run(
             config.data_dir.clone(),
             config.limits.min_free_disk_bytes,
         )),
+        Arc::clone(&series),
     ))
     // Acks are a few bytes: compressing them would only cost a zstd context each side.
     .accept_compressed(CompressionEncoding::Zstd)
@@ -111,7 +120,10 @@ pub async fn run(
     let state = AppState {
         store,
         readable_tenants: Arc::new(vec![DEFAULT_TENANT.to_owned()]),
-        series: series::select::no_series(),
+        series: {
+            let series = Arc::clone(&series);
+            Arc::new(move |tenants| series.source(tenants))
+        },
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {

@@ -1,6 +1,8 @@
-//! The log index writer: one thread owns every partition's tantivy `IndexWriter`, adds the
-//! batches the WAL hands it (in WAL order), and commits at most every `commit_interval`.
-//! After each commit the WAL segments before the committed position are deleted.
+//! The writer: one thread owns every partition's tantivy `IndexWriter`, adds the batches the
+//! WAL hands it (in WAL order), and commits at most every `commit_interval`; it also appends
+//! their metric samples to the series store and seals the store's head every
+//! `SERIES_SEAL_INTERVAL`. WAL segments before both the committed and the sealed position
+//! are deleted.
 //!
 //! The rules a reader must not miss: per (partition, stream) the highest committed `seq` is
 //! stored in the same commit as the records (the commit payload), and a record at or below
@@ -22,12 +24,16 @@ use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition, PartitionKey};
 use crate::index::schema::LogSchema;
+use crate::series::SeriesStore;
 use crate::wal::{self, WalPosition};
 
 /// Memory for one partition writer's in-progress segment.
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 /// A partition not written to for this long has its writer closed (its memory freed).
 const IDLE_WRITER_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often the series store's head is sealed into a block: the WAL is kept at least this
+/// long (the head is rebuilt from it after a crash).
+const SERIES_SEAL_INTERVAL: Duration = Duration::from_secs(30);
 /// Batches queued for the writer thread before the WAL waits.
 const QUEUED_BATCHES: usize = 8;
 
@@ -90,6 +96,16 @@ impl LogWriter {
         commit_interval: Duration,
         wal: Option<WalReplay>,
     ) -> Result<LogWriter> {
+        LogWriter::start_with_series(store, commit_interval, wal, None)
+    }
+
+    /// Like `start`, also appending the batches' metric samples to `series`.
+    pub fn start_with_series(
+        store: Arc<LogStore>,
+        commit_interval: Duration,
+        wal: Option<WalReplay>,
+        series: Option<Arc<SeriesStore>>,
+    ) -> Result<LogWriter> {
         let (commands, receiver) = mpsc::channel(QUEUED_BATCHES);
         let received = wal.as_ref().and_then(|wal| wal.end);
         let thread = WriterThread {
@@ -99,6 +115,9 @@ impl LogWriter {
             received,
             committed: None,
             behind: received.is_some(),
+            series,
+            sealed: None,
+            last_seal: Instant::now(),
         };
         std::thread::Builder::new()
             .name("afterglow-index-writer".to_owned())
@@ -234,6 +253,11 @@ struct WriterThread {
     /// The index lacks batches after `committed` that are in the WAL: stop adding and
     /// re-read them at the next tick.
     behind: bool,
+    series: Option<Arc<SeriesStore>>,
+    /// Every metric sample up to here is sealed in the series store (`None`: from the WAL's
+    /// start).
+    sealed: Option<WalPosition>,
+    last_seal: Instant,
 }
 
 impl WriterThread {
@@ -269,7 +293,12 @@ impl WriterThread {
                 Command::Shutdown(done) => {
                     // The WAL thread has stopped: once everything is committed, no segment
                     // is needed any more.
+                    let sealed_all = self.series.is_none() || {
+                        self.seal_series(true);
+                        self.sealed == self.received
+                    };
                     if self.commit_all().is_ok()
+                        && sealed_all
                         && let (Some(dir), Some(committed)) = (&self.wal_dir, self.committed)
                     {
                         let after_all = WalPosition {
@@ -292,6 +321,19 @@ impl WriterThread {
 
     fn add(&mut self, tenant: &str, batch: Batch) -> Result<WriteOutcome> {
         const MICROS_PER_DAY: i64 = 86_400_000_000;
+        // The series store drops what it already has, so a batch seen twice (a catch-up after
+        // a failed commit) costs nothing there.
+        if let (Some(series), Some(metrics)) = (&self.series, &batch.metrics) {
+            let outcome = series.append(tenant, metrics);
+            if outcome.invalid + outcome.failed > 0 {
+                tracing::warn!(
+                    tenant,
+                    invalid = outcome.invalid,
+                    failed = outcome.failed,
+                    "metric samples not stored"
+                );
+            }
+        }
         let mut outcome = WriteOutcome::default();
         let schema = self.store.schema().clone();
         let now = Instant::now();
@@ -387,15 +429,44 @@ impl WriterThread {
         self.writers.retain(|_, writer| {
             writer.dirty || writer.last_write_at.elapsed() < IDLE_WRITER_TIMEOUT
         });
-        if self.received > self.committed {
-            self.committed = self.received;
-            if let (Some(dir), Some(committed)) = (&self.wal_dir, self.committed)
-                && let Err(error) = wal::release_before(dir, committed)
-            {
-                tracing::warn!(%error, "cannot delete committed WAL segments; trying again after the next commit");
-            }
+        let mut advanced = self.received > self.committed;
+        self.committed = self.received;
+        advanced |= self.seal_series(false);
+        let releasable = match &self.series {
+            Some(_) => self.committed.min(self.sealed),
+            None => self.committed,
+        };
+        if advanced
+            && let (Some(dir), Some(position)) = (&self.wal_dir, releasable)
+            && let Err(error) = wal::release_before(dir, position)
+        {
+            tracing::warn!(%error, "cannot delete committed WAL segments; trying again after the next commit");
         }
         Ok(())
+    }
+
+    /// Seals the series store's head when `SERIES_SEAL_INTERVAL` has passed (or `now`), then
+    /// merges its small blocks; says whether the sealed position moved.
+    fn seal_series(&mut self, now: bool) -> bool {
+        let Some(series) = &self.series else {
+            return false;
+        };
+        if !now && self.last_seal.elapsed() < SERIES_SEAL_INTERVAL {
+            return false;
+        }
+        self.last_seal = Instant::now();
+        // Every batch received so far has been appended: sealing makes all of it durable.
+        let position = self.received;
+        if let Err(error) = series.seal() {
+            tracing::error!(%error, "cannot seal the series store's head; the WAL keeps the samples and sealing is tried again");
+            return false;
+        }
+        if let Err(error) = series.compact() {
+            tracing::warn!(%error, "cannot merge series blocks; trying again after the next seal");
+        }
+        let moved = position > self.sealed;
+        self.sealed = position;
+        moved
     }
 
     /// Adds the WAL's batches after the committed position up to the last one received.

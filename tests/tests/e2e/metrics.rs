@@ -59,14 +59,19 @@ fn latency_histogram(elapsed: f64) -> String {
     page
 }
 
-fn serve_dask_pages() -> Result<MetricsServer> {
+/// A scheduler's and a worker's `/metrics`, each on a port of its own (so that their
+/// `instance` labels differ).
+fn serve_dask_pages() -> Result<(MetricsServer, MetricsServer)> {
     let scheduler = fixture("metrics/scheduler-metrics-t2-load.prom");
     let worker = fixture("metrics/worker-1-metrics-t2-load.prom");
-    MetricsServer::start(Arc::new(move |path, elapsed| match path {
-        "/scheduler/metrics" => Some(growing(&scheduler, elapsed)),
-        "/worker/metrics" => Some(growing(&worker, elapsed) + &latency_histogram(elapsed)),
-        _ => None,
-    }))
+    Ok((
+        MetricsServer::start(Arc::new(move |path, elapsed| {
+            (path == "/metrics").then(|| growing(&scheduler, elapsed))
+        }))?,
+        MetricsServer::start(Arc::new(move |path, elapsed| {
+            (path == "/metrics").then(|| growing(&worker, elapsed) + &latency_histogram(elapsed))
+        }))?,
+    ))
 }
 
 /// An instant vector as `labels (without the scrapers' own identity labels) → value`.
@@ -119,7 +124,7 @@ fn now() -> f64 {
 #[test]
 fn afterglow_and_prometheus_scraping_the_same_pages_answer_the_same_queries() -> Result<()> {
     let scene = Scene::new()?;
-    let pages = serve_dask_pages()?;
+    let (scheduler, worker) = serve_dask_pages()?;
     let collector = scene.collector(None)?;
     let _agent = Agent::start(
         scene.path(),
@@ -129,16 +134,16 @@ fn afterglow_and_prometheus_scraping_the_same_pages_answer_the_same_queries() ->
              [[metrics]]\nurl = \"{}\"\nrole = \"scheduler\"\ninterval = \"1s\"\n\
              [[metrics]]\nurl = \"{}\"\nrole = \"worker\"\ninterval = \"1s\"\n",
             collector.grpc_url,
-            pages.url("/scheduler/metrics"),
-            pages.url("/worker/metrics"),
+            scheduler.url("/metrics"),
+            worker.url("/metrics"),
         ),
     )?;
-    let target = format!("127.0.0.1:{}", pages.port);
     let prometheus = Prometheus::start(
         scene.path(),
         &format!(
-            "  - job_name: scheduler\n    metrics_path: /scheduler/metrics\n    static_configs: [{{targets: ['{target}']}}]\n\
-             \x20 - job_name: worker\n    metrics_path: /worker/metrics\n    static_configs: [{{targets: ['{target}']}}]\n"
+            "  - job_name: scheduler\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n\
+             \x20 - job_name: worker\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            scheduler.port, worker.port
         ),
     )?;
     // Both keep 15 scrapes of each target: rates over 10 s windows are then well defined.
@@ -263,7 +268,7 @@ fn afterglow_and_prometheus_scraping_the_same_pages_answer_the_same_queries() ->
 #[test]
 fn promtool_queries_our_api() -> Result<()> {
     let scene = Scene::new()?;
-    let pages = serve_dask_pages()?;
+    let (scheduler, _worker) = serve_dask_pages()?;
     let collector = scene.collector(None)?;
     let _agent = Agent::start(
         scene.path(),
@@ -272,13 +277,14 @@ fn promtool_queries_our_api() -> Result<()> {
             "collector = \"{}\"\ncluster = \"promtool\"\nnode = \"n1\"\n\
              [[metrics]]\nurl = \"{}\"\nrole = \"scheduler\"\ninterval = \"1s\"\n",
             collector.grpc_url,
-            pages.url("/scheduler/metrics"),
+            scheduler.url("/metrics"),
         ),
     )?;
-    wait_for("5 scrapes", || {
+    // Enough scrapes that a range ending two seconds ago has one at or before each of its steps.
+    wait_for("8 scrapes", || {
         let data = instant_query(&collector.http_url, "count_over_time(up[30s])", now())?;
         let count = vector(&data)?.values().next().copied().unwrap_or(0.0);
-        Ok(if count >= 5.0 { Ok(()) } else { Err(count) })
+        Ok(if count >= 8.0 { Ok(()) } else { Err(count) })
     })?;
     let promtool = |args: &[&str]| -> Result<String> {
         let output = Command::new("promtool")
@@ -304,7 +310,8 @@ fn promtool_queries_our_api() -> Result<()> {
             && instant.contains("=> 3 @"),
         "{instant}"
     );
-    let end = now().floor();
+    // Two seconds back: every step then has a scrape at or before it, ingested.
+    let end = now().floor() - 2.0;
     let range = promtool(&[
         "query",
         "range",
