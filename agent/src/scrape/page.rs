@@ -48,13 +48,19 @@ impl Staleness {
         ts_ms: i64,
         seq: u64,
     ) -> Vec<MetricFamily> {
-        let mut families: Vec<MetricFamily> = page
+        let scraped_families: Vec<MetricFamily> = page
             .map(|page| page.families)
             .unwrap_or_default()
             .into_iter()
             .map(|family| wire_family(family, target_labels, ts_ms, seq))
             .collect();
-        let scraped: usize = families.iter().map(|family| family.series.len()).sum();
+        let scraped: usize = scraped_families
+            .iter()
+            .map(|family| family.series.len())
+            .sum();
+        // The synthetic series go first: a collector at its series limit keeps the first ones,
+        // and `up` matters most.
+        let mut families = Vec::with_capacity(scraped_families.len() + 4);
         for (name, value) in [
             ("up", if report.up { 1.0 } else { 0.0 }),
             ("scrape_duration_seconds", report.duration_seconds),
@@ -76,6 +82,7 @@ impl Staleness {
                 }],
             });
         }
+        families.extend(scraped_families);
         let mut current = HashMap::with_capacity(self.previous.len());
         for series in families.iter().flat_map(|family| &family.series) {
             // Series with their own timestamps are not marked stale, as in Prometheus.
@@ -255,7 +262,8 @@ mod tests {
             Format::Text004,
         );
         let families = Staleness::default().scrape_families(Some(page), &target(), ok(), 1000, 7);
-        let series = &families[0].series[0];
+        assert_eq!(families[0].name, "up", "synthetic series first");
+        let series = &families[3].series[0];
         let names: Vec<&str> = series
             .labels
             .iter()
@@ -265,7 +273,7 @@ mod tests {
         assert_eq!(series.labels[4].value, "the-node");
         assert_eq!(series.labels[2].value, "fake");
         assert_eq!(series.seq, 7);
-        assert_eq!(families[0].r#type, i32::from(MetricType::Gauge));
+        assert_eq!(families[3].r#type, i32::from(MetricType::Gauge));
     }
 
     #[test]
@@ -364,7 +372,7 @@ mod tests {
         let mut staleness = Staleness::default();
         let page = parse("a 1 500\n", Format::Text004);
         let families = staleness.scrape_families(Some(page), &target(), ok(), 1000, 1);
-        assert_eq!(families[0].series[0].samples[0].ts_unix_millis, 500);
+        assert_eq!(families[3].series[0].samples[0].ts_unix_millis, 500);
         let families =
             staleness.scrape_families(Some(parse("", Format::Text004)), &target(), ok(), 16000, 2);
         assert!(

@@ -328,3 +328,123 @@ fn promtool_queries_our_api() -> Result<()> {
     assert_eq!(range.matches("1 @[").count(), 5, "{range}");
     Ok(())
 }
+
+/// Sample times of `up` in the last five minutes, in unix ms.
+fn up_times(api: &str) -> Result<Vec<i64>> {
+    let data = instant_query(api, "up[5m]", now())?;
+    let Some(series) = data["result"].as_array().and_then(|result| result.first()) else {
+        return Ok(Vec::new());
+    };
+    series["values"]
+        .as_array()
+        .context("values")?
+        .iter()
+        .map(|pair| Ok((pair[0].as_f64().context("time")? * 1000.0).round() as i64))
+        .collect()
+}
+
+#[test]
+fn samples_not_yet_sealed_survive_a_collector_sigkill_and_the_outage_leaves_no_gap() -> Result<()> {
+    let scene = Scene::new()?;
+    let (scheduler, _worker) = serve_dask_pages()?;
+    let mut collector = scene.collector(None)?;
+    let grpc_port = collector.grpc_port();
+    let agent = Agent::start(
+        scene.path(),
+        "scraper",
+        &format!(
+            "collector = \"{}\"\ncluster = \"crash\"\nnode = \"n1\"\n\
+             [[metrics]]\nurl = \"{}\"\nrole = \"scheduler\"\ninterval = \"1s\"\n",
+            collector.grpc_url,
+            scheduler.url("/metrics"),
+        ),
+    )?;
+    // Well under the 30 s seal interval: all of this is in the head, and in the WAL.
+    let before = wait_for("4 scrapes stored", || {
+        let times = up_times(&collector.http_url)?;
+        Ok(if times.len() >= 4 {
+            Ok(times)
+        } else {
+            Err(times)
+        })
+    })?;
+    collector.process.kill();
+    // The agent keeps scraping into its spool while the collector is away.
+    let outage = std::time::Instant::now();
+    wait_for("3 s of outage", || {
+        Ok(if outage.elapsed().as_secs() >= 3 {
+            Ok(())
+        } else {
+            Err(())
+        })
+    })?;
+    let collector = scene.collector(Some(grpc_port))?;
+    let after = wait_for("the outage's scrapes delivered and 4 more", || {
+        let times = up_times(&collector.http_url)?;
+        Ok(if times.len() >= before.len() + 7 {
+            Ok(times)
+        } else {
+            Err(times)
+        })
+    })?;
+    for time in &before {
+        assert!(
+            after.contains(time),
+            "sample at {time} lost in the crash: {after:?}"
+        );
+    }
+    for pair in after.windows(2) {
+        assert!(pair[1] > pair[0], "one sample per time");
+        assert!(
+            pair[1] - pair[0] <= 3000,
+            "no gap for the outage: {} ms between samples in {after:?}",
+            pair[1] - pair[0]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn series_past_the_tenant_limit_are_refused_and_the_agent_is_told() -> Result<()> {
+    let scene = Scene::new()?;
+    let (scheduler, _worker) = serve_dask_pages()?;
+    let collector = afterglow_tests::Collector::start_with(
+        scene.path(),
+        &scene.data_dir(),
+        None,
+        "[metrics]\nmax_series_per_tenant = 20\n",
+    )?;
+    let agent = Agent::start(
+        scene.path(),
+        "scraper",
+        &format!(
+            "collector = \"{}\"\ncluster = \"limit\"\nnode = \"n1\"\n\
+             [[metrics]]\nurl = \"{}\"\nrole = \"scheduler\"\ninterval = \"1s\"\n",
+            collector.grpc_url,
+            scheduler.url("/metrics"),
+        ),
+    )?;
+    agent
+        .process
+        .wait_for_log("the collector did not keep part of a batch")?;
+    let log = agent.process.log();
+    assert!(
+        log.contains("the limit is 20 series per tenant per day"),
+        "the warning names the limit: {log}"
+    );
+    assert!(agent.metric("afterglow_agent_collector_warnings_total")? >= 1.0);
+    let count = vector(&instant_query(
+        &collector.http_url,
+        "count({__name__=~\".+\"})",
+        now(),
+    )?)?;
+    assert_eq!(
+        count.values().copied().collect::<Vec<_>>(),
+        [20.0],
+        "exactly the limit kept"
+    );
+    // The synthetic series come first in a scrape, so `up` is among those kept.
+    let up = vector(&instant_query(&collector.http_url, "up", now())?)?;
+    assert_eq!(up.values().copied().collect::<Vec<_>>(), [1.0]);
+    Ok(())
+}
