@@ -479,7 +479,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     assert_eq!(added, samples, "every sample is added once");
     assert_eq!(selected_samples, samples, "every sample reads back");
     println!(
-        "{{\"series\": {}, \"samples\": {samples}, \"bytes\": {bytes}, \"bytes_per_sample\": {:.4}, \"blocks_before_day_end\": {blocks_before_day_end}, \"blocks\": {}, \"ingest_cpu_s\": {cpu_s:.2}, \"read_all_cpu_s\": {query_cpu_s:.2}}}",
+        "{{\"series\": {}, \"samples\": {samples}, \"bytes\": {bytes}, \"bytes_per_sample\": {:.4}, \"blocks_before_day_end\": {blocks_before_day_end}, \"blocks\": {}, \"ingest_cpu_s\": {cpu_s:.2}, \"read_all_cpu_s\": {query_cpu_s:.2}, \"day_start_ms\": {DAY_START_MS}}}",
         series.len(),
         bytes as f64 / samples as f64,
         stats.blocks,

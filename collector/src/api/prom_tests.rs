@@ -1,0 +1,443 @@
+//! The Prometheus API over HTTP (axum `oneshot`): JSON shapes, GET and POST, errors.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::{encode_timestamp, parse_duration_ns, parse_time};
+use crate::api::{AppState, router};
+use crate::index::partition::LogStore;
+use crate::promql::tests::MemorySource;
+use crate::series::select::{Labels, SeriesSource};
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    let mut labels: Labels = pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// Two counters sampled every 15 s from 1_795_780_800 s (2026-11-27T12:00:00Z) for 10 min,
+/// and a gauge with a NaN and infinities.
+fn state(dir: &std::path::Path) -> AppState {
+    const BASE_MS: i64 = 1_795_780_800_000;
+    let mut source = MemorySource::default();
+    for (instance, per_step) in [("w-1", 3.0), ("w-2", 5.0)] {
+        let samples: Vec<(i64, f64)> = (0..=40)
+            .map(|i| (BASE_MS + i * 15_000, i as f64 * per_step))
+            .collect();
+        source.add(
+            &labels(&[
+                ("__name__", "dask_tasks_total"),
+                ("cluster", "nightly-etl"),
+                ("instance", instance),
+            ]),
+            &samples,
+        );
+    }
+    for (kind, value) in [
+        ("nan", f64::NAN),
+        ("inf", f64::INFINITY),
+        ("ninf", f64::NEG_INFINITY),
+    ] {
+        source.add(
+            &labels(&[("__name__", "odd_gauge"), ("kind", kind)]),
+            &[(BASE_MS, value)],
+        );
+    }
+    let source: Arc<dyn SeriesSource> = Arc::new(source);
+    AppState {
+        store: Arc::new(LogStore::open(dir).expect("store opens")),
+        readable_tenants: Arc::new(vec!["default".to_owned()]),
+        series: Arc::new(move |_| Arc::clone(&source)),
+    }
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String, serde_json::Value) {
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, content_type, json)
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .expect("request builds");
+    let (status, _, json) = send(state, request).await;
+    (status, json)
+}
+
+async fn raw_body(state: &AppState, uri: &str) -> String {
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .expect("request builds");
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("utf-8")
+}
+
+async fn post_form(state: &AppState, uri: &str, form: &str) -> (StatusCode, serde_json::Value) {
+    let request = Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .expect("request builds");
+    let (status, _, json) = send(state, request).await;
+    (status, json)
+}
+
+#[tokio::test]
+async fn instant_query_answers_a_vector_in_prometheus_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let (status, json) = get(
+        &state,
+        "/api/v1/query?query=sum%20by%20(cluster)%20(rate(dask_tasks_total%5B1m%5D))&time=1795781400",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    insta::assert_json_snapshot!(json, @r#"
+    {
+      "data": {
+        "result": [
+          {
+            "metric": {
+              "cluster": "nightly-etl"
+            },
+            "value": [
+              1795781400,
+              "0.5333333333333333"
+            ]
+          }
+        ],
+        "resultType": "vector"
+      },
+      "status": "success"
+    }
+    "#);
+}
+
+#[tokio::test]
+async fn post_form_body_gives_the_same_answer_as_get() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let (_, by_get) = get(
+        &state,
+        "/api/v1/query?query=dask_tasks_total&time=1795781400.5",
+    )
+    .await;
+    let (status, by_post) = post_form(
+        &state,
+        "/api/v1/query?time=1795781400.5",
+        "query=dask_tasks_total",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_get, by_post);
+    assert_eq!(by_post["data"]["result"].as_array().map(Vec::len), Some(2));
+    // The body wins over the query string, as Go's `r.FormValue`.
+    let (_, overridden) = post_form(
+        &state,
+        "/api/v1/query?query=nothing&time=1795781400",
+        "query=dask_tasks_total",
+    )
+    .await;
+    assert_eq!(
+        overridden["data"]["result"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn range_query_answers_a_matrix_with_float_second_timestamps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let body = raw_body(
+        &state,
+        "/api/v1/query_range?query=dask_tasks_total%7Binstance%3D%22w-1%22%7D&start=2026-11-27T12:00:00Z&end=2026-11-27T12:00:45.5Z&step=15s",
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"dask_tasks_total","cluster":"nightly-etl","instance":"w-1"},"values":[[1795780800,"0"],[1795780815,"3"],[1795780830,"6"],[1795780845,"9"]]}]}}"#
+    );
+    let (status, json) = get(
+        &state,
+        "/api/v1/query_range?query=time()&start=1795780800&end=1795780801&step=0.5",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    insta::assert_json_snapshot!(json["data"], @r#"
+    {
+      "result": [
+        {
+          "metric": {},
+          "values": [
+            [
+              1795780800,
+              "1795780800"
+            ],
+            [
+              1795780800.5,
+              "1795780800.5"
+            ],
+            [
+              1795780801,
+              "1795780801"
+            ]
+          ]
+        }
+      ],
+      "resultType": "matrix"
+    }
+    "#);
+}
+
+#[tokio::test]
+async fn scalar_string_and_special_values_are_encoded_as_prometheus_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    assert_eq!(
+        raw_body(&state, "/api/v1/query?query=1%2F3&time=1795780800.25").await,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1795780800.250,"0.3333333333333333"]}}"#
+    );
+    assert_eq!(
+        raw_body(&state, "/api/v1/query?query=%22a%5C%22b%22&time=10").await,
+        r#"{"status":"success","data":{"resultType":"string","result":[10,"a\"b"]}}"#
+    );
+    let (_, json) = get(&state, "/api/v1/query?query=odd_gauge&time=1795780800").await;
+    let mut values: Vec<String> = json["data"]["result"]
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|sample| sample["value"][1].as_str().expect("a string").to_owned())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["+Inf", "-Inf", "NaN"]);
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_types_and_statuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let cases = [
+        (
+            "/api/v1/query?query=rate(x",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid parameter \"query\"",
+        ),
+        (
+            "/api/v1/query?query=up&time=yesterday",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
+        ),
+        (
+            "/api/v1/query?query=mad_over_time(up%5B1m%5D)",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "execution",
+            "function mad_over_time is not supported",
+        ),
+        (
+            "/api/v1/query?query=up&timeout=0s",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "query timed out in expression evaluation",
+        ),
+        (
+            "/api/v1/query_range?query=up&end=10&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid parameter \"start\"",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=10&end=5&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "end timestamp must not be before start time",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=5&step=0",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "zero or negative query resolution step widths are not accepted",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=5&step=often",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid parameter \"step\": cannot parse \"often\" to a valid duration",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=86400&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "exceeded maximum resolution of 11,000 points per timeseries",
+        ),
+        (
+            "/api/v1/query_range?query=up%5B5m%5D&start=0&end=5&step=1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid expression type \"range vector\" for range query",
+        ),
+        (
+            "/api/v1/series",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "no match[] parameter provided",
+        ),
+        (
+            "/api/v1/series?match[]=up%2B1",
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+            "invalid parameter \"match[]\"",
+        ),
+    ];
+    for (uri, status, error_type, message) in cases {
+        let (actual_status, json) = get(&state, uri).await;
+        assert_eq!(actual_status, status, "{uri}: {json}");
+        assert_eq!(json["status"], "error", "{uri}");
+        assert_eq!(json["errorType"], error_type, "{uri}");
+        let text = json["error"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{uri}: {text}");
+    }
+    let (status, json) = get(&state, "/api/v1/query?query=mad_over_time(up%5B1m%5D)").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    insta::assert_json_snapshot!(json, @r#"
+    {
+      "error": "function mad_over_time is not supported",
+      "errorType": "execution",
+      "status": "error"
+    }
+    "#);
+}
+
+#[tokio::test]
+async fn series_labels_and_values_list_matching_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let (status, json) = get(
+        &state,
+        "/api/v1/series?match[]=dask_tasks_total%7Binstance%3D%22w-2%22%7D&match[]=odd_gauge%7Bkind%3D%22nan%22%7D",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    insta::assert_json_snapshot!(json, @r#"
+    {
+      "data": [
+        {
+          "__name__": "dask_tasks_total",
+          "cluster": "nightly-etl",
+          "instance": "w-2"
+        },
+        {
+          "__name__": "odd_gauge",
+          "kind": "nan"
+        }
+      ],
+      "status": "success"
+    }
+    "#);
+    let (_, names) = get(&state, "/api/v1/labels").await;
+    assert_eq!(
+        names["data"],
+        serde_json::json!(["__name__", "cluster", "instance", "kind"])
+    );
+    let (_, names) = post_form(&state, "/api/v1/labels", "match[]=odd_gauge").await;
+    assert_eq!(names["data"], serde_json::json!(["__name__", "kind"]));
+    let (_, values) = get(&state, "/api/v1/label/__name__/values").await;
+    assert_eq!(
+        values["data"],
+        serde_json::json!(["dask_tasks_total", "odd_gauge"])
+    );
+    let (_, limited) = get(&state, "/api/v1/label/kind/values?limit=1").await;
+    assert_eq!(limited["data"], serde_json::json!(["inf"]));
+    assert_eq!(
+        limited["warnings"],
+        serde_json::json!(["results truncated due to limit"])
+    );
+    let (_, outside) = get(&state, "/api/v1/label/kind/values?start=0&end=10").await;
+    assert_eq!(outside["data"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn buildinfo_and_metadata_answer_for_grafana() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    let (status, json) = get(&state, "/api/v1/status/buildinfo").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "success");
+    assert!(
+        json["data"]["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('3'))
+    );
+    let (status, json) = get(&state, "/api/v1/metadata").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, serde_json::json!({"status": "success", "data": {}}));
+    let (status, json) = post_form(&state, "/api/v1/query_exemplars", "query=up").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, serde_json::json!({"status": "success", "data": []}));
+}
+
+#[test]
+fn times_and_durations_parse_as_in_prometheus() {
+    assert_eq!(parse_time("1795780800"), Ok(1_795_780_800_000));
+    assert_eq!(parse_time("1795780800.1234"), Ok(1_795_780_800_123));
+    assert_eq!(parse_time("-1.5"), Ok(-1_500));
+    assert_eq!(
+        parse_time("2026-11-27T13:00:00.5+01:00"),
+        Ok(1_795_780_800_500)
+    );
+    assert!(parse_time("now").is_err());
+    assert!(parse_time("NaN").is_err());
+    assert_eq!(parse_duration_ns("15"), Ok(15_000_000_000));
+    assert_eq!(parse_duration_ns("0.5"), Ok(500_000_000));
+    assert_eq!(parse_duration_ns("1m30s"), Ok(90_000_000_000));
+    assert_eq!(parse_duration_ns("1h5ms"), Ok(3_600_005_000_000));
+    assert_eq!(parse_duration_ns("1d"), Ok(86_400_000_000_000));
+    assert!(
+        parse_duration_ns("30s1m").is_err(),
+        "units must be in order"
+    );
+    assert!(parse_duration_ns("").is_err());
+    assert!(parse_duration_ns("5x").is_err());
+}
+
+#[test]
+fn timestamps_keep_exactly_their_milliseconds() {
+    assert_eq!(encode_timestamp(1_795_780_800_000), "1795780800");
+    assert_eq!(encode_timestamp(1_795_780_800_500), "1795780800.500");
+    assert_eq!(encode_timestamp(1_795_780_800_007), "1795780800.007");
+    assert_eq!(encode_timestamp(-1_500), "-1.500");
+    assert_eq!(encode_timestamp(0), "0");
+}
