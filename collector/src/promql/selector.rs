@@ -279,21 +279,11 @@ impl Evaluator<'_> {
         subquery: &SubqueryExpr,
     ) -> Result<Vec<Series>, QueryError> {
         let (series, time, range_ms) = self.load_subquery(subquery)?;
-        let reference = time.reference(self.grid.start_ms);
-        let mut matrix: Vec<Series> = series
-            .into_iter()
-            .map(|one| Series {
-                labels: one.labels,
-                points: one
-                    .samples
-                    .into_iter()
-                    .filter(|&(t, _)| t > reference - range_ms && t <= reference)
-                    .collect(),
-            })
-            .filter(|series| !series.points.is_empty())
-            .collect();
-        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(matrix)
+        Ok(points_in_range(
+            series,
+            time.reference(self.grid.start_ms),
+            range_ms,
+        ))
     }
 
     /// A range selector as the result of an instant query: the raw samples in
@@ -303,22 +293,31 @@ impl Evaluator<'_> {
         selector: &MatrixSelector,
     ) -> Result<Vec<Series>, QueryError> {
         let (selected, time, range_ms) = self.load_range(selector)?;
-        let reference = time.reference(self.grid.start_ms);
-        let mut matrix: Vec<Series> = selected
-            .into_iter()
-            .map(|one| Series {
-                labels: one.labels,
-                points: one
-                    .samples
-                    .into_iter()
-                    .filter(|&(t, _)| t > reference - range_ms && t <= reference)
-                    .collect(),
-            })
-            .filter(|series| !series.points.is_empty())
-            .collect();
-        matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(matrix)
+        Ok(points_in_range(
+            selected,
+            time.reference(self.grid.start_ms),
+            range_ms,
+        ))
     }
+}
+
+/// The points of each series in `(reference - range_ms, reference]`, series left empty
+/// dropped, sorted by labels.
+fn points_in_range(series: Vec<SeriesSamples>, reference: i64, range_ms: i64) -> Vec<Series> {
+    let mut matrix: Vec<Series> = series
+        .into_iter()
+        .map(|one| Series {
+            labels: one.labels,
+            points: one
+                .samples
+                .into_iter()
+                .filter(|&(t, _)| t > reference - range_ms && t <= reference)
+                .collect(),
+        })
+        .filter(|series| !series.points.is_empty())
+        .collect();
+    matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+    matrix
 }
 
 /// Finds the samples in `(start_ms, end_ms]` of time-sorted `samples`, moving the two

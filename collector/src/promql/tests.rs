@@ -94,42 +94,6 @@ impl SeriesSource for MemorySource {
             .map(|one| one.labels.clone())
             .collect())
     }
-
-    fn label_names(
-        &self,
-        matcher_sets: &[Vec<Matcher>],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<String>, SelectError> {
-        let mut names: Vec<String> = self
-            .matching(matcher_sets, start_ms, end_ms)
-            .flat_map(|one| one.labels.iter().map(|(name, _)| name.clone()))
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
-    }
-
-    fn label_values(
-        &self,
-        name: &str,
-        matcher_sets: &[Vec<Matcher>],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<String>, SelectError> {
-        let mut values: Vec<String> = self
-            .matching(matcher_sets, start_ms, end_ms)
-            .filter_map(|one| {
-                one.labels
-                    .iter()
-                    .find(|(label, _)| label == name)
-                    .map(|(_, value)| value.clone())
-            })
-            .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
-    }
 }
 
 /// Parses a promqltest duration (`5m`, `15m1s`, `10s53ms`) or bare seconds, in ms.

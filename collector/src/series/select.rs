@@ -126,7 +126,15 @@ pub trait SeriesSource: Send + Sync {
         matcher_sets: &[Vec<Matcher>],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<String>, SelectError>;
+    ) -> Result<Vec<String>, SelectError> {
+        let names: std::collections::BTreeSet<String> = self
+            .series(matcher_sets, start_ms, end_ms)?
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name)
+            .collect();
+        Ok(names.into_iter().collect())
+    }
 
     /// Sorted, unique values of label `name` of those series.
     fn label_values(
@@ -135,7 +143,16 @@ pub trait SeriesSource: Send + Sync {
         matcher_sets: &[Vec<Matcher>],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<String>, SelectError>;
+    ) -> Result<Vec<String>, SelectError> {
+        let values: std::collections::BTreeSet<String> = self
+            .series(matcher_sets, start_ms, end_ms)?
+            .into_iter()
+            .flatten()
+            .filter(|(label, _)| label == name)
+            .map(|(_, value)| value)
+            .collect();
+        Ok(values.into_iter().collect())
+    }
 }
 
 /// Makes the `SeriesSource` of a request, scoped to the tenants the caller may read.
@@ -151,20 +168,6 @@ impl SeriesSource for NoSeries {
     }
 
     fn series(&self, _: &[Vec<Matcher>], _: i64, _: i64) -> Result<Vec<Labels>, SelectError> {
-        Ok(Vec::new())
-    }
-
-    fn label_names(&self, _: &[Vec<Matcher>], _: i64, _: i64) -> Result<Vec<String>, SelectError> {
-        Ok(Vec::new())
-    }
-
-    fn label_values(
-        &self,
-        _: &str,
-        _: &[Vec<Matcher>],
-        _: i64,
-        _: i64,
-    ) -> Result<Vec<String>, SelectError> {
         Ok(Vec::new())
     }
 }

@@ -7,7 +7,7 @@
 //! time cannot make a sample appear twice or not at all. Series indexes of partitions not
 //! being written to are read per query and dropped after it (memory stays bounded).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -250,38 +250,5 @@ impl SeriesSource for TenantSource {
             .into_iter()
             .map(Arc::unwrap_or_clone)
             .collect())
-    }
-
-    fn label_names(
-        &self,
-        matcher_sets: &[Vec<Matcher>],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<String>, SelectError> {
-        let mut names = BTreeSet::new();
-        for labels in self.series_labels(matcher_sets, start_ms, end_ms)? {
-            for (name, _) in labels.iter() {
-                if !names.contains(name) {
-                    names.insert(name.clone());
-                }
-            }
-        }
-        Ok(names.into_iter().collect())
-    }
-
-    fn label_values(
-        &self,
-        name: &str,
-        matcher_sets: &[Vec<Matcher>],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<String>, SelectError> {
-        let mut values = BTreeSet::new();
-        for labels in self.series_labels(matcher_sets, start_ms, end_ms)? {
-            if let Ok(at) = labels.binary_search_by(|(label, _)| label.as_str().cmp(name)) {
-                values.insert(labels[at].1.clone());
-            }
-        }
-        Ok(values.into_iter().collect())
     }
 }
