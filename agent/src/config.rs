@@ -803,4 +803,57 @@ flavour = "dask"
         }
         assert_eq!(problems.len(), 6, "{all}");
     }
+
+    #[test]
+    fn scrape_targets_and_discovery_are_checked() {
+        let text = r#"
+[[metrics]]
+url = "ftp://host/metrics"
+interval = "500ms"
+labels = { node = "spoof", "bad-name" = "x" }
+[[metrics]]
+url = "http://127.0.0.1:8787/metrics"
+timeout = "soon"
+[dask]
+scheduler = "not a url"
+poll_interval = "often"
+"#;
+        let problems = AgentConfig::parse(text).expect_err("the file is broken");
+        let all = problems.join("\n");
+        for expected in [
+            "`metrics[0]`.url: \"ftp://host/metrics\" must be an http:// URL",
+            "`metrics[0]`.interval: must be at least 1s",
+            "`metrics[0]`.labels: \"node\" is set by the agent",
+            "`metrics[0]`.labels: \"bad-name\" is not a label name",
+            "`metrics[1]`.timeout",
+            "`dask.scheduler`",
+            "`dask.poll_interval`",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn scrape_defaults_and_a_timeout_capped_at_the_interval() {
+        let config = AgentConfig::parse(
+            "[[metrics]]\nurl = \"http://h:1/metrics\"\ninterval = \"5s\"\n[dask]\nscheduler = \"http://h:8787/prefix\"\n",
+        )
+        .expect("valid");
+        let timing = config.metrics[0].timing();
+        assert_eq!(timing.interval, Duration::from_secs(5));
+        assert_eq!(
+            timing.timeout,
+            Duration::from_secs(5),
+            "capped at the interval"
+        );
+        assert_eq!(timing.max_body_bytes, 16 << 20);
+        let dask = config.dask.expect("discovery configured");
+        assert_eq!(dask.timing().interval, Duration::from_secs(15));
+        assert_eq!(dask.poll_interval(), Duration::from_secs(5));
+        assert_eq!(
+            dask.scheduler_url().expect("valid").as_str(),
+            "http://h:8787/prefix/"
+        );
+    }
 }
