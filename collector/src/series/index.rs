@@ -13,8 +13,9 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::series::error::{SeriesError, SeriesResult};
 use crate::series::select::Labels;
@@ -33,6 +34,72 @@ pub(crate) struct SeriesIndex {
     persisted: usize,
     /// Length of the file's good prefix, where the next entry goes.
     file_len: u64,
+}
+
+/// Series indexes of partitions not being written to, kept between queries within a budget
+/// of their file sizes; the least recently used goes first. An entry is used only while its
+/// file has the length it was read at (a late sample can make a finished partition grow).
+#[derive(Debug)]
+pub(crate) struct IndexCache {
+    budget_bytes: u64,
+    entries: Mutex<Vec<CachedIndex>>,
+    uses: AtomicU64,
+}
+
+/// `(path, file length, index, last use)`.
+type CachedIndex = (PathBuf, u64, Arc<SeriesIndex>, u64);
+
+impl IndexCache {
+    pub(crate) fn new(budget_bytes: u64) -> IndexCache {
+        IndexCache {
+            budget_bytes,
+            entries: Mutex::new(Vec::new()),
+            uses: AtomicU64::new(0),
+        }
+    }
+
+    /// The index at `path`, from the cache when its file has not changed.
+    pub(crate) fn load(&self, path: &Path) -> SeriesResult<Arc<SeriesIndex>> {
+        let file_len = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(SeriesError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut entries = self.lock();
+            if let Some(entry) = entries
+                .iter_mut()
+                .find(|(cached, len, _, _)| cached == path && *len == file_len)
+            {
+                entry.3 = now;
+                return Ok(Arc::clone(&entry.2));
+            }
+        }
+        // Read outside the lock: other queries go on meanwhile.
+        let index = Arc::new(SeriesIndex::load(path)?);
+        let mut entries = self.lock();
+        entries.retain(|(cached, _, _, _)| cached != path);
+        entries.push((path.to_owned(), file_len, Arc::clone(&index), now));
+        while entries.iter().map(|entry| entry.1).sum::<u64>() > self.budget_bytes {
+            let Some(oldest) = (0..entries.len()).min_by_key(|&at| entries[at].3) else {
+                break;
+            };
+            entries.swap_remove(oldest);
+        }
+        Ok(index)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CachedIndex>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Entries of a seal that are not in the file yet.
@@ -286,6 +353,34 @@ mod tests {
         let reloaded = SeriesIndex::load(&path)?;
         assert_eq!(reloaded.len(), 1);
         assert_eq!(reloaded.file_len, twice.len() as u64);
+        Ok(())
+    }
+
+    #[test]
+    fn the_cache_reuses_an_unchanged_index_rereads_a_grown_one_and_keeps_to_its_budget()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (first, second) = (dir.path().join("a.idx"), dir.path().join("b.idx"));
+        let mut index = SeriesIndex::default();
+        index.insert(labels("up", "w-1"));
+        let pending = index.pending().expect("one new entry");
+        write_pending(&first, &pending)?;
+        write_pending(&second, &pending)?;
+        index.mark_persisted(&pending);
+        let one_file = std::fs::metadata(&first)?.len();
+
+        let cache = IndexCache::new(one_file);
+        let loaded = cache.load(&first)?;
+        assert!(Arc::ptr_eq(&loaded, &cache.load(&first)?), "read once");
+        // A late sample adds a series: the file grows and is read again.
+        index.insert(labels("up", "w-2"));
+        write_pending(&first, &index.pending().expect("one new entry"))?;
+        let grown = cache.load(&first)?;
+        assert_eq!(grown.len(), 2);
+        // Room for one file only: reading the second evicts the first.
+        cache.load(&second)?;
+        assert_eq!(cache.lock().len(), 1);
+        assert!(!Arc::ptr_eq(&grown, &cache.load(&first)?), "evicted, read again");
         Ok(())
     }
 }

@@ -5,15 +5,17 @@
 //! The rule a reader must not miss: a partition's snapshot (matched head samples, blocks, their
 //! open files) is taken in one step under its mutex, so a seal or merge running at the same
 //! time cannot make a sample appear twice or not at all. Series indexes of partitions not
-//! being written to are read per query and dropped after it (memory stays bounded).
+//! being written to are read once and kept in a cache with a byte budget (memory stays
+//! bounded).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::sync::Arc;
 
 use crate::series::block::{self, BlockInfo};
 use crate::series::error::SeriesError;
-use crate::series::index::{INDEX_FILE, SeriesIndex};
+use crate::series::index::{INDEX_FILE, IndexCache};
 use crate::series::partition::{Partition, open_block};
 use crate::series::select::{Labels, Matcher, SelectError, SeriesSamples, SeriesSource};
 use crate::series::store::SeriesStore;
@@ -75,6 +77,7 @@ impl TenantSource {
             .partitions_in_range(&self.tenants, start_ms, end_ms)
         {
             let matched = read_partition(
+                &self.store.index_cache,
                 &partition,
                 matcher_sets,
                 start_ms,
@@ -83,10 +86,13 @@ impl TenantSource {
                 &mut total_samples,
             )?;
             for series in matched.into_iter().filter(|series| series.present) {
-                found
-                    .entry(series.labels)
-                    .or_default()
-                    .extend(series.samples);
+                // Moved, not copied, when the series is in one partition only (the usual).
+                match found.entry(series.labels) {
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(series.samples);
+                    }
+                    Entry::Occupied(mut occupied) => occupied.get_mut().extend(series.samples),
+                }
             }
         }
         for samples in found.values_mut() {
@@ -114,6 +120,7 @@ impl TenantSource {
 
 /// Reads one partition: the matched series with their samples in range.
 fn read_partition(
+    index_cache: &IndexCache,
     partition: &Partition,
     matcher_sets: &[&[Matcher]],
     start_ms: i64,
@@ -161,7 +168,9 @@ fn read_partition(
     if !live {
         // The index is read after the blocks were taken: it only grows, so it names every
         // series they hold.
-        let index = SeriesIndex::load(&partition.dir.join(INDEX_FILE)).map_err(storage)?;
+        let index = index_cache
+            .load(&partition.dir.join(INDEX_FILE))
+            .map_err(storage)?;
         matched = index
             .iter()
             .filter(|(_, labels)| matches_any(matcher_sets, labels))

@@ -14,13 +14,17 @@ use afterglow_proto::v1::PushRequest;
 
 use crate::series::block::{self, BlockWriter, TEMP_SUFFIX};
 use crate::series::error::{SeriesError, SeriesResult};
-use crate::series::index::{self, INDEX_FILE};
+use crate::series::index::{self, INDEX_FILE, IndexCache};
 use crate::series::labels::series_labels;
 use crate::series::partition::{
     DAY_MS, Partition, PartitionKey, PartitionState, day_of, parse_day_name,
 };
 use crate::series::select::{Labels, SeriesSource};
 use crate::series::source::TenantSource;
+
+/// Series index bytes (as files) of finished partitions kept in memory between queries
+/// (about 100,000 series).
+const INDEX_CACHE_BYTES: u64 = 16 << 20;
 
 /// How the series store behaves.
 #[derive(Debug, Clone)]
@@ -77,6 +81,8 @@ pub struct SeriesStore {
     partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
     /// Held by `seal` and `compact`, which therefore never run at the same time.
     maintenance: Mutex<()>,
+    /// Series indexes of finished partitions, kept between queries.
+    pub(crate) index_cache: IndexCache,
 }
 
 /// Tells whether `tenant` can name a directory.
@@ -200,6 +206,7 @@ impl SeriesStore {
             config,
             partitions: RwLock::new(partitions),
             maintenance: Mutex::new(()),
+            index_cache: IndexCache::new(INDEX_CACHE_BYTES),
         })
     }
 
