@@ -380,7 +380,10 @@ mod tests {
         // Room for one file only: reading the second evicts the first.
         cache.load(&second)?;
         assert_eq!(cache.lock().len(), 1);
-        assert!(!Arc::ptr_eq(&grown, &cache.load(&first)?), "evicted, read again");
+        assert!(
+            !Arc::ptr_eq(&grown, &cache.load(&first)?),
+            "evicted, read again"
+        );
         Ok(())
     }
 }

@@ -368,14 +368,15 @@ fn samples_not_yet_sealed_survive_a_collector_sigkill_and_the_outage_leaves_no_g
             Err(times)
         })
     })?;
+    let scrapes_at_kill = agent.metric("afterglow_agent_scrapes_total")?;
     collector.process.kill();
     // The agent keeps scraping into its spool while the collector is away.
-    let outage = std::time::Instant::now();
-    wait_for("3 s of outage", || {
-        Ok(if outage.elapsed().as_secs() >= 3 {
+    wait_for("3 scrapes during the outage", || {
+        let scrapes = agent.metric("afterglow_agent_scrapes_total")?;
+        Ok(if scrapes >= scrapes_at_kill + 3.0 {
             Ok(())
         } else {
-            Err(())
+            Err(scrapes)
         })
     })?;
     let collector = scene.collector(Some(grpc_port))?;
