@@ -20,6 +20,8 @@ use crate::series::partition::{Partition, open_block};
 use crate::series::select::{Labels, Matcher, SelectError, SeriesSamples, SeriesSource};
 use crate::series::store::SeriesStore;
 
+/// A query matching at least this many series decodes them on every core.
+const PARALLEL_SERIES: usize = 64;
 /// The most samples one query may gather (16 bytes each in memory).
 const MAX_SELECT_SAMPLES: usize = 20_000_000;
 
@@ -128,7 +130,6 @@ fn read_partition(
     want_samples: bool,
     total_samples: &mut usize,
 ) -> Result<Vec<Matched>, SelectError> {
-    let in_range = |ts: i64| (start_ms..=end_ms).contains(&ts);
     let (mut matched, blocks, live) = {
         let state = partition.lock();
         let mut blocks: Vec<(Arc<BlockInfo>, File)> = Vec::new();
@@ -189,36 +190,47 @@ fn read_partition(
     if matched.is_empty() {
         return Ok(matched);
     }
-    let mut from_blocks: Vec<Vec<(i64, f64)>> = vec![Vec::new(); matched.len()];
+    let mut directories = Vec::with_capacity(blocks.len());
     for (info, file) in &blocks {
-        let directory = block::read_directory(file, &info.path).map_err(storage)?;
-        for (series, block_samples) in matched.iter_mut().zip(&mut from_blocks) {
-            let Some(entry) = directory.find(series.id) else {
-                continue;
-            };
-            if entry.max_ts < start_ms || entry.min_ts > end_ms {
-                continue;
-            }
-            if !want_samples {
-                series.present = true;
-                continue;
-            }
-            let (timestamps, values) =
-                block::read_series(file, &info.path, entry).map_err(storage)?;
-            let before = block_samples.len();
-            block_samples.extend(
-                timestamps
-                    .into_iter()
-                    .zip(values)
-                    .filter(|(ts, _)| in_range(*ts)),
-            );
-            *total_samples += block_samples.len() - before;
-            if *total_samples > MAX_SELECT_SAMPLES {
-                return Err(SelectError::TooLarge(format!(
-                    "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
-                )));
-            }
-        }
+        directories.push(block::read_directory(file, &info.path).map_err(storage)?);
+    }
+    let blocks: Vec<BlockToRead<'_>> = blocks
+        .iter()
+        .zip(&directories)
+        .map(|((info, file), directory)| BlockToRead {
+            info,
+            file,
+            directory,
+        })
+        .collect();
+    // Decoding is most of a large query's time: the matched series are split over the cores.
+    let mut from_blocks: Vec<Vec<(i64, f64)>> = vec![Vec::new(); matched.len()];
+    let threads = if want_samples && matched.len() >= PARALLEL_SERIES {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
+    };
+    let per_thread = matched.len().div_ceil(threads);
+    let range = (start_ms, end_ms, want_samples);
+    let decoded: usize = std::thread::scope(|scope| {
+        let parts: Vec<_> = matched
+            .chunks_mut(per_thread)
+            .zip(from_blocks.chunks_mut(per_thread))
+            .map(|(series, samples)| {
+                let blocks = &blocks;
+                scope.spawn(move || read_columns(blocks, series, samples, range))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .map(|part| part.join().expect("reading columns does not panic"))
+            .sum::<Result<usize, SelectError>>()
+    })?;
+    *total_samples += decoded;
+    if *total_samples > MAX_SELECT_SAMPLES {
+        return Err(SelectError::TooLarge(format!(
+            "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
+        )));
     }
     for (series, mut block_samples) in matched.iter_mut().zip(from_blocks) {
         if block_samples.is_empty() {
@@ -229,6 +241,55 @@ fn read_partition(
         series.samples = block_samples;
     }
     Ok(matched)
+}
+
+/// A block a query reads, with its directory.
+struct BlockToRead<'a> {
+    info: &'a BlockInfo,
+    file: &'a File,
+    directory: &'a block::BlockDirectory,
+}
+
+/// Reads the columns of `series` from `blocks` into `samples` (same order), keeping samples in
+/// `[start_ms, end_ms]`, or only marks the series present when samples are not wanted;
+/// returns how many samples it kept. Stops at `MAX_SELECT_SAMPLES`.
+fn read_columns(
+    blocks: &[BlockToRead<'_>],
+    series: &mut [Matched],
+    samples: &mut [Vec<(i64, f64)>],
+    (start_ms, end_ms, want_samples): (i64, i64, bool),
+) -> Result<usize, SelectError> {
+    let mut kept = 0;
+    for block in blocks {
+        for (series, block_samples) in series.iter_mut().zip(samples.iter_mut()) {
+            let Some(entry) = block.directory.find(series.id) else {
+                continue;
+            };
+            if entry.max_ts < start_ms || entry.min_ts > end_ms {
+                continue;
+            }
+            if !want_samples {
+                series.present = true;
+                continue;
+            }
+            let (timestamps, values) =
+                block::read_series(block.file, &block.info.path, entry).map_err(storage)?;
+            let before = block_samples.len();
+            block_samples.extend(
+                timestamps
+                    .into_iter()
+                    .zip(values)
+                    .filter(|(ts, _)| (start_ms..=end_ms).contains(ts)),
+            );
+            kept += block_samples.len() - before;
+            if kept > MAX_SELECT_SAMPLES {
+                return Err(SelectError::TooLarge(format!(
+                    "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
+                )));
+            }
+        }
+    }
+    Ok(kept)
 }
 
 impl SeriesSource for TenantSource {

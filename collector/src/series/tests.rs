@@ -701,3 +701,40 @@ fn queries_during_seals_and_merges_see_each_sample_once() -> anyhow::Result<()> 
     assert_eq!(select_all(&store, "default")?[0].samples.len(), 200);
     Ok(())
 }
+
+#[test]
+fn a_query_over_many_series_decodes_them_on_every_core_and_reads_each_sample_once()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path())?;
+    let workers: Vec<String> = (0..150).map(|n| format!("w-{n:03}")).collect();
+    for step in 0..8 {
+        let ts = DAY_START_MS + step * 15_000;
+        let samples: Vec<[(i64, f64); 1]> = (0..workers.len())
+            .map(|n| [(ts, (n * 100 + step as usize) as f64)])
+            .collect();
+        let labels: Vec<[(&str, &str); 1]> = workers
+            .iter()
+            .map(|worker| [("worker", worker.as_str())])
+            .collect();
+        let specs: Vec<Spec<'_>> = labels
+            .iter()
+            .zip(&samples)
+            .map(|(labels, samples)| ("mem", &labels[..], &samples[..]))
+            .collect();
+        store.append("default", &batch(&specs));
+        // Three blocks, and the last two steps in the head.
+        if step % 2 == 1 && step < 6 {
+            store.seal()?;
+        }
+    }
+    let selected = select_all(&store, "default")?;
+    assert_eq!(selected.len(), workers.len());
+    for (n, series) in selected.iter().enumerate() {
+        assert_eq!(label(&series.labels, "worker"), workers[n]);
+        let values: Vec<f64> = series.samples.iter().map(|&(_, value)| value).collect();
+        let expected: Vec<f64> = (0..8).map(|step| (n * 100 + step) as f64).collect();
+        assert_eq!(values, expected, "{}", workers[n]);
+    }
+    Ok(())
+}
