@@ -343,6 +343,19 @@ fn eval_range_function(
     for series in selected {
         ev.check_timeout()?;
         let samples = &series.samples;
+        // `resets[k]`: counter resets among the first k + 1 samples, so that a window without
+        // one skips the scan (most windows of most counters).
+        let resets: Vec<u32> = if matches!(name, "rate" | "increase") {
+            let mut count = 0;
+            std::iter::once(0)
+                .chain(samples.windows(2).map(|pair| {
+                    count += u32::from(pair[1].1 < pair[0].1);
+                    count
+                }))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut cursors = (0, 0);
         let mut points = Vec::new();
         for (step, ts) in ev.grid.timestamps().enumerate() {
@@ -358,9 +371,11 @@ fn eval_range_function(
             }
             let scalar = |at: usize| scalar_args[at][step];
             let value = match name {
-                "rate" => rf::extrapolated_rate(in_window, window_bounds, true, true),
-                "increase" => rf::extrapolated_rate(in_window, window_bounds, true, false),
-                "delta" => rf::extrapolated_rate(in_window, window_bounds, false, false),
+                "rate" | "increase" => {
+                    let may_reset = resets[cursors.1 - 1] > resets[cursors.0];
+                    rf::extrapolated_rate(in_window, window_bounds, true, name == "rate", may_reset)
+                }
+                "delta" => rf::extrapolated_rate(in_window, window_bounds, false, false, false),
                 "irate" => rf::instant_value(in_window, true),
                 "idelta" => rf::instant_value(in_window, false),
                 "deriv" => rf::deriv(in_window),

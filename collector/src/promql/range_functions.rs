@@ -27,12 +27,14 @@ pub(crate) fn kahan_inc(increment: f64, sum: f64, compensation: f64) -> (f64, f6
 /// counter resets for counters), extrapolated towards the window's edges as Prometheus's
 /// `extrapolatedRate` does: all the way if the first/last sample is within 1.1 average
 /// intervals of the edge, else half an average interval; a counter is never extrapolated
-/// below zero.
+/// below zero. `may_reset` false says the caller knows the window has no counter reset (the
+/// scan for them is skipped).
 pub(crate) fn extrapolated_rate(
     samples: &[(i64, f64)],
     window: Window,
     is_counter: bool,
     is_rate: bool,
+    may_reset: bool,
 ) -> Option<f64> {
     if samples.len() < 2 {
         return None;
@@ -41,7 +43,7 @@ pub(crate) fn extrapolated_rate(
     let (first_t, first_value) = samples[0];
     let (last_t, last_value) = samples[last_index];
     let mut result = last_value - first_value;
-    if is_counter {
+    if is_counter && may_reset {
         for pair in samples.windows(2) {
             if pair[1].1 < pair[0].1 {
                 result += pair[0].1;
