@@ -653,12 +653,14 @@ fn select_all_in(
     )?)
 }
 
-#[test]
-fn random_appends_seals_compactions_and_restarts_match_a_model() -> anyhow::Result<()> {
-    for seed in 1..=40u64 {
-        run_model_case(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))?;
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+    /// Each case draws a seed; the seed drives a run of appends, seals, compactions and
+    /// restarts (see `run_model_case`) whose selects must equal the model's.
+    #[test]
+    fn random_appends_seals_compactions_and_restarts_match_a_model(seed in proptest::prelude::any::<u64>()) {
+        run_model_case(seed).map_err(|error| proptest::test_runner::TestCaseError::fail(format!("{error:#}")))?;
     }
-    Ok(())
 }
 
 #[test]
