@@ -275,6 +275,8 @@ fn read_columns(
             let (timestamps, values) =
                 block::read_series(block.file, &block.info.path, entry).map_err(storage)?;
             let before = block_samples.len();
+            // The filter hides the length from `extend`: reserve it, or the vector regrows.
+            block_samples.reserve(timestamps.len());
             block_samples.extend(
                 timestamps
                     .into_iter()
