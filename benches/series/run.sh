@@ -22,9 +22,9 @@
 # - Query latency (not with SKIP_PROMTOOL=1): a release afterglow-collector is started on a
 #   data dir holding our store, and a Prometheus server (Debian's) on promtool's blocks, both
 #   on 127.0.0.1; query_latency.py sends each of six dashboard queries (24 h, 60 s step) once
-#   to warm up, then RUNS times to each, alternating, over keep-alive connections, and reports
-#   median and p99 wall ms per side and their ratio; both sides must answer the same number of
-#   series and points.
+#   to warm up (reported as "first"), then RUNS times to each, alternating, over keep-alive
+#   connections, and reports median and p99 wall ms per side and their ratio; both sides must
+#   answer the same number of series and points.
 # - Reported in summary.md and results.json (OUT_DIR): series, samples, bytes and bytes per
 #   sample of each; the query latencies.
 #
@@ -136,14 +136,14 @@ if prom_bytes is not None:
     rows.append(f"| Prometheus TSDB, promtool ({prom_blocks} blocks: chunks, indexes, meta) | {prom_bytes:,} | {prom_bytes / samples:.3f} |")
     rows.append(f"| Prometheus TSDB, chunks only | {prom_chunks:,} | {prom_chunks / samples:.3f} |")
 if queries:
-    rows += ["", "| query_range, 24 h at 60 s | series × points | ours p50 / p99 ms | Prometheus p50 / p99 ms | ours / Prometheus (p50) |",
+    rows += ["", "| query_range, 24 h at 60 s | series × points | ours first, p50 / p99 ms | Prometheus first, p50 / p99 ms | ours / Prometheus (p50) |",
              "|---|---:|---:|---:|---:|"]
     for q in queries:
         shape = q["shape"]["ours"]
         if q["shape"]["ours"] != q["shape"]["prometheus"]:
             raise SystemExit(f"{q['query']}: the answers differ in shape: {q['shape']}")
-        rows.append(f"| `{q['query']}` | {shape['series']} × {shape['points']} | {q['ours']['p50_ms']} / {q['ours']['p99_ms']} | "
-                    f"{q['prometheus']['p50_ms']} / {q['prometheus']['p99_ms']} | {q['ratio_p50']} |")
+        rows.append(f"| `{q['query']}` | {shape['series']} × {shape['points']} | {q['ours']['first_ms']}, {q['ours']['p50_ms']} / {q['ours']['p99_ms']} | "
+                    f"{q['prometheus']['first_ms']}, {q['prometheus']['p50_ms']} / {q['prometheus']['p99_ms']} | {q['ratio_p50']} |")
 summary = "\n".join([
     f"{ours['series']:,} series, {samples:,} samples (one day, 15 s grid); ours: ingest CPU {ours['ingest_cpu_s']} s, "
     f"{ours['blocks_before_day_end']} blocks before the day-end merge, read back in {ours['read_all_cpu_s']} s CPU",

@@ -6,10 +6,12 @@
 //! at any time. Only `seal` makes samples durable; release the WAL only up to a sealed point.
 //!
 //! Files: `store` (the API), `partition` (one tenant-day), `index` (labels → id file),
-//! `block` (the block format), `compaction` (merging blocks), `source` (queries), `labels`
+//! `block` (the block format), `column_cache` (decoded columns kept between queries),
+//! `compaction` (merging blocks), `source` (queries), `labels`
 //! (naming rules), `select` (the contract with the query engine).
 
 mod block;
+mod column_cache;
 mod compaction;
 mod error;
 mod index;

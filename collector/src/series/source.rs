@@ -14,8 +14,9 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::series::block::{self, BlockInfo};
+use crate::series::column_cache::ColumnCache;
 use crate::series::error::SeriesError;
-use crate::series::index::{INDEX_FILE, IndexCache};
+use crate::series::index::INDEX_FILE;
 use crate::series::partition::{Partition, open_block};
 use crate::series::select::{Labels, Matcher, SelectError, SeriesSamples, SeriesSource};
 use crate::series::store::SeriesStore;
@@ -79,7 +80,7 @@ impl TenantSource {
             .partitions_in_range(&self.tenants, start_ms, end_ms)
         {
             let matched = read_partition(
-                &self.store.index_cache,
+                &self.store,
                 &partition,
                 matcher_sets,
                 start_ms,
@@ -122,7 +123,7 @@ impl TenantSource {
 
 /// Reads one partition: the matched series with their samples in range.
 fn read_partition(
-    index_cache: &IndexCache,
+    store: &SeriesStore,
     partition: &Partition,
     matcher_sets: &[&[Matcher]],
     start_ms: i64,
@@ -169,7 +170,8 @@ fn read_partition(
     if !live {
         // The index is read after the blocks were taken: it only grows, so it names every
         // series they hold.
-        let index = index_cache
+        let index = store
+            .index_cache
             .load(&partition.dir.join(INDEX_FILE))
             .map_err(storage)?;
         matched = index
@@ -212,13 +214,14 @@ fn read_partition(
     };
     let per_thread = matched.len().div_ceil(threads);
     let range = (start_ms, end_ms, want_samples);
+    let column_cache = &store.column_cache;
     let decoded: usize = std::thread::scope(|scope| {
         let parts: Vec<_> = matched
             .chunks_mut(per_thread)
             .zip(from_blocks.chunks_mut(per_thread))
             .map(|(series, samples)| {
                 let blocks = &blocks;
-                scope.spawn(move || read_columns(blocks, series, samples, range))
+                scope.spawn(move || read_columns(column_cache, blocks, series, samples, range))
             })
             .collect();
         parts
@@ -254,6 +257,7 @@ struct BlockToRead<'a> {
 /// `[start_ms, end_ms]`, or only marks the series present when samples are not wanted;
 /// returns how many samples it kept. Stops at `MAX_SELECT_SAMPLES`.
 fn read_columns(
+    cache: &ColumnCache,
     blocks: &[BlockToRead<'_>],
     series: &mut [Matched],
     samples: &mut [Vec<(i64, f64)>],
@@ -272,15 +276,20 @@ fn read_columns(
                 series.present = true;
                 continue;
             }
-            let (timestamps, values) =
-                block::read_series(block.file, &block.info.path, entry).map_err(storage)?;
+            let columns = cache
+                .get_or_read(&block.info.path, series.id, || {
+                    block::read_series(block.file, &block.info.path, entry)
+                })
+                .map_err(storage)?;
+            let (timestamps, values) = &*columns;
             let before = block_samples.len();
             // The filter hides the length from `extend`: reserve it, or the vector regrows.
             block_samples.reserve(timestamps.len());
             block_samples.extend(
                 timestamps
-                    .into_iter()
-                    .zip(values)
+                    .iter()
+                    .copied()
+                    .zip(values.iter().copied())
                     .filter(|(ts, _)| (start_ms..=end_ms).contains(ts)),
             );
             kept += block_samples.len() - before;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use afterglow_proto::v1::PushRequest;
 
 use crate::series::block::{self, BlockWriter, TEMP_SUFFIX};
+use crate::series::column_cache::ColumnCache;
 use crate::series::error::{SeriesError, SeriesResult};
 use crate::series::index::{self, INDEX_FILE, IndexCache};
 use crate::series::labels::series_labels;
@@ -25,6 +26,10 @@ use crate::series::source::TenantSource;
 /// Series index bytes (as files) of finished partitions kept in memory between queries
 /// (about 100,000 series).
 const INDEX_CACHE_BYTES: u64 = 16 << 20;
+
+/// Decoded samples kept in memory between queries (8 million samples, e.g. a day of 1,400
+/// series at 15 s).
+const COLUMN_CACHE_BYTES: usize = 128 << 20;
 
 /// How the series store behaves.
 #[derive(Debug, Clone)]
@@ -83,6 +88,8 @@ pub struct SeriesStore {
     maintenance: Mutex<()>,
     /// Series indexes of finished partitions, kept between queries.
     pub(crate) index_cache: IndexCache,
+    /// Decoded columns of blocks, kept between queries.
+    pub(crate) column_cache: ColumnCache,
 }
 
 /// Tells whether `tenant` can name a directory.
@@ -207,6 +214,7 @@ impl SeriesStore {
             partitions: RwLock::new(partitions),
             maintenance: Mutex::new(()),
             index_cache: IndexCache::new(INDEX_CACHE_BYTES),
+            column_cache: ColumnCache::new(COLUMN_CACHE_BYTES),
         })
     }
 
