@@ -160,8 +160,10 @@ pub type SourceFactory =
     std::sync::Arc<dyn Fn(Vec<String>) -> std::sync::Arc<dyn SeriesSource> + Send + Sync>;
 
 /// A source with no series: for states that serve logs only (tests of the log API).
-pub struct NoSeries;
+#[cfg(test)]
+pub(crate) struct NoSeries;
 
+#[cfg(test)]
 impl SeriesSource for NoSeries {
     fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<SeriesSamples>, SelectError> {
         Ok(Vec::new())
@@ -173,6 +175,7 @@ impl SeriesSource for NoSeries {
 }
 
 /// A factory that always gives `NoSeries`.
-pub fn no_series() -> SourceFactory {
+#[cfg(test)]
+pub(crate) fn no_series() -> SourceFactory {
     std::sync::Arc::new(|_| std::sync::Arc::new(NoSeries))
 }
