@@ -267,7 +267,7 @@ impl Evaluator<'_> {
             .into_iter()
             .map(|one| SeriesSamples {
                 labels: one.labels,
-                samples: one.points,
+                samples: one.points.into(),
             })
             .collect();
         Ok((samples, time, range_ms))
@@ -310,7 +310,8 @@ fn points_in_range(series: Vec<SeriesSamples>, reference: i64, range_ms: i64) ->
             labels: one.labels,
             points: one
                 .samples
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|&(t, _)| t > reference - range_ms && t <= reference)
                 .collect(),
         })
@@ -346,9 +347,11 @@ fn merge_equal_labels(series: Vec<SeriesSamples>) -> Vec<SeriesSamples> {
     for one in series {
         match merged.last_mut() {
             Some(last) if last.labels == one.labels => {
-                last.samples.extend(one.samples);
-                last.samples.sort_by_key(|&(t, _)| t);
-                last.samples.dedup_by_key(|&mut (t, _)| t);
+                let mut samples = last.samples.to_vec();
+                samples.extend_from_slice(&one.samples);
+                samples.sort_by_key(|&(t, _)| t);
+                samples.dedup_by_key(|&mut (t, _)| t);
+                last.samples = samples.into();
             }
             _ => merged.push(one),
         }

@@ -30,12 +30,14 @@ impl MemorySource {
         sorted.sort();
         match self.series.iter_mut().find(|one| one.labels == sorted) {
             Some(one) => {
-                one.samples.extend_from_slice(samples);
-                one.samples.sort_by_key(|&(t, _)| t);
+                let mut all = one.samples.to_vec();
+                all.extend_from_slice(samples);
+                all.sort_by_key(|&(t, _)| t);
+                one.samples = all.into();
             }
             None => self.series.push(SeriesSamples {
                 labels: sorted,
-                samples: samples.to_vec(),
+                samples: samples.to_vec().into(),
             }),
         }
     }

@@ -1,5 +1,6 @@
-//! Decoded columns of sealed blocks, kept between queries within a byte budget, so that a
-//! dashboard asking for the same day again does not decode it again. Blocks never change (a
+//! Decoded samples of sealed blocks, kept between queries within a byte budget, so that a
+//! dashboard asking for the same day again does not decode it again; queries share them
+//! (`Samples::shared`) rather than copy them. Blocks never change (a
 //! merge writes a new block under a new name), so an entry stays right for as long as it is
 //! asked for; entries of merged-away blocks simply stop being asked for and age out.
 
@@ -9,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::series::error::SeriesResult;
 
-/// A series' timestamps and values from one block.
-pub(crate) type Columns = (Vec<i64>, Vec<f64>);
+/// A series' samples from one block.
+pub(crate) type Columns = Arc<[(i64, f64)]>;
 
 /// Bytes one sample takes decoded.
 const SAMPLE_BYTES: usize = 16;
@@ -24,7 +25,7 @@ pub(crate) struct ColumnCache {
 #[derive(Debug, Default)]
 struct CacheState {
     /// (block path, series id) → columns and the tick of their last use.
-    entries: HashMap<(PathBuf, u32), (Arc<Columns>, u64)>,
+    entries: HashMap<(PathBuf, u32), (Columns, u64)>,
     bytes: usize,
     tick: u64,
 }
@@ -42,8 +43,8 @@ impl ColumnCache {
         &self,
         path: &Path,
         series_id: u32,
-        read: impl FnOnce() -> SeriesResult<Columns>,
-    ) -> SeriesResult<Arc<Columns>> {
+        read: impl FnOnce() -> SeriesResult<Vec<(i64, f64)>>,
+    ) -> SeriesResult<Columns> {
         let key = (path.to_owned(), series_id);
         {
             let mut state = self.lock();
@@ -55,8 +56,8 @@ impl ColumnCache {
             }
         }
         // Decoded outside the lock: other threads of the query go on meanwhile.
-        let columns = Arc::new(read()?);
-        let bytes = columns.0.len() * SAMPLE_BYTES;
+        let columns: Columns = read()?.into();
+        let bytes = columns.len() * SAMPLE_BYTES;
         if bytes > self.budget_bytes / 4 {
             return Ok(columns);
         }
@@ -96,7 +97,7 @@ impl CacheState {
                 break;
             }
             if let Some((columns, _)) = self.entries.remove(&key) {
-                self.bytes -= columns.0.len() * SAMPLE_BYTES;
+                self.bytes -= columns.len() * SAMPLE_BYTES;
             }
         }
     }
@@ -106,8 +107,8 @@ impl CacheState {
 mod tests {
     use super::*;
 
-    fn columns(samples: usize) -> Columns {
-        ((0..samples as i64).collect(), vec![1.0; samples])
+    fn columns(samples: usize) -> Vec<(i64, f64)> {
+        (0..samples as i64).map(|ts| (ts, 1.0)).collect()
     }
 
     #[test]

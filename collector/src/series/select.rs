@@ -2,6 +2,9 @@
 //! range, and series with their samples. The PromQL engine and the Prometheus HTTP API see the
 //! store only through `SeriesSource`, already scoped to the caller's tenants.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use regex::Regex;
 
 /// A series' labels, sorted by name, unique names, including `__name__` (the metric name).
@@ -86,7 +89,74 @@ pub struct SeriesSamples {
     pub labels: Labels,
     /// `(unix ms, value)`, ascending by time, one sample per timestamp. Staleness markers
     /// included.
-    pub samples: Vec<(i64, f64)>,
+    pub samples: Samples,
+}
+
+/// A run of samples, shared with the store's cache when they come from one block (a query
+/// then copies nothing), owned otherwise; reads as a slice.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    data: Arc<[(i64, f64)]>,
+    range: Range<usize>,
+}
+
+impl Samples {
+    /// `data[range]`, shared.
+    pub fn shared(data: Arc<[(i64, f64)]>, range: Range<usize>) -> Samples {
+        debug_assert!(range.end <= data.len());
+        Samples { data, range }
+    }
+
+    /// Keeps the samples for which `keep` holds; copies only when one is dropped.
+    pub fn retain(&mut self, mut keep: impl FnMut(&(i64, f64)) -> bool) {
+        if self.iter().all(&mut keep) {
+            return;
+        }
+        let kept: Vec<(i64, f64)> = self.iter().copied().filter(|sample| keep(sample)).collect();
+        *self = Samples::from(kept);
+    }
+}
+
+impl Default for Samples {
+    fn default() -> Samples {
+        Samples::from(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Samples {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &[(i64, f64)] {
+        &self.data[self.range.clone()]
+    }
+}
+
+impl From<Vec<(i64, f64)>> for Samples {
+    fn from(samples: Vec<(i64, f64)>) -> Samples {
+        let range = 0..samples.len();
+        Samples {
+            data: samples.into(),
+            range,
+        }
+    }
+}
+
+impl FromIterator<(i64, f64)> for Samples {
+    fn from_iter<I: IntoIterator<Item = (i64, f64)>>(samples: I) -> Samples {
+        Samples::from(samples.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl PartialEq<Vec<(i64, f64)>> for Samples {
+    fn eq(&self, other: &Vec<(i64, f64)>) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, other: &Samples) -> bool {
+        **self == **other
+    }
 }
 
 /// Why a selection failed.
@@ -178,4 +248,30 @@ impl SeriesSource for NoSeries {
 #[cfg(test)]
 pub(crate) fn no_series() -> SourceFactory {
     std::sync::Arc::new(|_| std::sync::Arc::new(NoSeries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_samples_read_as_their_range_and_retain_copies_only_when_it_drops_one() {
+        let data: Arc<[(i64, f64)]> =
+            vec![(1, 1.0), (2, f64::from_bits(STALE_NAN_BITS)), (3, 3.0)].into();
+        let mut whole = Samples::shared(Arc::clone(&data), 0..3);
+        let mut tail = Samples::shared(Arc::clone(&data), 2..3);
+        assert_eq!(*tail, [(3, 3.0)]);
+        tail.retain(|&(_, value)| !is_stale_marker(value));
+        assert!(
+            Arc::ptr_eq(&tail.data, &data),
+            "nothing dropped: still shared"
+        );
+        whole.retain(|&(_, value)| !is_stale_marker(value));
+        assert_eq!(whole, vec![(1, 1.0), (3, 3.0)]);
+        assert!(!Arc::ptr_eq(&whole.data, &data), "a sample dropped: copied");
+        assert_eq!(
+            Samples::shared(data, 0..1),
+            vec![(1, 1.0)].into_iter().collect::<Samples>()
+        );
+    }
 }

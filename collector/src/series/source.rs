@@ -9,7 +9,6 @@
 //! bounded).
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use crate::series::column_cache::ColumnCache;
 use crate::series::error::SeriesError;
 use crate::series::index::INDEX_FILE;
 use crate::series::partition::{Partition, open_block};
-use crate::series::select::{Labels, Matcher, SelectError, SeriesSamples, SeriesSource};
+use crate::series::select::{Labels, Matcher, Samples, SelectError, SeriesSamples, SeriesSource};
 use crate::series::store::SeriesStore;
 
 /// A query matching at least this many series decodes them on every core.
@@ -26,17 +25,36 @@ const PARALLEL_SERIES: usize = 64;
 /// The most samples one query may gather (16 bytes each in memory).
 const MAX_SELECT_SAMPLES: usize = 20_000_000;
 
-/// Series found by a query: labels → samples in range (empty when samples were not asked
-/// for; a series is a key only when it has something in the range).
-type Found = BTreeMap<Arc<Labels>, Vec<(i64, f64)>>;
+/// Series found by a query: labels → runs of samples in range, in time order unless the
+/// series came from two tenants (none when samples were not asked for; a series is a key
+/// only when it has something in the range).
+type Found = BTreeMap<Arc<Labels>, Vec<Samples>>;
 
 /// One matched series of one partition while it is being read.
 struct Matched {
     id: u32,
     labels: Arc<Labels>,
     /// From the blocks, then the head.
-    samples: Vec<(i64, f64)>,
+    pieces: Vec<Samples>,
     present: bool,
+}
+
+/// One run of samples from `pieces`: shared when there is one piece (a day's block, the
+/// usual), else joined, sorted, one per timestamp.
+fn join(mut pieces: Vec<Samples>) -> Samples {
+    if pieces.len() == 1 {
+        return pieces.pop().expect("one piece");
+    }
+    let mut joined: Vec<(i64, f64)> =
+        Vec::with_capacity(pieces.iter().map(|piece| piece.len()).sum());
+    for piece in &pieces {
+        joined.extend_from_slice(piece);
+    }
+    if !joined.is_sorted_by(|a, b| a.0 < b.0) {
+        joined.sort_by_key(|sample| sample.0);
+        joined.dedup_by_key(|sample| sample.0);
+    }
+    Samples::from(joined)
 }
 
 /// The series of some tenants.
@@ -89,19 +107,10 @@ impl TenantSource {
                 &mut total_samples,
             )?;
             for series in matched.into_iter().filter(|series| series.present) {
-                // Moved, not copied, when the series is in one partition only (the usual).
-                match found.entry(series.labels) {
-                    Entry::Vacant(vacant) => {
-                        vacant.insert(series.samples);
-                    }
-                    Entry::Occupied(mut occupied) => occupied.get_mut().extend(series.samples),
-                }
-            }
-        }
-        for samples in found.values_mut() {
-            if !samples.is_sorted_by(|a, b| a.0 < b.0) {
-                samples.sort_by_key(|sample| sample.0);
-                samples.dedup_by_key(|sample| sample.0);
+                found
+                    .entry(series.labels)
+                    .or_default()
+                    .extend(series.pieces);
             }
         }
         Ok(found)
@@ -148,19 +157,20 @@ fn read_partition(
                 let head = &live.head[id as usize];
                 let from = head.timestamps.partition_point(|&ts| ts < start_ms);
                 let to = head.timestamps.partition_point(|&ts| ts <= end_ms);
-                let samples: Vec<(i64, f64)> = if want_samples {
-                    head.timestamps[from..to]
+                let pieces = if want_samples && from < to {
+                    let samples: Vec<(i64, f64)> = head.timestamps[from..to]
                         .iter()
                         .copied()
                         .zip(head.values[from..to].iter().copied())
-                        .collect()
+                        .collect();
+                    vec![Samples::from(samples)]
                 } else {
                     Vec::new()
                 };
                 matched.push(Matched {
                     id,
                     labels: Arc::clone(labels),
-                    samples,
+                    pieces,
                     present: from < to,
                 });
             }
@@ -180,14 +190,15 @@ fn read_partition(
             .map(|(id, labels)| Matched {
                 id,
                 labels: Arc::clone(labels),
-                samples: Vec::new(),
+                pieces: Vec::new(),
                 present: false,
             })
             .collect();
     }
     *total_samples += matched
         .iter()
-        .map(|series| series.samples.len())
+        .flat_map(|series| &series.pieces)
+        .map(|piece| piece.len())
         .sum::<usize>();
     if matched.is_empty() {
         return Ok(matched);
@@ -206,7 +217,7 @@ fn read_partition(
         })
         .collect();
     // Decoding is most of a large query's time: the matched series are split over the cores.
-    let mut from_blocks: Vec<Vec<(i64, f64)>> = vec![Vec::new(); matched.len()];
+    let mut from_blocks: Vec<Vec<Samples>> = vec![Vec::new(); matched.len()];
     let threads = if want_samples && matched.len() >= PARALLEL_SERIES {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
@@ -235,13 +246,13 @@ fn read_partition(
             "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
         )));
     }
-    for (series, mut block_samples) in matched.iter_mut().zip(from_blocks) {
-        if block_samples.is_empty() {
+    for (series, mut block_pieces) in matched.iter_mut().zip(from_blocks) {
+        if block_pieces.is_empty() {
             continue;
         }
         series.present = true;
-        block_samples.append(&mut series.samples);
-        series.samples = block_samples;
+        block_pieces.append(&mut series.pieces);
+        series.pieces = block_pieces;
     }
     Ok(matched)
 }
@@ -253,19 +264,19 @@ struct BlockToRead<'a> {
     directory: &'a block::BlockDirectory,
 }
 
-/// Reads the columns of `series` from `blocks` into `samples` (same order), keeping samples in
-/// `[start_ms, end_ms]`, or only marks the series present when samples are not wanted;
-/// returns how many samples it kept. Stops at `MAX_SELECT_SAMPLES`.
+/// Reads the samples of `series` in `[start_ms, end_ms]` from `blocks` into `pieces` (same
+/// order), shared with the column cache, or only marks the series present when samples are
+/// not wanted; returns how many samples it took. Stops at `MAX_SELECT_SAMPLES`.
 fn read_columns(
     cache: &ColumnCache,
     blocks: &[BlockToRead<'_>],
     series: &mut [Matched],
-    samples: &mut [Vec<(i64, f64)>],
+    pieces: &mut [Vec<Samples>],
     (start_ms, end_ms, want_samples): (i64, i64, bool),
 ) -> Result<usize, SelectError> {
     let mut kept = 0;
     for block in blocks {
-        for (series, block_samples) in series.iter_mut().zip(samples.iter_mut()) {
+        for (series, series_pieces) in series.iter_mut().zip(pieces.iter_mut()) {
             let Some(entry) = block.directory.find(series.id) else {
                 continue;
             };
@@ -276,23 +287,19 @@ fn read_columns(
                 series.present = true;
                 continue;
             }
-            let columns = cache
+            let samples = cache
                 .get_or_read(&block.info.path, series.id, || {
-                    block::read_series(block.file, &block.info.path, entry)
+                    let (timestamps, values) =
+                        block::read_series(block.file, &block.info.path, entry)?;
+                    Ok(timestamps.into_iter().zip(values).collect())
                 })
                 .map_err(storage)?;
-            let (timestamps, values) = &*columns;
-            let before = block_samples.len();
-            // The filter hides the length from `extend`: reserve it, or the vector regrows.
-            block_samples.reserve(timestamps.len());
-            block_samples.extend(
-                timestamps
-                    .iter()
-                    .copied()
-                    .zip(values.iter().copied())
-                    .filter(|(ts, _)| (start_ms..=end_ms).contains(ts)),
-            );
-            kept += block_samples.len() - before;
+            let from = samples.partition_point(|&(ts, _)| ts < start_ms);
+            let to = samples.partition_point(|&(ts, _)| ts <= end_ms);
+            if from < to {
+                series_pieces.push(Samples::shared(samples, from..to));
+                kept += to - from;
+            }
             if kept > MAX_SELECT_SAMPLES {
                 return Err(SelectError::TooLarge(format!(
                     "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
@@ -313,9 +320,9 @@ impl SeriesSource for TenantSource {
         Ok(self
             .gather(&[matchers], start_ms, end_ms, true)?
             .into_iter()
-            .map(|(labels, samples)| SeriesSamples {
+            .map(|(labels, pieces)| SeriesSamples {
                 labels: Arc::unwrap_or_clone(labels),
-                samples,
+                samples: join(pieces),
             })
             .collect())
     }

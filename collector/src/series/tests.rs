@@ -315,12 +315,12 @@ fn series_across_midnight_spans_two_partitions_and_select_merges_it() -> anyhow:
     let store = open(dir.path())?;
     let source = store.source(vec!["default".to_owned()]);
     assert_eq!(
-        source.select(&[], midnight - 1, midnight)?[0].samples,
+        *source.select(&[], midnight - 1, midnight)?[0].samples,
         expected[1..3]
     );
     // Pruned to one day: only the first.
     assert_eq!(
-        source.select(&[], midnight - 20_000, midnight - 1)?[0].samples,
+        *source.select(&[], midnight - 20_000, midnight - 1)?[0].samples,
         expected[..2]
     );
     Ok(())
