@@ -143,7 +143,8 @@ pub(crate) fn start_scraping(
         };
         let target = Target::new(url, identity, target.labels.clone(), &target.timing());
         tracing::info!(url = %target.url, "scraping metrics");
-        let (_keep, receiver) = tokio::sync::watch::channel(target);
+        // A configured target never changes: its sender can go at once.
+        let (_, receiver) = tokio::sync::watch::channel(target);
         tasks.spawn(scrape::run_target(
             receiver,
             context.clone(),

@@ -5,6 +5,7 @@
 use afterglow_proto::v1::{PushRequest, Role};
 
 use crate::index::writer::LogEntry;
+use crate::series::labels::{is_valid_label_name, is_valid_metric_name};
 
 /// One agent batch, split by store.
 #[derive(Debug, Default)]
@@ -57,14 +58,14 @@ impl Batch {
                 return Err(out_of_range(at, family.stream_index));
             }
             for (series_index, series) in family.series.iter().enumerate() {
-                if !is_metric_name(&series.metric) {
+                if !is_valid_metric_name(&series.metric) {
                     return Err(format!(
                         "{at}.series[{series_index}].metric {:?} is not a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
                         series.metric
                     ));
                 }
                 for (label_index, label) in series.labels.iter().enumerate() {
-                    if !is_label_name(&label.name) {
+                    if !is_valid_label_name(&label.name) {
                         return Err(format!(
                             "{at}.series[{series_index}].labels[{label_index}].name {:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)",
                             label.name
@@ -76,20 +77,6 @@ impl Batch {
         let metrics = (!request.metric_families.is_empty()).then_some(request);
         Ok(Batch { logs, metrics })
     }
-}
-
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
-pub fn is_metric_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`
-pub fn is_label_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn role_name(role: i32) -> &'static str {

@@ -15,7 +15,7 @@ mod column_cache;
 mod compaction;
 mod error;
 mod index;
-mod labels;
+pub(crate) mod labels;
 mod partition;
 pub mod select;
 mod source;
