@@ -4,14 +4,16 @@ Each query (a Dask cluster dashboard's key series over 24 h at a 60 s step) is s
 warm caches (its time is reported as "first_ms"), then RUNS times to each server, alternating
 between them, each on its own keep-alive HTTP connection. Wall time per request from the
 first byte sent to the last byte read. Prints JSON: per query, the first, median and p99 in ms
-of each side, the ratio of the medians, and the number of series and points each answered
-(which must agree).
+of each side, the ratio of the medians, and the number of series and points each answered.
+The first answers must agree (same series and timestamps, values equal to 1e-9 relative; for
+topk, the same values kept at each step), or the run stops.
 
 usage: query_latency.py OURS_URL PROMETHEUS_URL START END RUNS
 """
 
 import http.client
 import json
+import math
 import statistics
 import sys
 import time
@@ -44,8 +46,43 @@ def query_range(connection, query, start, end):
     answer = json.loads(body)
     if answer.get("status") != "success":
         raise SystemExit(f"{query!r} failed: {answer}")
-    result = answer["data"]["result"]
-    return elapsed_ms, len(result), sum(len(series["values"]) for series in result)
+    return elapsed_ms, answer["data"]["result"]
+
+
+def differences(query, ours, theirs):
+    """Where two query_range results differ: labels, timestamps, or values beyond float
+    rounding (relative 1e-9)."""
+    keyed = [
+        {tuple(sorted(s["metric"].items())): s["values"] for s in result}
+        for result in (ours, theirs)
+    ]
+    if keyed[0].keys() != keyed[1].keys() and not query.startswith(("topk", "bottomk")):
+        return [f"{query}: series differ: {sorted(keyed[0].keys() ^ keyed[1].keys())[:3]}"]
+    found = []
+    if query.startswith(("topk", "bottomk")):
+        # Which of several equal values are kept depends on the heap moves, which changed
+        # after Prometheus 2.42 (see collector/src/promql/top_k.rs): compare the kept values.
+        kept = [{}, {}]
+        for side, result in zip(kept, (ours, theirs)):
+            for series in result:
+                for t, v in series["values"]:
+                    side.setdefault(t, []).append(float(v))
+        for t in sorted(kept[0].keys() | kept[1].keys()):
+            if sorted(kept[0].get(t, [])) != sorted(kept[1].get(t, [])):
+                found.append(f"{query} at {t}: ours keep {sorted(kept[0].get(t, []))}, Prometheus {sorted(kept[1].get(t, []))}")
+        return found
+    for labels, values in keyed[0].items():
+        other = keyed[1][labels]
+        if [t for t, _ in values] != [t for t, _ in other]:
+            found.append(f"{query} {labels}: timestamps differ")
+            continue
+        for (t, a), (_, b) in zip(values, other):
+            a, b = float(a), float(b)
+            same = a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+            if not same:
+                found.append(f"{query} {labels} at {t}: ours {a}, Prometheus {b}")
+                break
+    return found
 
 
 def p99(values):
@@ -62,12 +99,19 @@ def main():
         times = {side: [] for side in sides}
         shape = {}
         first = {}
+        answers = {}
         for side, connection in sides.items():
-            first[side], series, points = query_range(connection, query, start, end)
-            shape[side] = {"series": series, "points": points}
+            first[side], answers[side] = query_range(connection, query, start, end)
+            shape[side] = {
+                "series": len(answers[side]),
+                "points": sum(len(series["values"]) for series in answers[side]),
+            }
+        mismatches = differences(query, answers["ours"], answers["prometheus"])
+        if mismatches:
+            raise SystemExit("the answers differ:\n" + "\n".join(mismatches[:10]))
         for _ in range(runs):
             for side, connection in sides.items():
-                elapsed, _, _ = query_range(connection, query, start, end)
+                elapsed, _ = query_range(connection, query, start, end)
                 times[side].append(elapsed)
         row = {"query": query, "shape": shape}
         for side in sides:

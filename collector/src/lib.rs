@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod ingest;
+mod parallel;
 pub mod promql;
 pub mod series;
 pub mod wal;

@@ -3,14 +3,19 @@
 //! drop the `without` labels and the metric name; `topk`/`bottomk` keep whole input series.
 //! Arithmetic follows Prometheus's `aggregation()` (compensated sums, NaN rules).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
+use crate::parallel;
 use crate::promql::engine::{Evaluated, Evaluator, SeriesCollector, StepCursor, StepSeries};
 use crate::promql::error::QueryError;
 use crate::promql::labels;
+use crate::promql::range_call::RangeCall;
 use crate::promql::range_functions::{kahan_inc, quantile};
+use crate::promql::top_k::top_k;
 use crate::series::select::{Labels, METRIC_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +76,7 @@ pub(crate) fn eval_aggregate(
         Some(param) => ev.eval_scalar(param)?.first().copied().unwrap_or(f64::NAN),
         None => f64::NAN,
     };
-    let input = ev.eval_vector(&aggregation.expr)?;
+    let input = Input::read(ev, &aggregation.expr)?;
 
     let (without, grouping): (bool, Vec<String>) = match &aggregation.modifier {
         None => (false, Vec::new()),
@@ -80,15 +85,15 @@ pub(crate) fn eval_aggregate(
     };
     let mut group_index: HashMap<Labels, usize> = HashMap::new();
     let mut group_labels: Vec<Labels> = Vec::new();
-    let series_group: Vec<usize> = input
-        .iter()
+    let series_group: Vec<usize> = (0..input.len())
         .map(|series| {
+            let series_labels = input.labels(series);
             let key = if without {
                 let mut dropped: Vec<&str> = grouping.iter().map(String::as_str).collect();
                 dropped.push(METRIC_NAME);
-                labels::without(&series.labels, &dropped)
+                labels::without(&series_labels, &dropped)
             } else {
-                labels::keep(&series.labels, &grouping)
+                labels::keep(&series_labels, &grouping)
             };
             let next = group_labels.len();
             let group = *group_index.entry(key.clone()).or_insert(next);
@@ -100,9 +105,11 @@ pub(crate) fn eval_aggregate(
         .collect();
 
     if matches!(operator, Operator::Topk | Operator::Bottomk) {
-        return select_k(
+        let input = input.into_vector(ev)?;
+        let top = operator == Operator::Topk;
+        return top_k(
             ev,
-            operator,
+            top,
             parameter,
             &input,
             &series_group,
@@ -110,7 +117,22 @@ pub(crate) fn eval_aggregate(
         );
     }
 
-    let mut states = vec![GroupState::default(); group_labels.len()];
+    let groups = group_labels.len();
+    let shared: &Evaluator<'_> = ev;
+    let (input, series_group) = (&input, &series_group);
+    // Each part covers runs of steps for every group; a group's points are its parts'
+    // points in order.
+    let parts = step_parts(shared.grid.len(), groups, parallel::parts_for(input.len()));
+    let computed = parallel::map_parts(parts, |runs| {
+        aggregate_runs(
+            shared,
+            (operator, parameter),
+            input,
+            series_group,
+            groups,
+            &runs,
+        )
+    });
     let mut outputs: Vec<StepSeries> = group_labels
         .into_iter()
         .map(|labels| StepSeries {
@@ -118,27 +140,144 @@ pub(crate) fn eval_aggregate(
             points: Vec::new(),
         })
         .collect();
-    let mut cursor = StepCursor::new(input.len());
-    let mut present = Vec::new();
-    for ts in ev.grid.timestamps() {
-        ev.check_timeout()?;
-        cursor.gather(&input, ts, &mut present);
-        for state in &mut states {
-            state.seen = false;
-        }
-        for &(series, value) in &present {
-            accumulate(operator, &mut states[series_group[series]], value);
-        }
-        for (group, state) in states.iter_mut().enumerate() {
-            if state.seen {
-                outputs[group]
-                    .points
-                    .push((ts, finish(operator, state, parameter)));
-            }
+    for part in computed {
+        for (output, points) in outputs.iter_mut().zip(part?) {
+            output.points.extend(points);
         }
     }
     outputs.retain(|series| !series.points.is_empty());
     Ok(Evaluated::Vector(outputs))
+}
+
+/// What an aggregation aggregates: an evaluated instant vector, or a range function call
+/// whose values are computed run by run of steps as they are aggregated (so that
+/// `sum(rate(x[5m]))` never holds every series' rates).
+enum Input {
+    Vector(Vec<StepSeries>),
+    Range(RangeCall),
+}
+
+impl Input {
+    fn read(ev: &mut Evaluator<'_>, expr: &Expr) -> Result<Input, QueryError> {
+        let mut inner = expr;
+        while let Expr::Paren(paren) = inner {
+            inner = &paren.expr;
+        }
+        if let Expr::Call(call) = inner
+            && let Some(range_call) = RangeCall::prepare(ev, call)?
+        {
+            // Equal output labels are an error only once both have values: the call's own
+            // evaluation knows.
+            if range_call.has_equal_output_labels() {
+                return Ok(Input::Vector(range_call.eval(ev)?));
+            }
+            return Ok(Input::Range(range_call));
+        }
+        Ok(Input::Vector(ev.eval_vector(expr)?))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Input::Vector(series) => series.len(),
+            Input::Range(call) => call.len(),
+        }
+    }
+
+    fn labels(&self, series: usize) -> Cow<'_, Labels> {
+        match self {
+            Input::Vector(input) => Cow::Borrowed(&input[series].labels),
+            Input::Range(call) => Cow::Owned(call.labels(series)),
+        }
+    }
+
+    /// The points of input series `series` at the steps `steps`, computed into `buffer`
+    /// when they are not held.
+    fn points<'a>(
+        &'a self,
+        ev: &Evaluator<'_>,
+        series: usize,
+        steps: Range<usize>,
+        buffer: &'a mut Vec<(i64, f64)>,
+    ) -> Result<&'a [(i64, f64)], QueryError> {
+        match self {
+            Input::Vector(input) => {
+                ev.check_timeout()?;
+                let points = &input[series].points;
+                let (first_ts, last_ts) = (ev.grid.at(steps.start), ev.grid.at(steps.end - 1));
+                let from = points.partition_point(|&(ts, _)| ts < first_ts);
+                let to = points.partition_point(|&(ts, _)| ts <= last_ts);
+                Ok(&points[from..to.max(from)])
+            }
+            Input::Range(call) => {
+                buffer.clear();
+                call.eval_steps(ev, series, steps, buffer)?;
+                Ok(buffer)
+            }
+        }
+    }
+
+    fn into_vector(self, ev: &mut Evaluator<'_>) -> Result<Vec<StepSeries>, QueryError> {
+        match self {
+            Input::Vector(series) => Ok(series),
+            Input::Range(call) => call.eval(ev),
+        }
+    }
+}
+
+/// How many group states one run of steps keeps (groups × steps): bounds the memory of an
+/// aggregation with many groups over many steps.
+const MAX_STATES: usize = 1 << 16;
+
+/// Cuts the grid's step indexes into runs short enough that their groups' states stay
+/// within `MAX_STATES`, and deals them out in order to `parts` parts.
+fn step_parts(steps: usize, groups: usize, parts: usize) -> Vec<Vec<Range<usize>>> {
+    let per_run = steps.div_ceil(parts).min(MAX_STATES / groups.max(1)).max(1);
+    let runs: Vec<Range<usize>> = (0..steps)
+        .step_by(per_run)
+        .map(|first| first..(first + per_run).min(steps))
+        .collect();
+    runs.chunks(runs.len().div_ceil(parts))
+        .map(<[Range<usize>]>::to_vec)
+        .collect()
+}
+
+/// The aggregation of every group at the steps of `runs` (indexes into the grid): per
+/// group, its points in time order. Within a run the input is taken series by series, so
+/// each group still sees its inputs in input order, as Prometheus adds them.
+fn aggregate_runs(
+    ev: &Evaluator<'_>,
+    (operator, parameter): (Operator, f64),
+    input: &Input,
+    series_group: &[usize],
+    groups: usize,
+    runs: &[Range<usize>],
+) -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
+    let grid = ev.grid;
+    let mut outputs = vec![Vec::new(); groups];
+    let mut states = Vec::new();
+    let mut buffer = Vec::new();
+    for run in runs {
+        let width = run.len();
+        states.clear();
+        states.resize(groups * width, GroupState::default());
+        for (series, &group) in series_group.iter().enumerate() {
+            for &(ts, value) in input.points(ev, series, run.clone(), &mut buffer)? {
+                let step = grid.index_of(ts) - run.start;
+                accumulate(operator, &mut states[group * width + step], value);
+            }
+        }
+        for (output, group_states) in outputs.iter_mut().zip(states.chunks_mut(width)) {
+            for (step, state) in group_states.iter_mut().enumerate() {
+                if state.seen {
+                    output.push((
+                        grid.at(run.start + step),
+                        finish(operator, state, parameter),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(outputs)
 }
 
 /// Adds one sample to a group, as Prometheus's `aggregation()`.
@@ -220,7 +359,7 @@ fn accumulate(operator: Operator, state: &mut GroupState, value: f64) {
             state.value += delta * (value - state.mean);
         }
         Operator::Quantile => state.values.push(value),
-        Operator::Topk | Operator::Bottomk => unreachable!("handled by select_k"),
+        Operator::Topk | Operator::Bottomk => unreachable!("handled by top_k"),
     }
 }
 
@@ -236,63 +375,6 @@ fn finish(operator: Operator, state: &mut GroupState, parameter: f64) -> f64 {
         Operator::Quantile => quantile(parameter, &mut state.values),
         _ => state.value,
     }
-}
-
-/// `topk`/`bottomk`: per step and group, the `k` largest (smallest) samples, NaN last,
-/// earlier series winning ties; output in that order, with the input series' labels.
-fn select_k(
-    ev: &mut Evaluator<'_>,
-    operator: Operator,
-    parameter: f64,
-    input: &[StepSeries],
-    series_group: &[usize],
-    group_count: usize,
-) -> Result<Evaluated, QueryError> {
-    if !(parameter.is_finite() && parameter.abs() < 9.2e18) {
-        return Err(QueryError::Execution(format!(
-            "Scalar value {} overflows int64",
-            crate::promql::value::format_value(parameter)
-        )));
-    }
-    let k = (parameter.trunc() as i64).min(i64::try_from(input.len()).unwrap_or(i64::MAX));
-    if k < 1 {
-        return Ok(Evaluated::Vector(Vec::new()));
-    }
-    let k = usize::try_from(k).expect("k is positive");
-    let top = operator == Operator::Topk;
-    let mut cursor = StepCursor::new(input.len());
-    let mut present = Vec::new();
-    let mut per_group: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_count];
-    let mut collector = SeriesCollector::default();
-    let mut slots: Vec<Option<usize>> = vec![None; input.len()];
-    for ts in ev.grid.timestamps() {
-        ev.check_timeout()?;
-        cursor.gather(input, ts, &mut present);
-        for group in &mut per_group {
-            group.clear();
-        }
-        for &(series, value) in &present {
-            per_group[series_group[series]].push((series, value));
-        }
-        for group in &mut per_group {
-            // A stable sort keeps the earlier series first among equal values.
-            group.sort_by(|a, b| {
-                let (x, y) = (a.1, b.1);
-                match (x.is_nan(), y.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    (false, false) if top => y.partial_cmp(&x).expect("not NaN"),
-                    (false, false) => x.partial_cmp(&y).expect("not NaN"),
-                }
-            });
-            for &(series, value) in group.iter().take(k) {
-                let slot = collector.cached_slot(&mut slots, series, &input[series].labels);
-                collector.push_to(slot, ts, value)?;
-            }
-        }
-    }
-    Ok(Evaluated::Vector(collector.finish()))
 }
 
 /// `count_values("label", v)`: per step, how many samples have each value, the value (as

@@ -1,8 +1,7 @@
 //! Function calls: which PromQL functions exist here and how each maps its arguments to
-//! output series. Range-vector functions (`rate`, `*_over_time`, …) run per series over
-//! sliding windows and drop the metric name (except `last_over_time`); instant-vector
-//! functions run per step; `label_replace`/`label_join` rewrite labels only. Anything else
-//! is `QueryError::Unsupported`.
+//! output series. Range-vector functions (`rate`, `*_over_time`, …) are `RangeCall`s;
+//! instant-vector functions run per step; `label_replace`/`label_join` rewrite labels only.
+//! Anything else is `QueryError::Unsupported`.
 
 use std::collections::HashMap;
 
@@ -15,35 +14,9 @@ use crate::promql::engine::{
 use crate::promql::error::QueryError;
 use crate::promql::histogram::{Bucket, bucket_quantile};
 use crate::promql::labels;
-use crate::promql::range_functions::{self as rf, Window};
-use crate::promql::selector::{SelectorTime, window};
-use crate::series::select::{Labels, METRIC_NAME, SeriesSamples};
-
-/// Functions over a range vector, with the index of the range-vector argument.
-/// A range function over at least this many series runs on every core.
-const PARALLEL_SERIES: usize = 64;
-
-const RANGE_FUNCTIONS: &[(&str, usize)] = &[
-    ("rate", 0),
-    ("irate", 0),
-    ("increase", 0),
-    ("delta", 0),
-    ("idelta", 0),
-    ("deriv", 0),
-    ("predict_linear", 0),
-    ("avg_over_time", 0),
-    ("min_over_time", 0),
-    ("max_over_time", 0),
-    ("sum_over_time", 0),
-    ("count_over_time", 0),
-    ("last_over_time", 0),
-    ("present_over_time", 0),
-    ("stddev_over_time", 0),
-    ("stdvar_over_time", 0),
-    ("quantile_over_time", 1),
-    ("changes", 0),
-    ("resets", 0),
-];
+use crate::promql::range_call::RangeCall;
+use crate::promql::selector::window;
+use crate::series::select::{Labels, METRIC_NAME};
 
 /// A float function applied to every element.
 type ElementFunction = fn(f64) -> f64;
@@ -125,8 +98,8 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Evaluated
         .iter()
         .map(|arg| unwrap_parens(arg))
         .collect();
-    if let Some(&(_, matrix_index)) = RANGE_FUNCTIONS.iter().find(|(known, _)| *known == name) {
-        return eval_range_function(ev, name, &args, matrix_index);
+    if let Some(range_call) = RangeCall::prepare(ev, call)? {
+        return Ok(Evaluated::Vector(range_call.eval(ev)?));
     }
     if let Some(&(_, function)) = SIMPLE_FUNCTIONS.iter().find(|(known, _)| *known == name) {
         let input = ev.eval_vector(args[0])?;
@@ -317,165 +290,6 @@ fn map_vector(
         })
         .collect();
     Ok(Evaluated::Vector(merge_same_labels(mapped, false)?))
-}
-
-/// A range-vector function over every series and step.
-fn eval_range_function(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    args: &[&Expr],
-    matrix_index: usize,
-) -> Result<Evaluated, QueryError> {
-    let mut scalar_args = Vec::new();
-    for (index, arg) in args.iter().enumerate() {
-        if index != matrix_index {
-            scalar_args.push(ev.eval_scalar(arg)?);
-        }
-    }
-    let (selected, time, range_ms) = match args.get(matrix_index) {
-        Some(Expr::MatrixSelector(selector)) => ev.load_range(selector)?,
-        Some(Expr::Subquery(subquery)) => ev.load_subquery(subquery)?,
-        _ => {
-            return Err(QueryError::BadQuery(format!(
-                "function {name} expects a range vector"
-            )));
-        }
-    };
-    // Series are independent: many are split over the cores.
-    let threads = if selected.len() >= PARALLEL_SERIES {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        1
-    };
-    let per_thread = selected.len().div_ceil(threads).max(1);
-    let mut parts: Vec<Vec<SeriesSamples>> = Vec::with_capacity(threads);
-    let mut selected = selected.into_iter();
-    loop {
-        let part: Vec<SeriesSamples> = selected.by_ref().take(per_thread).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let shared: &Evaluator<'_> = ev;
-    let scalar_args = &scalar_args;
-    let computed: Vec<Result<Vec<StepSeries>, QueryError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(part.len());
-                    for series in part {
-                        if let Some(one) = range_function_series(
-                            shared,
-                            name,
-                            series,
-                            (time, range_ms),
-                            scalar_args,
-                        )? {
-                            out.push(one);
-                        }
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("range functions do not panic"))
-            .collect()
-    });
-    let mut output = Vec::new();
-    for part in computed {
-        for series in part? {
-            ev.hold_samples(series.points.len())?;
-            output.push(series);
-        }
-    }
-    // Prometheus rejects equal label sets anywhere in a range function's output.
-    Ok(Evaluated::Vector(merge_same_labels(output, true)?))
-}
-
-/// One series through a range function over the whole grid; `None` when no step had a
-/// value.
-fn range_function_series(
-    ev: &Evaluator<'_>,
-    name: &str,
-    series: SeriesSamples,
-    (time, range_ms): (SelectorTime, i64),
-    scalar_args: &[Vec<f64>],
-) -> Result<Option<StepSeries>, QueryError> {
-    ev.check_timeout()?;
-    let samples = &series.samples;
-    // `resets[k]`: counter resets among the first k + 1 samples, so that a window without
-    // one skips the scan (most windows of most counters).
-    let resets: Vec<u32> = if matches!(name, "rate" | "increase") {
-        let mut count = 0;
-        std::iter::once(0)
-            .chain(samples.windows(2).map(|pair| {
-                count += u32::from(pair[1].1 < pair[0].1);
-                count
-            }))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut cursors = (0, 0);
-    let mut points = Vec::new();
-    for (step, ts) in ev.grid.timestamps().enumerate() {
-        let end_ms = time.reference(ts);
-        let window_bounds = Window {
-            start_ms: end_ms - range_ms,
-            end_ms,
-            range_ms,
-        };
-        let in_window = window(samples, &mut cursors, window_bounds.start_ms, end_ms);
-        if in_window.is_empty() {
-            continue;
-        }
-        let scalar = |at: usize| scalar_args[at][step];
-        let value = match name {
-            "rate" | "increase" => {
-                let may_reset = resets[cursors.1 - 1] > resets[cursors.0];
-                rf::extrapolated_rate(in_window, window_bounds, true, name == "rate", may_reset)
-            }
-            "delta" => rf::extrapolated_rate(in_window, window_bounds, false, false, false),
-            "irate" => rf::instant_value(in_window, true),
-            "idelta" => rf::instant_value(in_window, false),
-            "deriv" => rf::deriv(in_window),
-            // `predict_linear` is "@-unsafe" in Prometheus: even with `@`, the line is
-            // evaluated at each step's time.
-            "predict_linear" => rf::predict_linear(in_window, ts, scalar(0)),
-            "avg_over_time" => Some(rf::avg_over_time(in_window)),
-            "min_over_time" => Some(rf::extreme_over_time(in_window, false)),
-            "max_over_time" => Some(rf::extreme_over_time(in_window, true)),
-            "sum_over_time" => Some(rf::sum_over_time(in_window)),
-            "count_over_time" => Some(in_window.len() as f64),
-            "last_over_time" => in_window.last().map(|&(_, value)| value),
-            "present_over_time" => Some(1.0),
-            "stddev_over_time" => Some(rf::variance_over_time(in_window).sqrt()),
-            "stdvar_over_time" => Some(rf::variance_over_time(in_window)),
-            "quantile_over_time" => {
-                let mut values: Vec<f64> = in_window.iter().map(|&(_, v)| v).collect();
-                Some(rf::quantile(scalar(0), &mut values))
-            }
-            "changes" => Some(rf::changes(in_window)),
-            "resets" => Some(rf::resets(in_window)),
-            other => unreachable!("{other} is listed in RANGE_FUNCTIONS"),
-        };
-        if let Some(value) = value {
-            points.push((ts, value));
-        }
-    }
-    if points.is_empty() {
-        return Ok(None);
-    }
-    let labels = if name == "last_over_time" {
-        series.labels
-    } else {
-        labels::drop_name(&series.labels)
-    };
-    Ok(Some(StepSeries { labels, points }))
 }
 
 /// The labels `absent` gives its output: the selector's equality matchers (a label matched

@@ -10,8 +10,10 @@ mod engine;
 mod error;
 mod histogram;
 mod labels;
+mod range_call;
 mod range_functions;
 mod selector;
+mod top_k;
 mod value;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use promql_parser::label::{MatchOp as ParserMatchOp, Matcher as ParserMatcher};
 use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
+use crate::parallel;
 use crate::promql::engine::{Evaluated, Evaluator, StepGrid, StepSeries};
 use crate::promql::error::QueryError;
 use crate::promql::value::Series;
@@ -99,6 +100,11 @@ impl SelectorTime {
             at_ms: at_ms(selector.at.as_ref(), grid),
             offset_ms: offset_ms(selector.offset.as_ref()),
         }
+    }
+
+    /// Tells whether every step sees the same time (`@`).
+    pub(crate) fn is_fixed(&self) -> bool {
+        self.at_ms.is_some()
     }
 
     /// The time whose data the step at `ts_ms` sees.
@@ -213,9 +219,9 @@ impl Evaluator<'_> {
         let range_ms = duration_ms(selector.range);
         let (from_ms, to_ms) = self.span(time, range_ms);
         let mut selected = self.select(&selector.vs, from_ms, to_ms)?;
-        for one in &mut selected {
+        parallel::for_each_mut(&mut selected, |one| {
             one.samples.retain(|&(_, value)| !is_stale_marker(value));
-        }
+        });
         Ok((selected, time, range_ms))
     }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
 
+use crate::parallel;
 use crate::series::block::{self, BlockInfo};
 use crate::series::column_cache::ColumnCache;
 use crate::series::error::SeriesError;
@@ -20,8 +21,6 @@ use crate::series::partition::{Partition, open_block};
 use crate::series::select::{Labels, Matcher, Samples, SelectError, SeriesSamples, SeriesSource};
 use crate::series::store::SeriesStore;
 
-/// A query matching at least this many series decodes them on every core.
-const PARALLEL_SERIES: usize = 64;
 /// The most samples one query may gather (16 bytes each in memory).
 const MAX_SELECT_SAMPLES: usize = 20_000_000;
 
@@ -218,28 +217,24 @@ fn read_partition(
         .collect();
     // Decoding is most of a large query's time: the matched series are split over the cores.
     let mut from_blocks: Vec<Vec<Samples>> = vec![Vec::new(); matched.len()];
-    let threads = if want_samples && matched.len() >= PARALLEL_SERIES {
-        std::thread::available_parallelism().map_or(1, usize::from)
+    let parts = if want_samples {
+        parallel::parts_for(matched.len())
     } else {
         1
     };
-    let per_thread = matched.len().div_ceil(threads);
+    let per_part = matched.len().div_ceil(parts);
     let range = (start_ms, end_ms, want_samples);
     let column_cache = &store.column_cache;
-    let decoded: usize = std::thread::scope(|scope| {
-        let parts: Vec<_> = matched
-            .chunks_mut(per_thread)
-            .zip(from_blocks.chunks_mut(per_thread))
-            .map(|(series, samples)| {
-                let blocks = &blocks;
-                scope.spawn(move || read_columns(column_cache, blocks, series, samples, range))
-            })
-            .collect();
-        parts
-            .into_iter()
-            .map(|part| part.join().expect("reading columns does not panic"))
-            .sum::<Result<usize, SelectError>>()
-    })?;
+    let blocks = &blocks;
+    let parts: Vec<_> = matched
+        .chunks_mut(per_part)
+        .zip(from_blocks.chunks_mut(per_part))
+        .collect();
+    let decoded = parallel::map_parts(parts, |(series, samples)| {
+        read_columns(column_cache, blocks, series, samples, range)
+    })
+    .into_iter()
+    .sum::<Result<usize, SelectError>>()?;
     *total_samples += decoded;
     if *total_samples > MAX_SELECT_SAMPLES {
         return Err(SelectError::TooLarge(format!(

@@ -384,8 +384,6 @@ fn limits_are_enforced() {
     assert!(error.to_string().contains("query timed out"));
 }
 
-/// 24 h of 15 s samples of 20 series at a 60 s step: the brief's speed target is well under
-/// 20 ms in release; this debug-build test only guards against accidental per-step reads.
 /// 100 counters over a day at 15 s (enough series for range functions to be split over the
 /// cores): each grows by `n + 1` per sample, with one reset, so `rate` is known at every step.
 #[test]
@@ -438,6 +436,141 @@ fn a_day_of_many_counters_gives_the_same_rates_split_over_cores_as_one_by_one()
         }
     }
     Ok(())
+}
+
+/// An aggregation over a range function takes the function's values run by run of steps
+/// instead of from the evaluated call: the answers must not differ, for any operator or
+/// grouping, with series split over the cores and groups that need several runs.
+#[test]
+fn aggregating_a_range_function_gives_what_aggregating_its_result_gives() -> Result<(), QueryError>
+{
+    let mut source = MemorySource::default();
+    for series in 0..100i64 {
+        // Counters with a reset, a stale marker and a gap, differing per series.
+        let samples: Vec<(i64, f64)> = (0..5760)
+            .filter(|i| !(1000 + series..1040 + series).contains(i))
+            .map(|i| {
+                let value = if i == 3000 + series {
+                    f64::from_bits(STALE_NAN_BITS)
+                } else {
+                    ((i % (1500 + series)) * (series % 7 + 1)) as f64 + 0.1 * series as f64
+                };
+                (i * 15_000, value)
+            })
+            .collect();
+        let instance = format!("i{series:03}");
+        let group = format!("g{}", series % 10);
+        source.add(
+            &labels(&[
+                ("__name__", "work_total"),
+                ("instance", &instance),
+                ("group", &group),
+            ]),
+            &samples,
+        );
+    }
+    let options = QueryOptions::default();
+    let run = |query: &str| range_query(&source, query, 0, 86_400_000, 60_000, &options);
+    // `label_replace` that changes nothing: the same values, evaluated first.
+    let evaluated = |function: &str| format!(r#"label_replace({function}, "unused", "", "", "")"#);
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for function in [
+        "rate(work_total[5m])",
+        "increase(work_total[10m])",
+        "avg_over_time(work_total[5m])",
+        "quantile_over_time(0.5, work_total[5m])",
+        "last_over_time(work_total[2m])",
+        "changes(work_total[5m])",
+    ] {
+        cases.push((
+            format!("sum by (group) ({function})"),
+            format!("sum by (group) ({})", evaluated(function)),
+        ));
+    }
+    // One group per series: several runs of steps per core.
+    for operator in [
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "quantile(0.9,",
+        "topk(3,",
+        "bottomk(2,",
+    ] {
+        let (name, parameter) = operator.split_once('(').unwrap_or((operator, ""));
+        let open = format!("{name} by (instance) ({parameter}");
+        cases.push((
+            format!("{open} rate(work_total[5m]))"),
+            format!("{open} {})", evaluated("rate(work_total[5m])")),
+        ));
+    }
+    for grouping in ["", "without (instance)", "by (group, instance)"] {
+        cases.push((
+            format!("avg {grouping} (irate(work_total[1m]))"),
+            format!("avg {grouping} ({})", evaluated("irate(work_total[1m])")),
+        ));
+    }
+    for (fused, reference) in &cases {
+        assert_eq!(run(fused)?, run(reference)?, "{fused}");
+    }
+    Ok(())
+}
+
+#[test]
+fn aggregating_a_range_function_of_colliding_series_is_an_error() {
+    let mut source = MemorySource::default();
+    let samples: Vec<(i64, f64)> = (0..40).map(|i| (i * 15_000, i as f64)).collect();
+    source.add(&labels(&[("__name__", "a_total"), ("job", "x")]), &samples);
+    source.add(&labels(&[("__name__", "b_total"), ("job", "x")]), &samples);
+    let result = range_query(
+        &source,
+        r#"sum(rate({__name__=~"a_total|b_total"}[5m]))"#,
+        0,
+        600_000,
+        60_000,
+        &QueryOptions::default(),
+    );
+    assert!(
+        matches!(&result, Err(QueryError::Execution(message)) if message.contains("same labelset")),
+        "{result:?}"
+    );
+}
+
+/// Among equal values, `topk`/`bottomk` keep the series current Prometheus's heap keeps
+/// when the series come in label order (as from its blocks), not simply the first ones: `d`
+/// overwrites `a` at the top of the heap, then sinks below `b`.
+#[test]
+fn topk_and_bottomk_break_ties_as_prometheus_heap_does() {
+    run_script(
+        r#"
+load 1m
+  up{s="a"} 1
+  up{s="b"} 1
+  up{s="c"} 1
+  up{s="d"} 2
+  down{s="a"} 2
+  down{s="b"} 2
+  down{s="c"} 2
+  down{s="d"} 1
+
+eval_ordered instant at 0m topk(2, up)
+  up{s="d"} 2
+  up{s="b"} 1
+
+eval_ordered instant at 0m bottomk(2, down)
+  down{s="d"} 1
+  down{s="b"} 2
+
+eval instant at 0m topk(3, up)
+  up{s="d"} 2
+  up{s="b"} 1
+  up{s="c"} 1
+"#,
+    );
 }
 
 /// A source that returns the same series twice, as a store scoped to two tenants could.
