@@ -32,21 +32,59 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `dask scheduler` on `port` with its dashboard (and `/metrics`, `/json/identity.json`) on
-/// `dashboard_port`.
+/// The command line of `dask scheduler` on `port` with its dashboard (and `/metrics`,
+/// `/json/identity.json`) on `dashboard_port`.
+pub fn scheduler_command(port: u16, dashboard_port: u16) -> Result<Vec<String>> {
+    Ok(vec![
+        venv_bin()?.join("dask").display().to_string(),
+        "scheduler".to_owned(),
+        "--host".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--port".to_owned(),
+        port.to_string(),
+        "--dashboard-address".to_owned(),
+        format!("127.0.0.1:{dashboard_port}"),
+        "--no-show".to_owned(),
+    ])
+}
+
+/// The command line of `dask worker` named `name` with one thread, its dashboard on
+/// `dashboard_port` (0: any), its files under `work_dir`, and a nanny unless `nanny` is false.
+pub fn worker_command(
+    work_dir: &Path,
+    scheduler_port: u16,
+    name: &str,
+    dashboard_port: u16,
+    nanny: bool,
+) -> Result<Vec<String>> {
+    let mut command = vec![
+        venv_bin()?.join("dask").display().to_string(),
+        "worker".to_owned(),
+        format!("tcp://127.0.0.1:{scheduler_port}"),
+        "--name".to_owned(),
+        name.to_owned(),
+        "--host".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--nthreads".to_owned(),
+        "1".to_owned(),
+        "--dashboard-address".to_owned(),
+        format!("127.0.0.1:{dashboard_port}"),
+        "--local-directory".to_owned(),
+        work_dir.join(format!("dask-{name}")).display().to_string(),
+    ];
+    if !nanny {
+        command.push("--no-nanny".to_owned());
+    }
+    Ok(command)
+}
+
+/// `dask scheduler` as `scheduler_command` gives it.
 pub fn scheduler(work_dir: &Path, port: u16, dashboard_port: u16) -> Result<Process> {
-    let mut command = Command::new(venv_bin()?.join("dask"));
-    command.args([
-        "scheduler",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--dashboard-address",
-        &format!("127.0.0.1:{dashboard_port}"),
-        "--no-show",
-    ]);
-    spawn(work_dir, "dask-scheduler", command)
+    spawn(
+        work_dir,
+        "dask-scheduler",
+        &scheduler_command(port, dashboard_port)?,
+    )
 }
 
 /// `dask worker` named `name` without a nanny, its dashboard on `dashboard_port`, listening
@@ -58,29 +96,29 @@ pub fn worker(
     dashboard_port: u16,
     worker_port: Option<u16>,
 ) -> Result<Process> {
-    let mut command = Command::new(venv_bin()?.join("dask"));
-    command.args([
-        "worker",
-        &format!("tcp://127.0.0.1:{scheduler_port}"),
-        "--name",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--nthreads",
-        "1",
-        "--no-nanny",
-        "--dashboard-address",
-        &format!("127.0.0.1:{dashboard_port}"),
-        "--local-directory",
-        &work_dir.join(format!("dask-{name}")).display().to_string(),
-    ]);
+    let mut command = worker_command(work_dir, scheduler_port, name, dashboard_port, false)?;
     if let Some(port) = worker_port {
-        command.args(["--worker-port", &port.to_string()]);
+        command.extend(["--worker-port".to_owned(), port.to_string()]);
     }
-    spawn(work_dir, &format!("dask-{name}"), command)
+    spawn(work_dir, &format!("dask-{name}"), &command)
 }
 
-fn spawn(work_dir: &Path, name: &str, command: Command) -> Result<Process> {
+/// Runs `command` with `env` added, its stdout and stderr appended to `log_path` as
+/// `>> log 2>&1` would: a Dask process writing the log file an agent tails.
+pub fn spawn_logging_to(
+    name: &str,
+    command: &[String],
+    env: &[(&str, &str)],
+    log_path: &Path,
+) -> Result<Process> {
+    let mut process = Command::new(&command[0]);
+    process.args(&command[1..]).envs(env.iter().copied());
+    Process::spawn_appending(name, process, log_path.to_owned())
+}
+
+fn spawn(work_dir: &Path, name: &str, command: &[String]) -> Result<Process> {
     let log_path = work_dir.join(format!("{name}-{}.log", unique_suffix()));
-    Process::spawn(name, command, log_path, Stdio::null())
+    let mut process = Command::new(&command[0]);
+    process.args(&command[1..]);
+    Process::spawn(name, process, log_path, Stdio::null())
 }

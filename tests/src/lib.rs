@@ -74,17 +74,33 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(
+    fn spawn(name: &str, command: Command, log_path: PathBuf, stdout: Stdio) -> Result<Process> {
+        let log = std::fs::File::create(&log_path)?;
+        Process::spawn_with(name, command, log_path, stdout, log.into())
+    }
+
+    /// Starts `command` with its stdout and stderr both appended to `log_path`, as
+    /// `>> log 2>&1` would (a log file an agent tails).
+    fn spawn_appending(name: &str, command: Command, log_path: PathBuf) -> Result<Process> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let stdout = log.try_clone()?;
+        Process::spawn_with(name, command, log_path, stdout.into(), log.into())
+    }
+
+    fn spawn_with(
         name: &str,
         mut command: Command,
         log_path: PathBuf,
         stdout: Stdio,
+        stderr: Stdio,
     ) -> Result<Process> {
-        let log = std::fs::File::create(&log_path)?;
         let child = command
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(log)
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
         Ok(Process {
@@ -92,6 +108,12 @@ impl Process {
             child,
             log_path,
         })
+    }
+
+    /// Starts `command` with its output in a log file in `work_dir`.
+    pub fn spawn_in(work_dir: &Path, name: &str, command: Command) -> Result<Process> {
+        let log_path = work_dir.join(format!("{name}-{}.log", unique_suffix()));
+        Process::spawn(name, command, log_path, Stdio::null())
     }
 
     /// The process id.
@@ -397,11 +419,23 @@ impl Agent {
         role: &str,
         command: &[&str],
     ) -> Result<Agent> {
+        Agent::start_wrapped_in("wrap-tests", work_dir, name, collector, role, command)
+    }
+
+    /// `start_wrapped` as a node of `cluster`.
+    pub fn start_wrapped_in(
+        cluster: &str,
+        work_dir: &Path,
+        name: &str,
+        collector: &Collector,
+        role: &str,
+        command: &[&str],
+    ) -> Result<Agent> {
         let mut agent = Command::new(binaries_dir().join("afterglow-agent"));
         agent
             .env_remove("AFTERGLOW_AGENT_CONFIG")
             .env("AFTERGLOW_COLLECTOR", &collector.grpc_url)
-            .env("AFTERGLOW_CLUSTER", "wrap-tests")
+            .env("AFTERGLOW_CLUSTER", cluster)
             .env("AFTERGLOW_NODE", name)
             .args(["run", "--role", role, "--"])
             .args(command);

@@ -1,6 +1,8 @@
 //! Dask discovery: polls the scheduler's `/json/identity.json`, and keeps one scrape task for
 //! the scheduler and one per worker (`http://{host}:{services.dashboard}/metrics`), labelled
-//! with the worker's `worker` name and `worker_addr` address.
+//! with the worker's `worker` name and `worker_addr` address. While workers run tasks, Dask
+//! (2026.8) fails to serialize that document (tuple keys in the workers' metrics), so then
+//! the scheduler's workers page (`/info/main/workers.html`) is read instead.
 //!
 //! The rule a reader must not miss: a worker is keyed by its name, which survives restarts;
 //! a restart under a new address updates the running task (its old series get staleness
@@ -18,8 +20,8 @@ use url::Url;
 use crate::config::{DaskConfig, Role};
 use crate::scrape::{ScrapeContext, ScrapeTiming, Target, TargetIdentity, http, run_target};
 
-/// Largest identity document read (a few KiB per worker).
-const MAX_IDENTITY_BYTES: u64 = 64 << 20;
+/// Largest identity document or workers page read (a few KiB per worker).
+const MAX_PAGE_BYTES: u64 = 64 << 20;
 
 /// The parts of `/json/identity.json` discovery needs.
 #[derive(Debug, Deserialize)]
@@ -39,6 +41,10 @@ struct WorkerIdentity {
     services: HashMap<String, serde_json::Value>,
 }
 
+/// The workers a scheduler page lists, and the ones it lists that cannot be scraped (why),
+/// or why the page cannot be read.
+pub type Found = Result<(Vec<DiscoveredWorker>, Vec<String>), String>;
+
 /// A worker to scrape, as the scheduler reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoveredWorker {
@@ -51,9 +57,7 @@ pub struct DiscoveredWorker {
 
 /// Reads the workers out of an identity document; workers without a dashboard port are
 /// skipped and named in the returned problems.
-pub fn workers_from_identity(
-    document: &[u8],
-) -> Result<(Vec<DiscoveredWorker>, Vec<String>), String> {
+pub fn workers_from_identity(document: &[u8]) -> Found {
     let identity: Identity = serde_json::from_slice(document)
         .map_err(|error| format!("not a Dask identity document: {error}"))?;
     let mut workers = Vec::new();
@@ -64,31 +68,98 @@ pub fn workers_from_identity(
             Some(serde_json::Value::Number(number)) => number.to_string(),
             _ => worker.id.clone().unwrap_or_else(|| address.clone()),
         };
-        let Some(port) = worker
+        let port = worker
             .services
             .get("dashboard")
-            .and_then(serde_json::Value::as_u64)
-        else {
-            problems.push(format!("worker {name} ({address}) has no dashboard port"));
-            continue;
-        };
-        let host = if worker.host.contains(':') {
-            format!("[{}]", worker.host)
-        } else {
-            worker.host.clone()
-        };
-        match Url::parse(&format!("http://{host}:{port}/metrics")) {
-            Ok(metrics_url) => workers.push(DiscoveredWorker {
-                name,
-                address,
-                host: worker.host,
-                metrics_url,
-            }),
-            Err(error) => problems.push(format!("worker {name} ({address}): bad host: {error}")),
+            .and_then(serde_json::Value::as_u64);
+        match discovered(name, address, worker.host, port) {
+            Ok(found) => workers.push(found),
+            Err(problem) => problems.push(problem),
         }
     }
     workers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((workers, problems))
+}
+
+/// Reads the workers out of the scheduler's workers page (`/info/main/workers.html`): per
+/// table row, the address (the first link), the name (the second cell) and the dashboard
+/// link `../../proxy/{port}/{host}/status`.
+pub fn workers_from_table(page: &[u8]) -> Found {
+    let page = String::from_utf8_lossy(page);
+    if !page.contains("<table") {
+        return Err("not a Dask workers page: no table".to_owned());
+    }
+    let mut workers = Vec::new();
+    let mut problems = Vec::new();
+    for row in page.split("<tr").skip(1) {
+        let cells: Vec<&str> = row
+            .split("<td")
+            .skip(1)
+            .map(|cell| cell.split("</td>").next().unwrap_or_default())
+            .collect();
+        let (Some(address_cell), Some(name_cell)) = (cells.first(), cells.get(1)) else {
+            continue; // the header row
+        };
+        let Some(address) = between(address_cell, "\">", "</a>") else {
+            continue;
+        };
+        let address = unescape_html(address);
+        let name = unescape_html(name_cell.trim_start_matches('>').trim());
+        let dashboard = between(row, "href=\"../../proxy/", "/status\"")
+            .and_then(|link| link.split_once('/'))
+            .and_then(|(port, host)| Some((port.parse::<u64>().ok()?, unescape_html(host))));
+        let found = match dashboard {
+            Some((port, host)) => discovered(name, address, host, Some(port)),
+            None => discovered(name, address, String::new(), None),
+        };
+        match found {
+            Ok(found) => workers.push(found),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    workers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((workers, problems))
+}
+
+/// The text of `text` between the first `start` and the next `end`.
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let after = &text[text.find(start)? + start.len()..];
+    Some(&after[..after.find(end)?])
+}
+
+/// Undoes the escapes Tornado's templates apply (`xhtml_escape`).
+fn unescape_html(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A worker to scrape at its dashboard port, or why it cannot be.
+fn discovered(
+    name: String,
+    address: String,
+    host: String,
+    dashboard_port: Option<u64>,
+) -> Result<DiscoveredWorker, String> {
+    let Some(port) = dashboard_port else {
+        return Err(format!("worker {name} ({address}) has no dashboard port"));
+    };
+    let bracketed = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    match Url::parse(&format!("http://{bracketed}:{port}/metrics")) {
+        Ok(metrics_url) => Ok(DiscoveredWorker {
+            name,
+            address,
+            host,
+            metrics_url,
+        }),
+        Err(error) => Err(format!("worker {name} ({address}): bad host: {error}")),
+    }
 }
 
 /// A running scrape task: where to send its new target, and how to end it.
@@ -125,6 +196,9 @@ impl Discovery {
         let scheduler_url = identity_url
             .join("../metrics")
             .unwrap_or_else(|_| identity_url.clone());
+        let table_url = identity_url
+            .join("../info/main/workers.html")
+            .unwrap_or_else(|_| identity_url.clone());
         self.update(
             &mut running,
             &mut tasks,
@@ -141,15 +215,16 @@ impl Discovery {
                 () = shutdown.cancelled() => break,
                 _ = poll.tick() => {}
             }
-            let fetched = http::get(
-                &identity_url,
-                "application/json",
-                timing.timeout,
-                MAX_IDENTITY_BYTES,
-            )
-            .await
-            .map_err(|error| error.to_string())
-            .and_then(|page| workers_from_identity(&page.body));
+            let fetched = match self
+                .ask(&identity_url, workers_from_identity, &timing)
+                .await
+            {
+                Ok(found) => Ok(found),
+                Err(problem) => self
+                    .ask(&table_url, workers_from_table, &timing)
+                    .await
+                    .map_err(|second| format!("{problem}; and {table_url}: {second}")),
+            };
             let (workers, problems) = match fetched {
                 Ok(found) => found,
                 Err(problem) => {
@@ -191,6 +266,19 @@ impl Discovery {
         }
         // The tasks see `shutdown` too; wait for them so that their last scrapes are handed over.
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Fetches `url` and reads the workers out of it with `read`.
+    async fn ask(&self, url: &Url, read: fn(&[u8]) -> Found, timing: &ScrapeTiming) -> Found {
+        let page = http::get(
+            url,
+            "application/json, text/html",
+            timing.timeout,
+            MAX_PAGE_BYTES,
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+        read(&page.body)
     }
 
     /// Starts a task for `key`, or hands a running one its changed target.
@@ -312,6 +400,61 @@ mod tests {
             problems,
             ["worker w-x (tcp://10.0.0.1:4000) has no dashboard port"]
         );
+    }
+
+    #[test]
+    fn the_real_workers_page_gives_the_same_workers_as_the_identity_document_would() {
+        // From a scheduler with `w-1` (with a nanny) and a worker named `<b>&7`.
+        let page = include_bytes!("../../../tests/fixtures/dask/http/scheduler-workers.html");
+        let (workers, problems) = workers_from_table(page).expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        let found: Vec<(&str, &str, &str, &str)> = workers
+            .iter()
+            .map(|worker| {
+                (
+                    worker.name.as_str(),
+                    worker.address.as_str(),
+                    worker.host.as_str(),
+                    worker.metrics_url.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "<b>&7",
+                    "tcp://127.0.0.1:46781",
+                    "127.0.0.1",
+                    "http://127.0.0.1:34095/metrics"
+                ),
+                (
+                    "w-1",
+                    "tcp://127.0.0.1:45871",
+                    "127.0.0.1",
+                    "http://127.0.0.1:35587/metrics"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_workers_row_without_a_dashboard_is_a_problem_and_other_pages_are_errors() {
+        let page = br#"<table><tr><th> Worker </th></tr>
+            <tr ><td><a href="../worker/x.html">tcp://[::1]:4000</a></td><td> 3 </td>
+            <td> <a href="../../proxy/9000/::1/status">dashboard</a> </td></tr>
+            <tr ><td><a href="../worker/y.html">tcp://10.0.0.1:4000</a></td><td> w-x </td>
+            <td> </td></tr></table>"#;
+        let (workers, problems) = workers_from_table(page).expect("parses");
+        assert_eq!(workers.len(), 1);
+        assert_eq!(workers[0].name, "3");
+        assert_eq!(workers[0].metrics_url.as_str(), "http://[::1]:9000/metrics");
+        assert_eq!(
+            problems,
+            ["worker w-x (tcp://10.0.0.1:4000) has no dashboard port"]
+        );
+        let error = workers_from_table(b"{}").expect_err("not a page");
+        assert!(error.starts_with("not a Dask workers page"), "{error}");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! the scheduler and every worker; workers keep their `worker` label across restarts, and a
 //! counter that restarts from zero is handled by `rate` and `increase`.
 
-use afterglow_tests::dask::{free_port, scheduler, worker};
+use afterglow_tests::dask::{free_port, scheduler, venv_bin, worker};
 use afterglow_tests::peers::{instant_query, prom_get};
-use afterglow_tests::{Agent, Scene, encode, wait_for};
+use afterglow_tests::{Agent, Process, Scene, encode, wait_for};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -218,5 +218,65 @@ fn one_agent_follows_a_real_dask_cluster_across_worker_restarts() -> Result<()> 
         let rate: f64 = point[1].as_str().unwrap_or("NaN").parse()?;
         assert!(rate >= 0.0, "rate never negative across the reset: {point}");
     }
+    Ok(())
+}
+
+/// While its workers run tasks, Dask 2026.8 answers `/json/identity.json` with an error (it
+/// cannot serialize the tuple keys of their task metrics); a worker that joins then is found
+/// through the scheduler's workers page instead.
+#[test]
+fn a_worker_joining_a_busy_cluster_is_found_while_the_identity_document_fails() -> Result<()> {
+    let scene = Scene::new()?;
+    let (scheduler_port, dashboard) = (free_port()?, free_port()?);
+    let _scheduler = scheduler(scene.path(), scheduler_port, dashboard)?;
+    let _w1 = worker(scene.path(), scheduler_port, "w-1", free_port()?, None)?;
+    let collector = scene.collector(None)?;
+    let _agent = Agent::start(
+        scene.path(),
+        "discovery",
+        &format!(
+            "collector = \"{}\"\ncluster = \"busy\"\n\
+             [dask]\nscheduler = \"http://127.0.0.1:{dashboard}\"\npoll_interval = \"1s\"\ninterval = \"1s\"\n",
+            collector.grpc_url
+        ),
+    )?;
+    // Short tasks, one after another, until the test ends.
+    let mut load = std::process::Command::new(venv_bin()?.join("python"));
+    load.args([
+        "-c",
+        "import sys, time\n\
+         from distributed import Client\n\
+         client = Client(sys.argv[1])\n\
+         while True:\n    client.gather(client.map(time.sleep, [0.01] * 50, pure=False))\n",
+        &format!("tcp://127.0.0.1:{scheduler_port}"),
+    ]);
+    let _load = Process::spawn_in(scene.path(), "busy-client", load)?;
+    let identity_url = format!("http://127.0.0.1:{dashboard}/json/identity.json");
+    let identity_fails = || -> Result<bool> {
+        let status = ureq::get(&identity_url)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()?
+            .status();
+        Ok(status.as_u16() == 500)
+    };
+    wait_for("the identity document failing under load", || {
+        Ok(if identity_fails()? { Ok(()) } else { Err(()) })
+    })?;
+    let _w2 = worker(scene.path(), scheduler_port, "w-2", free_port()?, None)?;
+    let api = collector.http_url.as_str();
+    wait_for("w-2 scraped", || {
+        let up = results(api, "up{worker=\"w-2\"}")?;
+        Ok(if up.iter().any(|(_, value)| *value == 1.0) {
+            Ok(())
+        } else {
+            Err(up)
+        })
+    })?;
+    assert!(
+        identity_fails()?,
+        "the identity document still fails: w-2 was found through the workers page"
+    );
     Ok(())
 }

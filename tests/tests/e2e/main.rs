@@ -4,6 +4,7 @@
 // Real processes run in real time: there is no tokio clock to pause in these tests.
 #![allow(clippy::disallowed_types)]
 
+mod acceptance;
 mod check;
 mod crash;
 mod dask_metrics;
