@@ -348,38 +348,46 @@ impl Discovery {
 mod tests {
     use super::*;
 
+    /// `(name, address, host, metrics URL)` of each worker.
+    fn summary(workers: &[DiscoveredWorker]) -> Vec<(&str, &str, &str, &str)> {
+        workers
+            .iter()
+            .map(|worker| {
+                (
+                    worker.name.as_str(),
+                    worker.address.as_str(),
+                    worker.host.as_str(),
+                    worker.metrics_url.as_str(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn the_real_identity_document_lists_every_worker_with_its_dashboard() {
         let document =
             include_bytes!("../../../tests/fixtures/dask/http/scheduler-identity-idle.json");
         let (workers, problems) = workers_from_identity(document).expect("parses");
         assert!(problems.is_empty(), "{problems:?}");
-        let found: Vec<(&str, &str, &str)> = workers
-            .iter()
-            .map(|worker| {
-                (
-                    worker.name.as_str(),
-                    worker.address.as_str(),
-                    worker.metrics_url.as_str(),
-                )
-            })
-            .collect();
         assert_eq!(
-            found,
+            summary(&workers),
             [
                 (
                     "worker-1",
                     "tcp://127.0.0.1:42737",
+                    "127.0.0.1",
                     "http://127.0.0.1:8791/metrics"
                 ),
                 (
                     "worker-2",
                     "tcp://127.0.0.1:43841",
+                    "127.0.0.1",
                     "http://127.0.0.1:8792/metrics"
                 ),
                 (
                     "worker-3",
                     "tcp://127.0.0.1:42787",
+                    "127.0.0.1",
                     "http://127.0.0.1:8793/metrics"
                 ),
             ]
@@ -408,19 +416,8 @@ mod tests {
         let page = include_bytes!("../../../tests/fixtures/dask/http/scheduler-workers.html");
         let (workers, problems) = workers_from_table(page).expect("parses");
         assert!(problems.is_empty(), "{problems:?}");
-        let found: Vec<(&str, &str, &str, &str)> = workers
-            .iter()
-            .map(|worker| {
-                (
-                    worker.name.as_str(),
-                    worker.address.as_str(),
-                    worker.host.as_str(),
-                    worker.metrics_url.as_str(),
-                )
-            })
-            .collect();
         assert_eq!(
-            found,
+            summary(&workers),
             [
                 (
                     "<b>&7",
