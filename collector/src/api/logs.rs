@@ -1,4 +1,7 @@
-//! `GET /api/v1/logs/*`: log search over the caller's tenants.
+//! `GET /api/v1/logs/search`: log search over the caller's tenants, a page of hits with its
+//! cursor, and on request the exact count and facet counts of the whole query.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -7,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::time::parse_time;
 use crate::api::{ApiError, AppState};
+use crate::index::facets::{self, FacetRequest};
 use crate::index::search::{self, Hit, MAX_LIMIT, SearchRequest, SortKey, SortOrder};
 
 /// Hits per page when `limit` is not given.
@@ -21,6 +25,8 @@ pub struct SearchParams {
     limit: Option<String>,
     order: Option<String>,
     cursor: Option<String>,
+    facets: Option<String>,
+    count: Option<String>,
 }
 
 /// The JSON answer of `/api/v1/logs/search`.
@@ -29,6 +35,12 @@ pub struct SearchResponse {
     hits: Vec<HitJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
+    /// With `count=true`: every match of the query and range, not one page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    /// With `facets=level,node,…`: per field, the matches of each value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    facets: Option<BTreeMap<String, BTreeMap<String, u64>>>,
 }
 
 /// One hit as JSON; `stream` is hex because JavaScript numbers cannot hold a u64.
@@ -69,19 +81,52 @@ fn format_ts(ts_micros: i64) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// `GET /api/v1/logs/search?q=&start=&end=&limit=&order=asc|desc&cursor=`
+/// `GET /api/v1/logs/search?q=&start=&end=&limit=&order=asc|desc&cursor=&facets=&count=`
 pub async fn search(
     State(state): State<AppState>,
-    Query(params): Query<SearchParams>,
+    Query(mut params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
+    let fields = match params.facets.take().filter(|text| !text.trim().is_empty()) {
+        None => Vec::new(),
+        Some(text) => facets::facet_fields(&text)
+            .map_err(|error| ApiError::bad_request(format!("`facets`: {error}")))?,
+    };
+    let count = match params.count.take().as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`count`: {other:?} is not \"true\" or \"false\""
+            )));
+        }
+    };
     let request = search_request(&state, params, Timestamp::now())?;
+    let counting = (count || !fields.is_empty()).then(|| FacetRequest {
+        tenants: request.tenants.clone(),
+        query: request.query.clone(),
+        start: request.start,
+        end: request.end,
+        fields,
+    });
     let store = state.store.clone();
-    let page = tokio::task::spawn_blocking(move || search::search(&store, &request))
-        .await
-        .map_err(|_| ApiError::internal("the search failed unexpectedly"))??;
+    let (page, counted) = tokio::task::spawn_blocking(move || {
+        let page = search::search(&store, &request)?;
+        let counted = counting
+            .map(|counting| facets::facets(&store, &counting))
+            .transpose()?;
+        Ok::<_, crate::error::Error>((page, counted))
+    })
+    .await
+    .map_err(|_| ApiError::internal("the search failed unexpectedly"))??;
+    let (total, facets) = match counted {
+        Some(counted) => (Some(counted.total), Some(counted.fields)),
+        None => (None, None),
+    };
     Ok(Json(SearchResponse {
         next_cursor: page.next.map(|key| key.to_cursor()),
         hits: page.hits.into_iter().map(HitJson::from).collect(),
+        count: total.filter(|_| count),
+        facets: facets.filter(|fields| !fields.is_empty()),
     }))
 }
 
@@ -270,6 +315,8 @@ mod tests {
             ("limit=many", "`limit`"),
             ("order=sideways", "`order`"),
             ("cursor=zz", "`cursor`"),
+            ("facets=level,message", "`facets`"),
+            ("count=maybe", "`count`"),
         ] {
             let (status, json) = get(&state, &format!("/api/v1/logs/search?{query}")).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
@@ -294,5 +341,32 @@ mod tests {
             .map(|hit| &hit["seq"])
             .collect();
         assert_eq!(seqs, [101], "start is inclusive, end exclusive");
+    }
+
+    #[tokio::test]
+    async fn count_and_facets_cover_every_match_not_one_page() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_records(dir.path()).await;
+        let (status, json) = get(
+            &state,
+            "/api/v1/logs/search?q=*&limit=1&count=true&facets=level,node,cluster",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["hits"].as_array().map(Vec::len), Some(1));
+        assert!(json["next_cursor"].is_string());
+        insta::assert_json_snapshot!(
+            serde_json::json!({"count": json["count"], "facets": json["facets"]})
+        );
+        // Narrowed by the query and the range; without `count`, no count.
+        let (_, narrowed) = get(
+            &state,
+            "/api/v1/logs/search?q=level:INFO&facets=level&start=2026-11-27T00:00:00Z",
+        )
+        .await;
+        assert!(narrowed.get("count").is_none(), "{narrowed}");
+        assert_eq!(narrowed["facets"]["level"], serde_json::json!({"INFO": 2}));
+        let (_, plain) = get(&state, "/api/v1/logs/search?q=*").await;
+        assert!(plain.get("facets").is_none() && plain.get("count").is_none());
     }
 }

@@ -122,26 +122,39 @@ pub fn parse_query(schema: &LogSchema, text: &str) -> Result<Box<dyn Query>> {
         .map_err(|error| Error::BadQuery(error.to_string()))
 }
 
+/// The query `text` (see `parse_query`) limited to `[start, end)`.
+pub fn query_in_range(
+    schema: &LogSchema,
+    text: &str,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+) -> Result<Box<dyn Query>> {
+    let text_query = parse_query(schema, text)?;
+    if start.is_none() && end.is_none() {
+        return Ok(text_query);
+    }
+    let ts_term = |ts: Timestamp| {
+        Term::from_field_date(
+            schema.ts,
+            DateTime::from_timestamp_micros(ts.as_microsecond()),
+        )
+    };
+    let range = RangeQuery::new(
+        start.map_or(Bound::Unbounded, |ts| Bound::Included(ts_term(ts))),
+        end.map_or(Bound::Unbounded, |ts| Bound::Excluded(ts_term(ts))),
+    );
+    Ok(Box::new(BooleanQuery::intersection(vec![
+        text_query,
+        Box::new(range),
+    ])))
+}
+
 /// Runs `request` against `store`.
 pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     let schema = store.schema();
-    let text_query = parse_query(schema, &request.query)?;
+    let query = query_in_range(schema, &request.query, request.start, request.end)?;
     let start_micros = request.start.map(|ts| ts.as_microsecond());
     let end_micros = request.end.map(|ts| ts.as_microsecond());
-    let ts_term =
-        |micros: i64| Term::from_field_date(schema.ts, DateTime::from_timestamp_micros(micros));
-    let query: Box<dyn Query> = if start_micros.is_none() && end_micros.is_none() {
-        text_query
-    } else {
-        let range = RangeQuery::new(
-            start_micros.map_or(Bound::Unbounded, |micros| Bound::Included(ts_term(micros))),
-            end_micros.map_or(Bound::Unbounded, |micros| Bound::Excluded(ts_term(micros))),
-        );
-        Box::new(BooleanQuery::intersection(vec![
-            text_query,
-            Box::new(range),
-        ]))
-    };
     let limit = request.limit.clamp(1, MAX_LIMIT);
     let collector = OrderedCollector {
         // One more than asked, to know whether another page exists.
@@ -508,5 +521,74 @@ mod tests {
         for garbage in ["", "zz", "abc", "7b7d", "é"] {
             assert_eq!(SortKey::from_cursor(garbage), None, "{garbage}");
         }
+    }
+
+    /// The queries of `docs/search.md` (its `query` blocks).
+    fn documented_queries() -> Vec<String> {
+        let docs = include_str!("../../../docs/search.md");
+        docs.split("```query\n")
+            .skip(1)
+            .map(|block| {
+                block
+                    .split("```")
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_query_the_user_docs_show_parses() {
+        let queries = documented_queries();
+        assert!(queries.len() >= 9, "{queries:?}");
+        for query in queries {
+            if let Err(error) = parse_query(&LogSchema::new(), &query) {
+                panic!("docs/search.md shows {query:?}, which does not parse: {error}");
+            }
+        }
+    }
+
+    /// What `docs/search.md` says of fields and words.
+    #[tokio::test]
+    async fn the_user_docs_rules_hold() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path())?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let mut print = entry(2, "worker-node-3", 2, "afterglow-print 7 from w-3");
+        print.level = String::new();
+        writer
+            .write(
+                "t".to_owned(),
+                vec![
+                    entry(
+                        1,
+                        "worker-node-3",
+                        1,
+                        "Remove worker addr: tcp://10.0.0.5:40123",
+                    ),
+                    print,
+                    entry(3, "worker-node-3", 3, "Compute Failed\nKey:       fails-42"),
+                ],
+            )
+            .await?;
+        writer.shutdown().await;
+        let found = |query: &str| -> Result<Vec<u64>> {
+            let page = search(&store, &request(query, 10, SortOrder::Asc, None))?;
+            Ok(page.hits.iter().map(|hit| hit.key.seq).collect())
+        };
+        assert_eq!(found("level:ERROR")?, [3]);
+        assert_eq!(found("level:error")?, Vec::<u64>::new(), "fields are exact");
+        assert_eq!(found("COMPUTE failed")?, [3], "words ignore case");
+        assert_eq!(found("\"10.0.0.5 40123\"")?, [1]);
+        assert_eq!(found("\"tcp://10.0.0.5:40123\"")?, [1]);
+        assert_eq!(found("\"fails-42\"")?, [3]);
+        let prints = documented_queries()
+            .into_iter()
+            .find(|query| query.contains("-level:ERROR"))
+            .expect("the print example");
+        assert_eq!(found(&prints)?, [2]);
+        Ok(())
     }
 }
