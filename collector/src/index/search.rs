@@ -102,6 +102,8 @@ pub struct Hit {
 pub struct SearchPage {
     pub hits: Vec<Hit>,
     pub next: Option<SortKey>,
+    /// How many partitions were searched for it (the walk stops once the page is full).
+    pub partitions_searched: usize,
 }
 
 /// Parses `text` in tantivy's query syntax with `message` as the default field and AND
@@ -164,20 +166,36 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
         start_micros,
         end_micros,
     };
-    let partitions = store.partitions_for(&request.tenants, request.start, request.end);
+    // Days are walked in the page's order; every key of a later day comes after every key
+    // of an earlier one, so once a day leaves more candidates than the page holds, no later
+    // day can change the page (the newest 100 usually need today alone).
+    let mut partitions = store.partitions_for(&request.tenants, request.start, request.end);
+    partitions.sort_by_key(|partition| partition.key.day);
+    if request.order == SortOrder::Desc {
+        partitions.reverse();
+    }
     let mut candidates = Vec::new();
     let mut searchers = Vec::with_capacity(partitions.len());
-    for (partition_index, partition) in partitions.iter().enumerate() {
-        let searcher = partition.reader.searcher();
-        let found = searcher
-            .search(&query, &collector)
-            .map_err(|source| index_error(partition, source))?;
-        candidates.extend(
-            found
-                .into_iter()
-                .map(|(key, address)| (key, partition_index, address)),
-        );
-        searchers.push(searcher);
+    let mut searched = 0;
+    while searched < partitions.len() {
+        let day = partitions[searched].key.day;
+        while searched < partitions.len() && partitions[searched].key.day == day {
+            let partition = &partitions[searched];
+            let searcher = partition.reader.searcher();
+            let found = searcher
+                .search(&query, &collector)
+                .map_err(|source| index_error(partition, source))?;
+            candidates.extend(
+                found
+                    .into_iter()
+                    .map(|(key, address)| (key, searched, address)),
+            );
+            searchers.push(searcher);
+            searched += 1;
+        }
+        if candidates.len() > limit {
+            break;
+        }
     }
     candidates.sort_by(|a, b| request.order.compare(&a.0, &b.0));
     let has_more = candidates.len() > limit;
@@ -194,7 +212,11 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     } else {
         None
     };
-    Ok(SearchPage { hits, next })
+    Ok(SearchPage {
+        hits,
+        next,
+        partitions_searched: searched,
+    })
 }
 
 fn index_error(partition: &Arc<Partition>, source: tantivy::TantivyError) -> Error {
@@ -589,6 +611,60 @@ mod tests {
             .find(|query| query.contains("-level:ERROR"))
             .expect("the print example");
         assert_eq!(found(&prints)?, [2]);
+        Ok(())
+    }
+
+    /// The newest page of a week needs only the newest day; a page that the newest day
+    /// cannot fill walks on, and every page equals the one a full search of all days gives.
+    #[tokio::test]
+    async fn a_page_walks_days_in_its_order_and_stops_once_full() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path())?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let day_micros = 86_400_000_000;
+        let first_day = 1_795_737_600_000_000; // 2026-11-27T00:00:00Z
+        for (tenant, node) in [("t", "a"), ("u", "b")] {
+            let entries = (0..7i64)
+                .flat_map(|day| {
+                    (0..30u64).map(move |n| {
+                        let seq = u64::try_from(day).expect("day") * 100 + n;
+                        entry(first_day + day * day_micros + n as i64, node, seq, "tick")
+                    })
+                })
+                .collect();
+            writer.write(tenant.to_owned(), entries).await?;
+        }
+        writer.shutdown().await;
+        let both = |limit: usize, order: SortOrder| {
+            let mut request = request("tick", limit, order, None);
+            request.tenants = vec!["t".to_owned(), "u".to_owned()];
+            request
+        };
+        let newest = search(&store, &both(50, SortOrder::Desc))?;
+        assert_eq!(
+            newest.partitions_searched, 2,
+            "the newest day of both tenants"
+        );
+        assert_eq!(newest.hits.len(), 50);
+        let deeper = search(&store, &both(100, SortOrder::Desc))?;
+        assert_eq!(deeper.partitions_searched, 4, "two days of both tenants");
+        let oldest = search(&store, &both(61, SortOrder::Asc))?;
+        assert_eq!(oldest.partitions_searched, 4);
+        // The same hits as a page of everything, cut.
+        for (page, order) in [
+            (&newest, SortOrder::Desc),
+            (&deeper, SortOrder::Desc),
+            (&oldest, SortOrder::Asc),
+        ] {
+            let everything = search(&store, &both(MAX_LIMIT, order))?;
+            assert_eq!(everything.partitions_searched, 14);
+            let expected: Vec<SortKey> = everything.hits[..page.hits.len()]
+                .iter()
+                .map(|hit| hit.key.clone())
+                .collect();
+            assert_eq!(keys(page), expected);
+            assert!(page.next.is_some());
+        }
         Ok(())
     }
 }
