@@ -3,6 +3,7 @@
 
 pub mod logs;
 pub mod prom;
+pub mod tail;
 pub mod time;
 pub mod ui;
 
@@ -32,6 +33,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/logs/search", get(logs::search))
+        .route("/api/v1/logs/tail", get(tail::tail))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
             "/api/v1/query_range",

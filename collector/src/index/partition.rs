@@ -15,6 +15,7 @@ use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
 use crate::error::{Error, Result};
 use crate::index::schema::LogSchema;
+use crate::index::tail::Arrivals;
 
 /// zstd level of the stored records: level 1 costs about half of the default 3 in the writer,
 /// for a slightly larger store (see BENCHMARKS.md, collector ingest).
@@ -54,6 +55,7 @@ pub struct LogStore {
     root: PathBuf,
     schema: LogSchema,
     partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+    arrivals: Arrivals,
 }
 
 impl LogStore {
@@ -67,6 +69,7 @@ impl LogStore {
             root: root.to_owned(),
             schema: LogSchema::new(),
             partitions: RwLock::new(BTreeMap::new()),
+            arrivals: Arrivals::default(),
         };
         for key in store.keys_on_disk()? {
             store.get_or_create(&key)?;
@@ -77,6 +80,11 @@ impl LogStore {
     /// The schema shared by all partitions.
     pub fn schema(&self) -> &LogSchema {
         &self.schema
+    }
+
+    /// Where the writer announces the records it adds (the live tail listens there).
+    pub fn arrivals(&self) -> &Arrivals {
+        &self.arrivals
     }
 
     /// Returns the partition for `key`, creating it on disk if needed.

@@ -337,6 +337,8 @@ impl WriterThread {
         let mut outcome = WriteOutcome::default();
         let schema = self.store.schema().clone();
         let now = Instant::now();
+        let mut arrived = Vec::new();
+        let listening = self.store.arrivals().listening();
         // Records of a batch mostly share their day: the key is made once per day seen.
         let mut day_key: Option<(i64, PartitionKey)> = None;
         for entry in batch.logs {
@@ -366,7 +368,11 @@ impl WriterThread {
             writer.dirty = true;
             writer.last_write_at = now;
             outcome.added += 1;
+            if listening {
+                arrived.push(entry);
+            }
         }
+        self.store.arrivals().announce(tenant, arrived);
         Ok(outcome)
     }
 

@@ -1,0 +1,241 @@
+//! `GET /api/v1/logs/tail?q=`: Server-Sent Events of new records of the caller's tenants that
+//! match `q`, as the writer adds them (well within a second of their arrival). Each event is
+//! one hit, as search gives it. A client that does not keep up is disconnected, after an
+//! `error` event when there is room for one, rather than slowing ingest or growing memory.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::logs::HitJson;
+use crate::api::{ApiError, AppState};
+use crate::index::tail::{Arrived, TailMatcher};
+
+/// Events waiting for one client before it counts as too slow.
+const CLIENT_BUFFER: usize = 1024;
+
+/// Query parameters of `/api/v1/logs/tail`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TailParams {
+    q: Option<String>,
+}
+
+/// `GET /api/v1/logs/tail?q=`
+pub async fn tail(
+    State(state): State<AppState>,
+    Query(params): Query<TailParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let matcher = TailMatcher::new(state.store.schema(), params.q.as_deref().unwrap_or(""))?;
+    let arrivals = state.store.arrivals().subscribe();
+    let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
+    tokio::spawn(follow(
+        arrivals,
+        Arc::new(matcher),
+        state.readable_tenants.clone(),
+        events,
+    ));
+    Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
+}
+
+/// Sends the matching new records to one client until it leaves or falls behind.
+async fn follow(
+    mut arrivals: broadcast::Receiver<Arc<Arrived>>,
+    matcher: Arc<TailMatcher>,
+    tenants: Arc<Vec<String>>,
+    events: mpsc::Sender<Result<Event, Infallible>>,
+) {
+    loop {
+        let arrived = tokio::select! {
+            () = events.closed() => return,
+            arrived = arrivals.recv() => arrived,
+        };
+        let arrived = match arrived {
+            Ok(arrived) => arrived,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                let _ = events.try_send(Ok(Event::default().event("error").data(format!(
+                    "too slow: {missed} batches of records went by unsent; reconnect"
+                ))));
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !tenants.contains(&arrived.tenant) {
+            continue;
+        }
+        let matcher = Arc::clone(&matcher);
+        let hits =
+            match tokio::task::spawn_blocking(move || matcher.matching(&arrived.entries)).await {
+                Ok(Ok(hits)) => hits,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot match records for a tail");
+                    return;
+                }
+                Err(_) => return,
+            };
+        for hit in hits {
+            let event = Event::default()
+                .json_data(HitJson::from(hit))
+                .unwrap_or_else(|_| Event::default().event("error").data("unencodable record"));
+            if events.try_send(Ok(event)).is_err() {
+                // Full (too slow) or gone: either way this client is done.
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use crate::api::router;
+    use crate::index::partition::LogStore;
+    use crate::index::writer::LogWriter;
+    use crate::index::writer::tests::entry;
+
+    use super::*;
+
+    async fn open_tail(state: &AppState, query: &str) -> (StatusCode, Body) {
+        let response = router(state.clone())
+            .oneshot(
+                Request::get(format!("/api/v1/logs/tail?q={query}"))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        (response.status(), response.into_body())
+    }
+
+    /// The next `data:` line of the stream, as JSON.
+    async fn next_event(body: &mut Body, buffer: &mut String) -> Option<serde_json::Value> {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|line| line.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).ok();
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .ok()??
+                .ok()?;
+            if let Ok(data) = frame.into_data() {
+                buffer.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
+
+    fn state(store: Arc<LogStore>) -> AppState {
+        AppState {
+            store,
+            readable_tenants: Arc::new(vec!["mine".to_owned()]),
+            series: crate::series::select::no_series(),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_matching_records_of_the_callers_tenants_are_streamed_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let writer =
+            LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
+        let state = state(Arc::clone(&store));
+        let (status, mut body) = open_tail(&state, "%22killed%20by%20signal%22").await;
+        assert_eq!(status, StatusCode::OK);
+        for (tenant, seq) in [("theirs", 1), ("mine", 2)] {
+            writer
+                .write(
+                    tenant.to_owned(),
+                    vec![
+                        entry(
+                            seq * 10,
+                            "w1",
+                            seq as u64,
+                            1,
+                            "Worker process 1 was killed by signal 9",
+                        ),
+                        entry(seq * 10 + 1, "w1", seq as u64, 2, "nothing to see"),
+                        entry(
+                            seq * 10 + 2,
+                            "w1",
+                            seq as u64,
+                            3,
+                            "Worker process 2 was killed by signal 9",
+                        ),
+                    ],
+                )
+                .await
+                .expect("written");
+        }
+        let mut buffer = String::new();
+        let first = next_event(&mut body, &mut buffer).await.expect("an event");
+        let second = next_event(&mut body, &mut buffer).await.expect("an event");
+        assert_eq!(first["message"], "Worker process 1 was killed by signal 9");
+        assert_eq!(second["message"], "Worker process 2 was killed by signal 9");
+        assert_eq!(
+            first["stream"], "0000000000000002",
+            "the caller's tenant only"
+        );
+        writer.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_disconnected_without_holding_ingest_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let writer =
+            LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
+        let state = state(Arc::clone(&store));
+        let (_, mut body) = open_tail(&state, "*").await;
+        // Far more matching records than the client buffer, while it reads nothing.
+        for batch in 0..4u64 {
+            let entries = (0..(CLIENT_BUFFER as u64))
+                .map(|n| {
+                    entry(
+                        (batch * 10_000 + n) as i64,
+                        "w1",
+                        1,
+                        batch * 10_000 + n,
+                        "tick",
+                    )
+                })
+                .collect();
+            writer
+                .write("mine".to_owned(), entries)
+                .await
+                .expect("ingest is not held back");
+        }
+        // What was buffered can be read, then the stream ends instead of waiting forever.
+        let mut events = 0;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), body.frame()).await {
+                Ok(Some(Ok(_))) => events += 1,
+                Ok(_) => break,
+                Err(_) => panic!("the stream of a slow client did not end"),
+            }
+        }
+        assert!(events > 0 && events <= CLIENT_BUFFER + 1, "{events}");
+        writer.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_is_refused_before_streaming() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let (status, _) = open_tail(&state(store), "level:(ERROR").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
