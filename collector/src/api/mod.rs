@@ -1,6 +1,8 @@
 //! The collector's HTTP side: the router, shared state, and the one place where errors become
 //! HTTP responses (`ApiError`).
 
+pub mod context;
+pub mod histogram;
 pub mod logs;
 pub mod prom;
 pub mod tail;
@@ -34,6 +36,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/logs/search", get(logs::search))
         .route("/api/v1/logs/tail", get(tail::tail))
+        .route("/api/v1/logs/context", get(context::context))
+        .route("/api/v1/logs/histogram", get(histogram::histogram))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
             "/api/v1/query_range",
@@ -69,6 +73,16 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A 404 saying what was not found.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
             message: message.into(),
         }
     }

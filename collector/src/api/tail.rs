@@ -37,7 +37,7 @@ pub async fn tail(
     tokio::spawn(follow(
         arrivals,
         Arc::new(matcher),
-        state.readable_tenants.clone(),
+        state.readable_tenants,
         events,
     ));
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))

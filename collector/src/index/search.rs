@@ -226,7 +226,11 @@ fn index_error(partition: &Arc<Partition>, source: tantivy::TantivyError) -> Err
     }
 }
 
-fn hit_from_document(schema: &LogSchema, key: SortKey, document: &TantivyDocument) -> Hit {
+pub(crate) fn hit_from_document(
+    schema: &LogSchema,
+    key: SortKey,
+    document: &TantivyDocument,
+) -> Hit {
     let text = |field| {
         document
             .get_first(field)
