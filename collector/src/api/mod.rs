@@ -1,6 +1,8 @@
 //! The collector's HTTP side: the router, shared state, and the one place where errors become
 //! HTTP responses (`ApiError`).
 
+pub mod clusters;
+pub mod export;
 pub mod logs;
 pub mod prom;
 pub mod time;
@@ -32,6 +34,9 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/logs/search", get(logs::search))
+        .route("/api/v1/logs/export", get(export::export))
+        .route("/api/v1/clusters", get(clusters::list))
+        .route("/api/v1/clusters/{name}", get(clusters::detail))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
             "/api/v1/query_range",
@@ -73,6 +78,14 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// A 404 naming what was not found.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
     /// A 500 for a failure that is the collector's, not the caller's.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError {
