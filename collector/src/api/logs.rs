@@ -76,7 +76,7 @@ impl From<Hit> for HitJson {
 }
 
 /// RFC 3339 in UTC with microseconds, so that strings sort like times.
-fn format_ts(ts_micros: i64) -> String {
+pub(crate) fn format_ts(ts_micros: i64) -> String {
     let ts = Timestamp::from_microsecond(ts_micros).unwrap_or(Timestamp::UNIX_EPOCH);
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
@@ -130,7 +130,7 @@ pub async fn search(
     }))
 }
 
-fn search_request(
+pub(crate) fn search_request(
     state: &AppState,
     params: SearchParams,
     now: Timestamp,

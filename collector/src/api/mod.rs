@@ -1,7 +1,9 @@
 //! The collector's HTTP side: the router, shared state, and the one place where errors become
 //! HTTP responses (`ApiError`).
 
+pub mod clusters;
 pub mod context;
+pub mod export;
 pub mod histogram;
 pub mod logs;
 pub mod prom;
@@ -38,6 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logs/tail", get(tail::tail))
         .route("/api/v1/logs/context", get(context::context))
         .route("/api/v1/logs/histogram", get(histogram::histogram))
+        .route("/api/v1/logs/export", get(export::export))
+        .route("/api/v1/clusters", get(clusters::list))
+        .route("/api/v1/clusters/{name}", get(clusters::detail))
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
             "/api/v1/query_range",
@@ -76,9 +81,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-}
 
-impl ApiError {
     /// A 404 saying what was not found.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
@@ -86,9 +89,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-}
 
-impl ApiError {
     /// A 500 for a failure that is the collector's, not the caller's.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError {

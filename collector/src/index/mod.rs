@@ -1,7 +1,10 @@
 //! The log index: partitions on disk, the writer thread that fills them, search with its
-//! facet counts, record context, histograms, and the live tail of what is added.
+//! facet counts, record context, histograms, the page walk of exports, cluster summaries, and
+//! the live tail of what is added.
 
+pub mod clusters;
 pub mod context;
+pub mod export;
 pub mod facets;
 pub mod histogram;
 pub mod partition;

@@ -1,0 +1,363 @@
+//! `GET /api/v1/clusters` and `GET /api/v1/clusters/{name}`: the Dask clusters of the caller's
+//! tenants, their nodes by role, record counts by level, and whether they are still sending.
+//!
+//! The rule a reader must not miss: `alive` compares the newest record's `ts` (the time written
+//! in the log line, not the time the collector received it) with the collector's clock. A
+//! cluster whose hosts' clocks are off by more than `ALIVE_WINDOW`, or whose agent is still
+//! catching up on an old backlog, shows as gone until its recent lines arrive.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::api::logs::format_ts;
+use crate::api::{ApiError, AppState};
+use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
+
+/// A cluster (or node) is alive when its newest record is at most this old.
+pub const ALIVE_WINDOW: SignedDuration = SignedDuration::from_secs(5 * 60);
+
+/// The JSON answer of `/api/v1/clusters`.
+#[derive(Debug, Serialize)]
+pub struct ClusterListResponse {
+    /// Newest `last_seen` first.
+    clusters: Vec<ClusterJson>,
+}
+
+/// One cluster as JSON.
+#[derive(Debug, Serialize)]
+pub struct ClusterJson {
+    name: String,
+    tenant: String,
+    first_seen: String,
+    last_seen: String,
+    alive: bool,
+    /// Node names by role, e.g. `{"scheduler": ["scheduler-0"], "worker": ["node-1"]}`.
+    nodes: BTreeMap<String, Vec<String>>,
+    records_by_level: BTreeMap<String, u64>,
+}
+
+/// The JSON answer of `/api/v1/clusters/{name}`: the summary plus one entry per node.
+#[derive(Debug, Serialize)]
+pub struct ClusterDetailJson {
+    #[serde(flatten)]
+    summary: ClusterJson,
+    /// Sorted by role, then node.
+    node_detail: Vec<NodeJson>,
+}
+
+/// One node of a cluster as JSON.
+#[derive(Debug, Serialize)]
+pub struct NodeJson {
+    node: String,
+    role: String,
+    first_seen: String,
+    last_seen: String,
+    alive: bool,
+    records_by_level: BTreeMap<String, u64>,
+}
+
+/// Query parameters of `/api/v1/clusters/{name}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClusterParams {
+    /// Needed only when several readable tenants have a cluster of that name.
+    tenant: Option<String>,
+}
+
+fn is_alive(last_ts_micros: i64, now: Timestamp) -> bool {
+    let oldest_alive_micros = now
+        .checked_sub(ALIVE_WINDOW)
+        .unwrap_or(Timestamp::MIN)
+        .as_microsecond();
+    last_ts_micros >= oldest_alive_micros
+}
+
+impl ClusterJson {
+    fn new(cluster: &ClusterActivity, now: Timestamp) -> ClusterJson {
+        let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for node in &cluster.nodes {
+            nodes
+                .entry(node.role.clone())
+                .or_default()
+                .push(node.node.clone());
+        }
+        ClusterJson {
+            name: cluster.cluster.clone(),
+            tenant: cluster.tenant.clone(),
+            first_seen: format_ts(cluster.first_ts_micros),
+            last_seen: format_ts(cluster.last_ts_micros),
+            alive: is_alive(cluster.last_ts_micros, now),
+            nodes,
+            records_by_level: cluster.records_by_level.clone(),
+        }
+    }
+}
+
+impl NodeJson {
+    fn new(node: &NodeActivity, now: Timestamp) -> NodeJson {
+        NodeJson {
+            node: node.node.clone(),
+            role: node.role.clone(),
+            first_seen: format_ts(node.first_ts_micros),
+            last_seen: format_ts(node.last_ts_micros),
+            alive: is_alive(node.last_ts_micros, now),
+            records_by_level: node.records_by_level.clone(),
+        }
+    }
+}
+
+async fn load_clusters(state: &AppState) -> Result<Vec<ClusterActivity>, ApiError> {
+    let store = state.store.clone();
+    let tenants = state.readable_tenants.clone();
+    tokio::task::spawn_blocking(move || cluster_activity(&store, &tenants))
+        .await
+        .map_err(|_| ApiError::internal("the cluster summary failed unexpectedly"))?
+        .map_err(ApiError::from)
+}
+
+/// `GET /api/v1/clusters`
+pub async fn list(State(state): State<AppState>) -> Result<Json<ClusterListResponse>, ApiError> {
+    let clusters = load_clusters(&state).await?;
+    let now = Timestamp::now();
+    Ok(Json(ClusterListResponse {
+        clusters: clusters
+            .iter()
+            .map(|cluster| ClusterJson::new(cluster, now))
+            .collect(),
+    }))
+}
+
+/// `GET /api/v1/clusters/{name}?tenant=`
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ClusterParams>,
+) -> Result<Json<ClusterDetailJson>, ApiError> {
+    let clusters = load_clusters(&state).await?;
+    let now = Timestamp::now();
+    let mut named: Vec<ClusterActivity> = clusters
+        .into_iter()
+        .filter(|cluster| cluster.cluster == name)
+        .filter(|cluster| {
+            params
+                .tenant
+                .as_ref()
+                .is_none_or(|tenant| &cluster.tenant == tenant)
+        })
+        .collect();
+    if named.len() > 1 {
+        let tenants: Vec<&str> = named
+            .iter()
+            .map(|cluster| cluster.tenant.as_str())
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "cluster {name:?} exists in tenants {}: add `tenant=`",
+            tenants.join(", ")
+        )));
+    }
+    let cluster = named
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("no cluster named {name:?}")))?;
+    Ok(Json(ClusterDetailJson {
+        summary: ClusterJson::new(&cluster, now),
+        node_detail: cluster
+            .nodes
+            .iter()
+            .map(|node| NodeJson::new(node, now))
+            .collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::api::router;
+    use crate::index::partition::LogStore;
+    use crate::index::writer::{LogEntry, LogWriter};
+
+    fn entry(ts: Timestamp, cluster: &str, node: &str, role: &str, level: &str) -> LogEntry {
+        LogEntry {
+            ts_micros: ts.as_microsecond(),
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            role: role.to_owned(),
+            source: format!("/var/log/dask/{node}.log"),
+            level: level.to_owned(),
+            logger: "distributed".to_owned(),
+            message: "m".to_owned(),
+            stream: 1,
+            seq: 0,
+        }
+    }
+
+    /// `live` sends records now; `gone` stopped an hour ago; `hidden` belongs to another tenant.
+    async fn state_with_clusters(dir: &std::path::Path, now: Timestamp) -> AppState {
+        let store = Arc::new(LogStore::open(dir).expect("store opens"));
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
+            .expect("writer starts");
+        let hour_ago = now - SignedDuration::from_hours(1);
+        let two_hours_ago = now - SignedDuration::from_hours(2);
+        let mut live = vec![
+            entry(two_hours_ago, "live", "scheduler-0", "scheduler", "INFO"),
+            entry(now, "live", "scheduler-0", "scheduler", "INFO"),
+            entry(hour_ago, "live", "node-2", "worker", "WARNING"),
+            entry(hour_ago, "live", "node-1", "worker", "INFO"),
+            entry(now, "live", "node-1", "worker", "ERROR"),
+            entry(now, "live", "node-1", "worker", "ERROR"),
+        ];
+        let gone = vec![
+            entry(two_hours_ago, "gone", "sched", "scheduler", "INFO"),
+            entry(hour_ago, "gone", "w", "worker", "INFO"),
+        ];
+        for (seq, record) in live.iter_mut().enumerate() {
+            record.seq = seq as u64;
+        }
+        let mut all = live;
+        all.extend(gone.into_iter().enumerate().map(|(seq, mut record)| {
+            record.stream = 2;
+            record.seq = seq as u64;
+            record
+        }));
+        writer
+            .write("default".to_owned(), all)
+            .await
+            .expect("written");
+        writer
+            .write(
+                "other-team".to_owned(),
+                vec![entry(now, "hidden", "x", "worker", "INFO")],
+            )
+            .await
+            .expect("written");
+        writer.shutdown().await;
+        AppState {
+            store,
+            readable_tenants: Arc::new(vec!["default".to_owned()]),
+            series: crate::series::select::no_series(),
+        }
+    }
+
+    async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+        let response = router(state.clone())
+            .oneshot(
+                Request::get(uri)
+                    .body(Body::empty())
+                    .expect("request builds"),
+            )
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body reads")
+            .to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    #[tokio::test]
+    async fn list_has_readable_clusters_newest_first_with_roles_levels_and_liveness() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Timestamp::now();
+        let state = state_with_clusters(dir.path(), now).await;
+        let (status, json) = get(&state, "/api/v1/clusters").await;
+        assert_eq!(status, StatusCode::OK);
+        let clusters = json["clusters"].as_array().expect("clusters");
+        let names: Vec<&str> = clusters
+            .iter()
+            .map(|cluster| cluster["name"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            ["live", "gone"],
+            "no other tenant's cluster, newest first"
+        );
+        let live = &clusters[0];
+        assert_eq!(live["alive"], true);
+        assert_eq!(clusters[1]["alive"], false, "last record an hour old");
+        assert_eq!(
+            live["nodes"],
+            serde_json::json!({"scheduler": ["scheduler-0"], "worker": ["node-1", "node-2"]})
+        );
+        assert_eq!(
+            live["records_by_level"],
+            serde_json::json!({"ERROR": 2, "INFO": 3, "WARNING": 1})
+        );
+        assert_eq!(live["last_seen"], format_ts(now.as_microsecond()));
+        assert_eq!(
+            live["first_seen"],
+            format_ts((now - SignedDuration::from_hours(2)).as_microsecond())
+        );
+    }
+
+    #[tokio::test]
+    async fn detail_has_one_entry_per_node() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Timestamp::now();
+        let state = state_with_clusters(dir.path(), now).await;
+        let (status, json) = get(&state, "/api/v1/clusters/live").await;
+        assert_eq!(status, StatusCode::OK);
+        insta::assert_json_snapshot!(json, {
+            ".first_seen" => "[ts]",
+            ".last_seen" => "[ts]",
+            ".node_detail[].first_seen" => "[ts]",
+            ".node_detail[].last_seen" => "[ts]",
+        });
+        let node_2 = &json["node_detail"][2];
+        assert_eq!(node_2["node"], "node-2");
+        assert_eq!(node_2["alive"], false);
+        assert_eq!(
+            node_2["last_seen"],
+            format_ts((now - SignedDuration::from_hours(1)).as_microsecond())
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_or_other_tenants_cluster_is_404() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = state_with_clusters(dir.path(), Timestamp::now()).await;
+        for name in ["nosuch", "hidden"] {
+            let (status, json) = get(&state, &format!("/api/v1/clusters/{name}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+            assert!(json["error"].as_str().unwrap_or_default().contains(name));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_in_several_tenants_needs_the_tenant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state = state_with_clusters(dir.path(), Timestamp::now()).await;
+        state.readable_tenants = Arc::new(vec!["default".to_owned(), "other-team".to_owned()]);
+        let store = state.store.clone();
+        let writer = LogWriter::start(store, Duration::from_millis(10), None).expect("starts");
+        writer
+            .write(
+                "other-team".to_owned(),
+                vec![LogEntry {
+                    seq: 1,
+                    ..entry(Timestamp::now(), "live", "y", "worker", "INFO")
+                }],
+            )
+            .await
+            .expect("written");
+        writer.shutdown().await;
+        let (status, _) = get(&state, "/api/v1/clusters/live").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, json) = get(&state, "/api/v1/clusters/live?tenant=other-team").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["nodes"], serde_json::json!({"worker": ["y"]}));
+    }
+}
