@@ -101,15 +101,13 @@ fn parse_stream(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_support::{get, state_reading};
     use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
-    use crate::api::{AppState, router};
+    use crate::api::AppState;
     use crate::index::partition::LogStore;
     use crate::index::writer::{LogEntry, LogWriter};
 
@@ -144,31 +142,7 @@ mod tests {
                 .expect("written");
         }
         writer.shutdown().await;
-        AppState {
-            store,
-            readable_tenants: Arc::new(vec!["default".to_owned()]),
-            series: crate::series::select::no_series(),
-        }
-    }
-
-    async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
-        let response = router(state.clone())
-            .oneshot(
-                Request::get(uri)
-                    .body(Body::empty())
-                    .expect("request builds"),
-            )
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body reads")
-            .to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, json)
+        state_reading(store, &["default"])
     }
 
     fn messages(json: &serde_json::Value, side: &str) -> Vec<String> {

@@ -76,6 +76,7 @@ fn ndjson(hits: Vec<Hit>) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_support::state_reading;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -121,11 +122,7 @@ mod tests {
                 .expect("written");
         }
         writer.shutdown().await;
-        AppState {
-            store,
-            readable_tenants: Arc::new(vec!["default".to_owned()]),
-            series: crate::series::select::no_series(),
-        }
+        state_reading(store, &["default"])
     }
 
     async fn get_bytes(state: &AppState, uri: &str) -> (StatusCode, Option<String>, Bytes) {

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::api::time::parse_time;
+use crate::api::time::time_param;
 use crate::api::{ApiError, AppState};
 use crate::index::histogram::{self, HistogramRequest, MAX_BUCKETS, automatic_step, bucket_count};
 
@@ -89,15 +89,7 @@ fn histogram_request(
     params: HistogramParams,
     now: Timestamp,
 ) -> Result<HistogramRequest, ApiError> {
-    let time = |name: &str, value: Option<String>| {
-        value
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| {
-                parse_time(&text, now)
-                    .map_err(|error| ApiError::bad_request(format!("`{name}`: {error}")))
-            })
-            .transpose()
-    };
+    let time = |name: &str, value: Option<String>| time_param(name, value, now);
     let end = time("end", params.end)?.unwrap_or(now);
     let start = match time("start", params.start)? {
         Some(start) => start,
@@ -171,16 +163,14 @@ fn parse_step(text: &str) -> Option<SignedDuration> {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_support::{get, state_reading};
     use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
     use super::parse_step;
-    use crate::api::{AppState, router};
+    use crate::api::AppState;
     use crate::index::partition::LogStore;
     use crate::index::writer::{LogEntry, LogWriter};
 
@@ -227,31 +217,7 @@ mod tests {
                 .expect("written");
         }
         writer.shutdown().await;
-        AppState {
-            store,
-            readable_tenants: Arc::new(vec!["default".to_owned()]),
-            series: crate::series::select::no_series(),
-        }
-    }
-
-    async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
-        let response = router(state.clone())
-            .oneshot(
-                Request::get(uri)
-                    .body(Body::empty())
-                    .expect("request builds"),
-            )
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body reads")
-            .to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, json)
+        state_reading(store, &["default"])
     }
 
     fn totals(json: &serde_json::Value) -> Vec<u64> {

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::api::time::parse_time;
+use crate::api::time::time_param;
 use crate::api::{ApiError, AppState};
 use crate::index::facets::{self, FacetRequest};
 use crate::index::search::{self, Hit, MAX_LIMIT, SearchRequest, SortKey, SortOrder};
@@ -135,15 +135,7 @@ pub(crate) fn search_request(
     params: SearchParams,
     now: Timestamp,
 ) -> Result<SearchRequest, ApiError> {
-    let time = |name: &str, value: Option<String>| {
-        value
-            .filter(|text| !text.trim().is_empty())
-            .map(|text| {
-                parse_time(&text, now)
-                    .map_err(|error| ApiError::bad_request(format!("`{name}`: {error}")))
-            })
-            .transpose()
-    };
+    let time = |name: &str, value: Option<String>| time_param(name, value, now);
     let start = time("start", params.start)?;
     let end = time("end", params.end)?;
     let limit = match params.limit.as_deref().filter(|text| !text.is_empty()) {
@@ -187,15 +179,13 @@ pub(crate) fn search_request(
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_support::{get, state_reading};
     use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
-    use crate::api::{AppState, router};
+    use crate::api::AppState;
     use crate::index::partition::LogStore;
     use crate::index::writer::{LogEntry, LogWriter};
 
@@ -247,31 +237,7 @@ mod tests {
             .await
             .expect("written");
         writer.shutdown().await;
-        AppState {
-            store,
-            readable_tenants: Arc::new(vec!["default".to_owned()]),
-            series: crate::series::select::no_series(),
-        }
-    }
-
-    async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
-        let response = router(state.clone())
-            .oneshot(
-                Request::get(uri)
-                    .body(Body::empty())
-                    .expect("request builds"),
-            )
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body reads")
-            .to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, json)
+        state_reading(store, &["default"])
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@ pub mod histogram;
 pub mod logs;
 pub mod prom;
 pub mod tail;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod time;
 pub mod ui;
 

@@ -92,6 +92,7 @@ async fn follow(
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_support::state_reading;
     use std::time::Duration;
 
     use axum::body::Body;
@@ -139,11 +140,7 @@ mod tests {
     }
 
     fn state(store: Arc<LogStore>) -> AppState {
-        AppState {
-            store,
-            readable_tenants: Arc::new(vec!["mine".to_owned()]),
-            series: crate::series::select::no_series(),
-        }
+        state_reading(store, &["mine"])
     }
 
     #[tokio::test]

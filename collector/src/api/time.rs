@@ -3,6 +3,22 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+/// Parses the optional time parameter `name` (empty counts as absent); a bad one is a 400
+/// naming it.
+pub(crate) fn time_param(
+    name: &str,
+    value: Option<String>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, crate::api::ApiError> {
+    value
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| {
+            parse_time(&text, now)
+                .map_err(|error| crate::api::ApiError::bad_request(format!("`{name}`: {error}")))
+        })
+        .transpose()
+}
+
 /// Parses a time parameter; `now` is the time relative expressions count from.
 pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     let text = text.trim();
