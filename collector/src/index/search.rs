@@ -522,6 +522,70 @@ mod tests {
         Ok(())
     }
 
+    /// Records keep arriving between pages, some in the middle of what was already paged
+    /// (same milliseconds, other nodes), some ahead of it: no hit is skipped or repeated, the
+    /// pages stay in order, and what arrives ahead of the cursor is included.
+    #[tokio::test]
+    async fn pages_stay_exact_while_records_keep_arriving() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path())?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let base = 1_795_787_813_000_000;
+        let initial: Vec<LogEntry> = (0..200u64)
+            .map(|seq| entry(base + (seq / 3) as i64, "a", seq, "tick"))
+            .collect();
+        writer.write("t".to_owned(), initial).await?;
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            let before = keys(&search(&store, &request("tick", MAX_LIMIT, order, None))?);
+            let mut paged: Vec<SortKey> = Vec::new();
+            let mut after = None;
+            let mut round = 0u64;
+            loop {
+                let page = search(&store, &request("tick", 25, order, after))?;
+                paged.extend(keys(&page));
+                let Some(next) = page.next else { break };
+                after = Some(next);
+                // Two more records of a new node each round: one among what was paged, one
+                // at the far end of the order.
+                round += 1;
+                let node = format!("n{round}");
+                let far = if order == SortOrder::Asc {
+                    10_000_000
+                } else {
+                    -10_000_000
+                };
+                writer
+                    .write(
+                        "t".to_owned(),
+                        // (Nodes `n…` share a stream in these tests: seqs go on.)
+                        vec![
+                            entry(base + 3, &node, round * 10 + 1, "tick"),
+                            entry(base + far + round as i64, &node, round * 10 + 2, "tick"),
+                        ],
+                    )
+                    .await?;
+            }
+            let mut sorted = paged.clone();
+            sorted.sort_by(|a, b| order.compare(a, b));
+            sorted.dedup();
+            assert_eq!(paged, sorted, "{order:?}: in order, nothing twice");
+            assert!(
+                before.iter().all(|key| paged.contains(key)),
+                "{order:?}: none skipped"
+            );
+            let ahead = paged
+                .iter()
+                .filter(|key| key.node != "a" && (key.ts_micros - base).abs() > 1_000)
+                .count();
+            assert!(
+                ahead as u64 + 1 >= round,
+                "{order:?}: {ahead} arrivals ahead included of {round}"
+            );
+        }
+        writer.shutdown().await;
+        Ok(())
+    }
+
     #[tokio::test]
     async fn a_bad_query_is_reported_with_the_parsers_message() -> Result<()> {
         let (_dir, store) = store_with_ties().await?;
