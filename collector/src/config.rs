@@ -31,6 +31,37 @@ pub struct CollectorConfig {
     /// The series store and the Prometheus API.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Log search.
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+/// The `[search]` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchConfig {
+    /// Longest a log search, count, histogram, context, cluster summary or export's first page
+    /// may take before the caller is answered 503.
+    #[serde(default = "default_search_timeout")]
+    pub timeout: String,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            timeout: default_search_timeout(),
+        }
+    }
+}
+
+impl SearchConfig {
+    /// `timeout`, parsed.
+    pub fn timeout(&self) -> Duration {
+        parse_duration(&self.timeout).expect("validated when loaded")
+    }
+}
+
+fn default_search_timeout() -> String {
+    "30s".to_owned()
 }
 
 /// The `[metrics]` table.
@@ -279,6 +310,7 @@ impl CollectorConfig {
         for (name, value) in [
             ("metrics.query_timeout", &self.metrics.query_timeout),
             ("metrics.lookback_delta", &self.metrics.lookback_delta),
+            ("search.timeout", &self.search.timeout),
         ] {
             match parse_duration(value) {
                 Err(error) => problems.push(format!("`{name}`: {error}")),

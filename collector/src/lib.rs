@@ -125,6 +125,7 @@ pub async fn run(
             let series = Arc::clone(&series);
             Arc::new(move |tenants| series.source(tenants))
         },
+        search_timeout: config.search.timeout(),
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {

@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::api::logs::format_ts;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, within_budget};
 use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
 
 /// A cluster (or node) is alive when its newest record is at most this old.
@@ -112,10 +112,10 @@ impl NodeJson {
 async fn load_clusters(state: &AppState) -> Result<Vec<ClusterActivity>, ApiError> {
     let store = state.store.clone();
     let tenants = state.readable_tenants.clone();
-    tokio::task::spawn_blocking(move || cluster_activity(&store, &tenants))
-        .await
-        .map_err(|_| ApiError::internal("the cluster summary failed unexpectedly"))?
-        .map_err(ApiError::from)
+    within_budget("cluster summary", state.search_timeout, move || {
+        cluster_activity(&store, &tenants)
+    })
+    .await
 }
 
 /// `GET /api/v1/clusters`

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
 use crate::api::logs::HitJson;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, within_budget};
 use crate::index::context::{self, ContextRequest, MAX_CONTEXT};
 
 /// Records on each side when `before` or `after` is not given.
@@ -42,9 +42,10 @@ pub async fn context(
     let request = context_request(&state, params)?;
     let (stream, seq) = (request.stream, request.seq);
     let store = state.store.clone();
-    let found = tokio::task::spawn_blocking(move || context::context(&store, &request))
-        .await
-        .map_err(|_| ApiError::internal("the context search failed unexpectedly"))??;
+    let found = within_budget("context search", state.search_timeout, move || {
+        context::context(&store, &request)
+    })
+    .await?;
     let found = found.ok_or_else(|| {
         ApiError::not_found(format!("no record with stream {stream:016x} and seq {seq}"))
     })?;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::logs::{HitJson, SearchParams, search_request};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, within_budget};
 use crate::index::export::SearchPages;
 use crate::index::search::Hit;
 
@@ -33,14 +33,12 @@ pub async fn export(
     let mut request = search_request(&state, params, Timestamp::now())?;
     request.limit = EXPORT_PAGE_HITS;
     let store = state.store.clone();
-    let (mut pages, first_page) = tokio::task::spawn_blocking(move || {
+    let (mut pages, first_page) = within_budget("export", state.search_timeout, move || {
         let mut pages = SearchPages::new(store, request);
-        let first_page = pages.next();
-        (pages, first_page)
+        let first_page = pages.next().transpose()?.unwrap_or_default();
+        Ok((pages, first_page))
     })
-    .await
-    .map_err(|_| ApiError::internal("the export failed unexpectedly"))?;
-    let first_page = first_page.transpose()?.unwrap_or_default();
+    .await?;
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
         if sender.blocking_send(Ok(ndjson(first_page))).is_err() {

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::api::time::time_param;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, within_budget};
 use crate::index::histogram::{self, HistogramRequest, MAX_BUCKETS, automatic_step, bucket_count};
 
 /// At most this many buckets when neither `step` nor `buckets` is given.
@@ -60,9 +60,10 @@ pub async fn histogram(
 ) -> Result<Json<HistogramResponse>, ApiError> {
     let request = histogram_request(&state, params, Timestamp::now())?;
     let store = state.store.clone();
-    let found = tokio::task::spawn_blocking(move || histogram::histogram(&store, &request))
-        .await
-        .map_err(|_| ApiError::internal("the histogram failed unexpectedly"))??;
+    let found = within_budget("histogram", state.search_timeout, move || {
+        histogram::histogram(&store, &request)
+    })
+    .await?;
     let buckets = found
         .buckets
         .into_iter()

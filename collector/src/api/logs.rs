@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::api::time::time_param;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, within_budget};
 use crate::index::facets::{self, FacetRequest};
 use crate::index::search::{self, Hit, MAX_LIMIT, SearchRequest, SortKey, SortOrder};
 
@@ -109,15 +109,14 @@ pub async fn search(
         fields,
     });
     let store = state.store.clone();
-    let (page, counted) = tokio::task::spawn_blocking(move || {
+    let (page, counted) = within_budget("search", state.search_timeout, move || {
         let page = search::search(&store, &request)?;
         let counted = counting
             .map(|counting| facets::facets(&store, &counting))
             .transpose()?;
-        Ok::<_, crate::error::Error>((page, counted))
+        Ok((page, counted))
     })
-    .await
-    .map_err(|_| ApiError::internal("the search failed unexpectedly"))??;
+    .await?;
     let (total, facets) = match counted {
         Some(counted) => (Some(counted.total), Some(counted.fields)),
         None => (None, None),
@@ -334,5 +333,22 @@ mod tests {
         assert_eq!(narrowed["facets"]["level"], serde_json::json!({"INFO": 2}));
         let (_, plain) = get(&state, "/api/v1/logs/search?q=*").await;
         assert!(plain.get("facets").is_none() && plain.get("count").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_search_over_its_time_budget_is_503_saying_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state = state_with_records(dir.path()).await;
+        state.search_timeout = Duration::ZERO;
+        for uri in [
+            "/api/v1/logs/search?q=*",
+            "/api/v1/logs/histogram?q=*&start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z",
+            "/api/v1/clusters",
+        ] {
+            let (status, json) = get(&state, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+            let message = json["error"].as_str().unwrap_or_default();
+            assert!(message.contains("[search] timeout"), "{uri}: {message}");
+        }
     }
 }

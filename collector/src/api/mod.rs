@@ -14,6 +14,7 @@ pub mod time;
 pub mod ui;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -33,6 +34,37 @@ pub struct AppState {
     pub readable_tenants: Arc<Vec<String>>,
     /// Stored metric series, for the Prometheus API.
     pub series: SourceFactory,
+    /// Longest a log search may take before it is answered 503.
+    pub search_timeout: Duration,
+}
+
+/// Runs blocking index work `what` within `budget`: its result, or a 503 saying it took too
+/// long (the work then finishes unobserved: tantivy searches cannot be stopped midway).
+pub(crate) async fn within_budget<T: Send + 'static>(
+    what: &str,
+    budget: Duration,
+    work: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let started = tokio::time::Instant::now();
+    let work = tokio::task::spawn_blocking(work);
+    let finished = tokio::select! {
+        () = tokio::time::sleep(budget) => None,
+        finished = work => Some(finished),
+    };
+    // Work that ended just as its budget ran out is answered as over budget too.
+    match finished.filter(|_| started.elapsed() < budget) {
+        Some(Ok(result)) => result.map_err(ApiError::from),
+        Some(Err(_)) => Err(ApiError::internal(format!(
+            "the {what} failed unexpectedly"
+        ))),
+        None => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the {what} took longer than its {} s budget ([search] timeout): narrow the time range or the query",
+                budget.as_secs_f64()
+            ),
+        }),
+    }
 }
 
 /// Builds the HTTP router.

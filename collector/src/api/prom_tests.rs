@@ -51,11 +51,12 @@ fn state(dir: &std::path::Path) -> AppState {
         );
     }
     let source: Arc<dyn SeriesSource> = Arc::new(source);
-    AppState {
-        store: Arc::new(LogStore::open(dir).expect("store opens")),
-        readable_tenants: Arc::new(vec!["default".to_owned()]),
-        series: Arc::new(move |_| Arc::clone(&source)),
-    }
+    let mut state = crate::api::test_support::state_reading(
+        Arc::new(LogStore::open(dir).expect("store opens")),
+        &["default"],
+    );
+    state.series = Arc::new(move |_| Arc::clone(&source));
+    state
 }
 
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String, serde_json::Value) {

@@ -17,6 +17,7 @@ pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState 
         store,
         readable_tenants: Arc::new(tenants.iter().map(|&tenant| tenant.to_owned()).collect()),
         series: crate::series::select::no_series(),
+        search_timeout: std::time::Duration::from_secs(30),
     }
 }
 
