@@ -10,10 +10,15 @@ pub(crate) const PARALLEL_SERIES: usize = 64;
 /// enough series, else one.
 pub(crate) fn parts_for(series: usize) -> usize {
     if series >= PARALLEL_SERIES {
-        std::thread::available_parallelism().map_or(1, usize::from)
+        cores()
     } else {
         1
     }
+}
+
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Runs `work` on every part, each on its own thread when there are several, and returns

@@ -10,7 +10,7 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::AllQuery;
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::partition::LogStore;
 
 /// What one (node, role) of a cluster sent.
@@ -43,14 +43,9 @@ pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<Clus
     // (tenant, cluster) -> (node, role) -> activity
     type ByCluster = BTreeMap<(String, String), BTreeMap<(String, String), Activity>>;
     let mut by_cluster: ByCluster = BTreeMap::new();
-    for partition in store.partitions_for(tenants, None, None) {
-        let searcher = partition.reader.searcher();
-        let found = searcher
-            .search(&AllQuery, &ActivityCollector)
-            .map_err(|source| Error::Index {
-                path: format!("{}/{}", partition.key.tenant, partition.key.day).into(),
-                source,
-            })?;
+    for (partition, found) in
+        store.search_partitions(tenants, (None, None), &AllQuery, &ActivityCollector)?
+    {
         for (key, activity) in found {
             by_cluster
                 .entry((partition.key.tenant.clone(), key.cluster))

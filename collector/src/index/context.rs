@@ -14,7 +14,7 @@ use tantivy::query::{Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::partition::{LogStore, Partition};
 use crate::index::schema::LogSchema;
 use crate::index::search::{Hit, SortKey, hit_from_document};
@@ -78,7 +78,7 @@ fn context_in(
         let searcher = partition.reader.searcher();
         let window = searcher
             .search(query, collector)
-            .map_err(|source| index_error(partition, source))?;
+            .map_err(|source| partition.error(source))?;
         let tag = |(seq, address)| (seq, partition_index, address);
         merged.hit = merged.hit.or(window.hit.map(tag));
         merged.before.extend(window.before.into_iter().map(tag));
@@ -96,7 +96,7 @@ fn context_in(
     let load = |(_, partition_index, address): (u64, usize, DocAddress)| -> Result<Hit> {
         let document: TantivyDocument = searchers[partition_index]
             .doc(address)
-            .map_err(|source| index_error(&partitions[partition_index], source))?;
+            .map_err(|source| partitions[partition_index].error(source))?;
         Ok(hit_from_document(
             schema,
             key_from_document(schema, &document),
@@ -108,13 +108,6 @@ fn context_in(
         hit: load(hit)?,
         after: merged.after.into_iter().map(load).collect::<Result<_>>()?,
     }))
-}
-
-fn index_error(partition: &Arc<Partition>, source: tantivy::TantivyError) -> Error {
-    Error::Index {
-        path: format!("{}/{}", partition.key.tenant, partition.key.day).into(),
-        source,
-    }
 }
 
 /// The sort key of a loaded record, from its stored fields.

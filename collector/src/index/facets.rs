@@ -10,7 +10,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::partition::LogStore;
 use crate::index::schema::KEYWORD_FIELDS;
 use crate::index::search::query_in_range;
@@ -73,15 +73,12 @@ pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
         fields: request.fields.clone(),
     };
     let mut counts = FacetCounts::default();
-    for partition in store.partitions_for(&request.tenants, request.start, request.end) {
-        let found = partition
-            .reader
-            .searcher()
-            .search(&query, &collector)
-            .map_err(|source| Error::Index {
-                path: format!("{}/{}", partition.key.tenant, partition.key.day).into(),
-                source,
-            })?;
+    for (_, found) in store.search_partitions(
+        &request.tenants,
+        (request.start, request.end),
+        &query,
+        &collector,
+    )? {
         add(&mut counts, found);
     }
     for name in &request.fields {

@@ -136,16 +136,12 @@ pub fn histogram(store: &LogStore, request: &HistogramRequest) -> Result<Histogr
         end_micros,
     };
     let mut buckets = vec![BTreeMap::new(); bucket_total as usize];
-    for partition in store.partitions_for(&request.tenants, Some(request.start), Some(request.end))
-    {
-        let counts = partition
-            .reader
-            .searcher()
-            .search(&query, &collector)
-            .map_err(|source| Error::Index {
-                path: format!("{}/{}", partition.key.tenant, partition.key.day).into(),
-                source,
-            })?;
+    for (_, counts) in store.search_partitions(
+        &request.tenants,
+        (Some(request.start), Some(request.end)),
+        &query,
+        &collector,
+    )? {
         add_counts(&mut buckets, counts);
     }
     Ok(Histogram {

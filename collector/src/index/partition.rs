@@ -9,13 +9,16 @@ use std::sync::{Arc, RwLock};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use tantivy::collector::Collector;
 use tantivy::directory::MmapDirectory;
+use tantivy::query::Query;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
 use crate::error::{Error, Result};
 use crate::index::schema::LogSchema;
 use crate::index::tail::Arrivals;
+use crate::parallel;
 
 /// zstd level of the stored records: level 1 costs about half of the default 3 in the writer,
 /// for a slightly larger store (see BENCHMARKS.md, collector ingest).
@@ -48,6 +51,24 @@ pub struct Partition {
     pub key: PartitionKey,
     pub index: Index,
     pub reader: IndexReader,
+}
+
+impl Partition {
+    /// An index error of this partition, named `tenant/day`.
+    pub fn error(&self, source: tantivy::TantivyError) -> Error {
+        Error::Index {
+            path: format!("{}/{}", self.key.tenant, self.key.day).into(),
+            source,
+        }
+    }
+
+    /// Runs `collector` over what this partition's reader sees now.
+    pub fn search<C: Collector>(&self, query: &dyn Query, collector: &C) -> Result<C::Fruit> {
+        self.reader
+            .searcher()
+            .search(query, collector)
+            .map_err(|source| self.error(source))
+    }
 }
 
 /// Every log partition of the collector.
@@ -121,6 +142,40 @@ impl LogStore {
             .filter(|partition| last_day.is_none_or(|day| partition.key.day <= day))
             .cloned()
             .collect()
+    }
+
+    /// Runs `collector` over every partition of `tenants` overlapping `[start, end)`, the
+    /// partitions split over the cores; each fruit with its partition, oldest day first.
+    pub fn search_partitions<C>(
+        &self,
+        tenants: &[String],
+        (start, end): (Option<Timestamp>, Option<Timestamp>),
+        query: &dyn Query,
+        collector: &C,
+    ) -> Result<Vec<(Arc<Partition>, C::Fruit)>>
+    where
+        C: Collector,
+        C::Fruit: Send,
+    {
+        let mut partitions = self.partitions_for(tenants, start, end);
+        partitions.sort_by_key(|partition| partition.key.day);
+        let cores = parallel::cores().min(partitions.len()).max(1);
+        let parts: Vec<Vec<Arc<Partition>>> = partitions
+            .chunks(partitions.len().div_ceil(cores).max(1))
+            .map(<[Arc<Partition>]>::to_vec)
+            .collect();
+        let mut found = Vec::with_capacity(partitions.len());
+        for part in parallel::map_parts(parts, |part| {
+            part.into_iter()
+                .map(|partition| {
+                    let fruit = partition.search(query, collector)?;
+                    Ok((partition, fruit))
+                })
+                .collect::<Result<Vec<_>>>()
+        }) {
+            found.extend(part?);
+        }
+        Ok(found)
     }
 
     fn read_partitions(

@@ -8,7 +8,6 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::Bound;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use tantivy::{
 };
 
 use crate::error::{Error, Result};
-use crate::index::partition::{LogStore, Partition};
+use crate::index::partition::LogStore;
 use crate::index::schema::LogSchema;
 
 /// Most hits one page may ask for.
@@ -184,7 +183,7 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(&query, &collector)
-                .map_err(|source| index_error(partition, source))?;
+                .map_err(|source| partition.error(source))?;
             candidates.extend(
                 found
                     .into_iter()
@@ -204,7 +203,7 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     for (key, partition_index, address) in candidates {
         let document: TantivyDocument = searchers[partition_index]
             .doc(address)
-            .map_err(|source| index_error(&partitions[partition_index], source))?;
+            .map_err(|source| partitions[partition_index].error(source))?;
         hits.push(hit_from_document(schema, key, &document));
     }
     let next = if has_more {
@@ -217,13 +216,6 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
         next,
         partitions_searched: searched,
     })
-}
-
-fn index_error(partition: &Arc<Partition>, source: tantivy::TantivyError) -> Error {
-    Error::Index {
-        path: format!("{}/{}", partition.key.tenant, partition.key.day).into(),
-        source,
-    }
 }
 
 pub(crate) fn hit_from_document(
@@ -425,6 +417,7 @@ impl SegmentCollector for OrderedSegmentCollector {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
