@@ -40,7 +40,8 @@ minute of the last one. Planted records, inserted between template blocks at eve
 places and counted in the manifest:
 - --rare WORD:COUNT: COUNT records `… - distributed.worker - INFO - Run out-of-band function
   'WORD'` (Dask's message for client.run), the plants spread over the nodes (plant k on file
-  7k mod N) and, within a file, evenly over its days. WORD should occur nowhere else.
+  7k mod N, or a stride coprime with N) and, within a file, evenly over its days. WORD should
+  occur nowhere else.
 - --nanny-errors COUNT: COUNT records `… - distributed.nanny - ERROR - Failed to restart worker
   after its process exited` with a traceback, as distributed/nanny.py logs it, on worker files
   only. The fixtures hold no ERROR record of distributed.nanny, so these are synthetic.
@@ -49,6 +50,7 @@ places and counted in the manifest:
 import argparse
 import datetime
 import json
+import math
 import os
 import re
 import sys
@@ -241,10 +243,14 @@ def cluster_files(args, templates):
 
 
 def spread(files, candidates, count, block):
-    """Plant k goes to candidates[7k mod len]; a file's plants are evenly spaced in it."""
+    """Plant k goes to candidates[stride·k mod len], stride the first number from 7 on that
+    is coprime with len (so every candidate gets plants); a file's plants are evenly spaced."""
+    stride = 7
+    while math.gcd(stride, len(candidates)) != 1:
+        stride += 1
     per_file = {}
     for k in range(count):
-        per_file.setdefault(candidates[(7 * k) % len(candidates)], []).append(k)
+        per_file.setdefault(candidates[(stride * k) % len(candidates)], []).append(k)
     for i, plants in per_file.items():
         for j in range(len(plants)):
             files[i][2].append(((j + 0.5) / len(plants), block))
