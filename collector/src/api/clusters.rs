@@ -173,14 +173,13 @@ pub async fn detail(
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::{get, state_reading};
     use std::sync::Arc;
     use std::time::Duration;
 
     use axum::http::StatusCode;
 
     use super::*;
-
+    use crate::api::test_support::{get, state_reading};
     use crate::index::partition::LogStore;
     use crate::index::writer::{LogEntry, LogWriter};
 

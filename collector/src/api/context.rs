@@ -102,15 +102,11 @@ fn parse_stream(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::{get, state_reading};
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use axum::http::StatusCode;
 
     use crate::api::AppState;
-    use crate::index::partition::LogStore;
-    use crate::index::writer::{LogEntry, LogWriter};
+    use crate::api::test_support::{get, state_with, worker_record};
+    use crate::index::writer::LogEntry;
 
     /// 2026-11-28T00:00:00Z.
     const MIDNIGHT: i64 = 1_795_824_000_000_000;
@@ -118,32 +114,21 @@ mod tests {
     /// Worker `w-1` (stream ab) writes seqs 0..6, one a second, 3 before midnight; `w-2`
     /// (stream cd) interleaves. Tenant `other-team` holds the same records but is not readable.
     async fn state_with_records(dir: &std::path::Path) -> AppState {
-        let store = Arc::new(LogStore::open(dir).expect("store opens"));
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
-            .expect("writer starts");
-        let entry = |node: &str, stream: u64, seq: u64| LogEntry {
-            ts_micros: MIDNIGHT - 3_000_000 + seq as i64 * 1_000_000,
-            cluster: "nightly-etl".to_owned(),
-            node: node.to_owned(),
-            role: "worker".to_owned(),
-            source: format!("/var/log/dask/{node}.log"),
-            level: if seq == 3 { "ERROR" } else { "INFO" }.to_owned(),
-            logger: "distributed.worker".to_owned(),
-            message: format!("{node} line {seq}"),
-            stream,
-            seq,
+        let entry = |node: &str, stream: u64, seq: u64| {
+            let level = if seq == 3 { "ERROR" } else { "INFO" };
+            let ts_micros = MIDNIGHT - 3_000_000 + seq as i64 * 1_000_000;
+            worker_record(
+                ts_micros,
+                node,
+                (stream, seq),
+                level,
+                &format!("{node} line {seq}"),
+            )
         };
         let entries: Vec<LogEntry> = (0..6)
             .flat_map(|seq| [entry("w-1", 0xab, seq), entry("w-2", 0xcd, seq)])
             .collect();
-        for tenant in ["other-team", "default"] {
-            writer
-                .write(tenant.to_owned(), entries.clone())
-                .await
-                .expect("written");
-        }
-        writer.shutdown().await;
-        state_reading(store, &["default"])
+        state_with(dir, entries).await
     }
 
     fn messages(json: &serde_json::Value, side: &str) -> Vec<String> {

@@ -74,18 +74,11 @@ fn ndjson(hits: Vec<Hit>) -> Bytes {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::state_reading;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
     use super::*;
-    use crate::api::router;
-    use crate::index::partition::LogStore;
-    use crate::index::writer::{LogEntry, LogWriter};
+    use crate::api::test_support::{get_bytes, state_with, worker_record};
+    use crate::index::writer::LogEntry;
 
     /// Midnight UTC, 2026-11-28.
     const MIDNIGHT_MICROS: i64 = 1_795_824_000_000_000;
@@ -93,58 +86,21 @@ mod tests {
     /// 3600 records, two a millisecond (one per node) from 0.9 s before midnight, every third a
     /// WARNING, in tenant `default`; the same in `other-team`.
     async fn state_with_many_records(dir: &std::path::Path) -> AppState {
-        let store = Arc::new(LogStore::open(dir).expect("store opens"));
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
-            .expect("writer starts");
         let entries: Vec<LogEntry> = (0..3600u64)
             .map(|seq| {
                 let node = if seq % 2 == 0 { "w-1" } else { "w-2" };
-                LogEntry {
-                    ts_micros: MIDNIGHT_MICROS - 900_000 + (seq as i64 / 2) * 1000,
-                    cluster: "nightly-etl".to_owned(),
-                    node: node.to_owned(),
-                    role: "worker".to_owned(),
-                    source: format!("/var/log/dask/{node}.log"),
-                    level: if seq % 3 == 0 { "WARNING" } else { "INFO" }.to_owned(),
-                    logger: "distributed.worker".to_owned(),
-                    message: format!("record {seq}"),
-                    stream: seq % 2,
-                    seq,
-                }
+                let level = if seq % 3 == 0 { "WARNING" } else { "INFO" };
+                let ts_micros = MIDNIGHT_MICROS - 900_000 + (seq as i64 / 2) * 1000;
+                worker_record(
+                    ts_micros,
+                    node,
+                    (seq % 2, seq),
+                    level,
+                    &format!("record {seq}"),
+                )
             })
             .collect();
-        for tenant in ["default", "other-team"] {
-            writer
-                .write(tenant.to_owned(), entries.clone())
-                .await
-                .expect("written");
-        }
-        writer.shutdown().await;
-        state_reading(store, &["default"])
-    }
-
-    async fn get_bytes(state: &AppState, uri: &str) -> (StatusCode, Option<String>, Bytes) {
-        let response = router(state.clone())
-            .oneshot(
-                Request::get(uri)
-                    .body(Body::empty())
-                    .expect("request builds"),
-            )
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body reads")
-            .to_bytes();
-        (status, content_type, bytes)
+        state_with(dir, entries).await
     }
 
     #[tokio::test]

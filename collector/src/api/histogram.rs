@@ -164,16 +164,12 @@ fn parse_step(text: &str) -> Option<SignedDuration> {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::{get, state_reading};
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use axum::http::StatusCode;
 
     use super::parse_step;
     use crate::api::AppState;
-    use crate::index::partition::LogStore;
-    use crate::index::writer::{LogEntry, LogWriter};
+    use crate::api::test_support::{get, state_with, worker_record};
+    use crate::index::writer::LogEntry;
 
     /// 2026-11-28T00:00:00Z.
     const MIDNIGHT: i64 = 1_795_824_000_000_000;
@@ -181,9 +177,6 @@ mod tests {
     /// Around midnight: 23:58:10 INFO, 23:59:20 ERROR, 23:59:30 INFO, 00:00:00 ERROR,
     /// 00:02:59 WARNING; tenant `other-team` (not readable) holds the same records.
     async fn state_with_records(dir: &std::path::Path) -> AppState {
-        let store = Arc::new(LogStore::open(dir).expect("store opens"));
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
-            .expect("writer starts");
         let records = [
             (MIDNIGHT - 110_000_000, "INFO", "Start worker"),
             (MIDNIGHT - 40_000_000, "ERROR", "Compute Failed"),
@@ -198,27 +191,11 @@ mod tests {
         let entries: Vec<LogEntry> = records
             .iter()
             .zip(0..)
-            .map(|((ts_micros, level, message), seq)| LogEntry {
-                ts_micros: *ts_micros,
-                cluster: "nightly-etl".to_owned(),
-                node: "w-1".to_owned(),
-                role: "worker".to_owned(),
-                source: "/var/log/dask/w-1.log".to_owned(),
-                level: (*level).to_owned(),
-                logger: "distributed.worker".to_owned(),
-                message: (*message).to_owned(),
-                stream: 0xab,
-                seq,
+            .map(|((ts_micros, level, message), seq)| {
+                worker_record(*ts_micros, "w-1", (0xab, seq), level, message)
             })
             .collect();
-        for tenant in ["default", "other-team"] {
-            writer
-                .write(tenant.to_owned(), entries.clone())
-                .await
-                .expect("written");
-        }
-        writer.shutdown().await;
-        state_reading(store, &["default"])
+        state_with(dir, entries).await
     }
 
     fn totals(json: &serde_json::Value) -> Vec<u64> {

@@ -178,65 +178,38 @@ pub(crate) fn search_request(
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::{get, state_reading};
-    use std::sync::Arc;
     use std::time::Duration;
 
     use axum::http::StatusCode;
 
     use crate::api::AppState;
-    use crate::index::partition::LogStore;
-    use crate::index::writer::{LogEntry, LogWriter};
+    use crate::api::test_support::{get, state_with, worker_record};
 
     async fn state_with_records(dir: &std::path::Path) -> AppState {
-        let store = Arc::new(LogStore::open(dir).expect("store opens"));
-        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
-            .expect("writer starts");
-        let entry = |ts_micros, tenant_node: &str, seq, level: &str, message: &str| LogEntry {
-            ts_micros,
-            cluster: "nightly-etl".to_owned(),
-            node: tenant_node.to_owned(),
-            role: "worker".to_owned(),
-            source: format!("/var/log/dask/{tenant_node}.log"),
-            level: level.to_owned(),
-            logger: "distributed.worker".to_owned(),
-            message: message.to_owned(),
-            stream: 0xab,
-            seq,
+        let record = |ts_micros, seq, level: &str, message: &str| {
+            worker_record(ts_micros, "w-1", (0xab, seq), level, message)
         };
         let entries = vec![
-            entry(
+            record(
                 1_795_787_813_599_000,
-                "w-1",
                 0,
                 "INFO",
                 "Start worker at: tcp://127.0.0.1:42737",
             ),
-            entry(
+            record(
                 1_795_787_884_595_000,
-                "w-1",
                 101,
                 "ERROR",
                 "Compute Failed\nKey:       fails-42",
             ),
-            entry(
+            record(
                 1_795_787_919_503_000,
-                "w-1",
                 307,
                 "INFO",
                 "Worker process 5100 was killed by signal 9",
             ),
         ];
-        writer
-            .write("default".to_owned(), entries.clone())
-            .await
-            .expect("written");
-        writer
-            .write("other-team".to_owned(), entries)
-            .await
-            .expect("written");
-        writer.shutdown().await;
-        state_reading(store, &["default"])
+        state_with(dir, entries).await
     }
 
     #[tokio::test]

@@ -92,7 +92,6 @@ async fn follow(
 
 #[cfg(test)]
 mod tests {
-    use crate::api::test_support::state_reading;
     use std::time::Duration;
 
     use axum::body::Body;
@@ -101,6 +100,7 @@ mod tests {
     use tower::ServiceExt;
 
     use crate::api::router;
+    use crate::api::test_support::state_reading;
     use crate::index::partition::LogStore;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;

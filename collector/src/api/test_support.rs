@@ -1,15 +1,18 @@
-//! What the API's tests share: the state the handlers see, reading some tenants, and a GET
-//! through the router answered as JSON.
+//! What the API's tests share: worker records written through the real writer for a readable
+//! and an unreadable tenant, the state the handlers see, and a GET through the router.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use crate::api::{AppState, router};
 use crate::index::partition::LogStore;
+use crate::index::writer::{LogEntry, LogWriter};
 
 /// The state of a caller who may read `tenants`, with no metric series.
 pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState {
@@ -17,12 +20,50 @@ pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState 
         store,
         readable_tenants: Arc::new(tenants.iter().map(|&tenant| tenant.to_owned()).collect()),
         series: crate::series::select::no_series(),
-        search_timeout: std::time::Duration::from_secs(30),
+        search_timeout: Duration::from_secs(30),
     }
 }
 
-/// `GET uri`: the status and the body as JSON (`Null` when it is not JSON).
-pub(crate) async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+/// A record of worker `node` of cluster `nightly-etl`, read from `/var/log/dask/{node}.log`.
+pub(crate) fn worker_record(
+    ts_micros: i64,
+    node: &str,
+    (stream, seq): (u64, u64),
+    level: &str,
+    message: &str,
+) -> LogEntry {
+    LogEntry {
+        ts_micros,
+        cluster: "nightly-etl".to_owned(),
+        node: node.to_owned(),
+        role: "worker".to_owned(),
+        source: format!("/var/log/dask/{node}.log"),
+        level: level.to_owned(),
+        logger: "distributed.worker".to_owned(),
+        message: message.to_owned(),
+        stream,
+        seq,
+    }
+}
+
+/// A store under `dir` holding `entries` for tenant `default` and again for `other-team`,
+/// and the state of a caller who reads `default` only.
+pub(crate) async fn state_with(dir: &Path, entries: Vec<LogEntry>) -> AppState {
+    let store = Arc::new(LogStore::open(dir).expect("store opens"));
+    let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
+        .expect("writer starts");
+    for tenant in ["default", "other-team"] {
+        writer
+            .write(tenant.to_owned(), entries.clone())
+            .await
+            .expect("written");
+    }
+    writer.shutdown().await;
+    state_reading(store, &["default"])
+}
+
+/// `GET uri`: the status, the content type and the body.
+pub(crate) async fn get_bytes(state: &AppState, uri: &str) -> (StatusCode, Option<String>, Bytes) {
     let response = router(state.clone())
         .oneshot(
             Request::get(uri)
@@ -32,12 +73,23 @@ pub(crate) async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json:
         .await
         .expect("router answers");
     let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let bytes = response
         .into_body()
         .collect()
         .await
         .expect("body reads")
         .to_bytes();
+    (status, content_type, bytes)
+}
+
+/// `GET uri`: the status and the body as JSON (`Null` when it is not JSON).
+pub(crate) async fn get(state: &AppState, uri: &str) -> (StatusCode, serde_json::Value) {
+    let (status, _, bytes) = get_bytes(state, uri).await;
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, json)
 }
