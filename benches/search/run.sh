@@ -48,6 +48,8 @@
 #   OUT_DIR=…         results (default: benches/search/out): summary.md, machine.md,
 #                     results.json, run.json, the configs and logs
 #   SKIP_BUILD=1      use the release binaries already built
+#   KEEP_DATA=…       move the collector's data dir there at the end (must not exist), to
+#                     query it again with measure.py without ingesting
 #   CARGO_TARGET_DIR  where cargo puts the release binaries (default: <workspace>/target)
 #
 # Everything listens on 127.0.0.1 only. Every process this script starts is stopped by PID
@@ -228,6 +230,7 @@ run = {
 json.dump(run, open(sys.argv[2], "w"), indent=1)
 EOF
 cp "$DIR"/*.toml "$DIR"/*.out "$DIR"/*.err "$DIR/done.json" "$CORPUS/manifest.json" "$OUT_DIR/logs/"
+[[ -z ${KEEP_DATA:-} ]] || mv "$DIR/data" "$KEEP_DATA"
 
 python3 "$HERE/summarize.py" "$OUT_DIR/results.json" "$OUT_DIR/run.json" | tee "$OUT_DIR/summary.md"
 echo

@@ -12,6 +12,7 @@ use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::Result;
 use crate::index::partition::LogStore;
+use crate::index::record::ColumnCache;
 
 /// What one (node, role) of a cluster sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +44,14 @@ pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<Clus
     // (tenant, cluster) -> (node, role) -> activity
     type ByCluster = BTreeMap<(String, String), BTreeMap<(String, String), Activity>>;
     let mut by_cluster: ByCluster = BTreeMap::new();
-    for (partition, found) in
-        store.search_partitions(tenants, (None, None), &AllQuery, &ActivityCollector)?
-    {
+    for (partition, found) in store.search_partitions(
+        tenants,
+        (None, None),
+        &AllQuery,
+        &ActivityCollector {
+            columns: store.columns(),
+        },
+    )? {
         for (key, activity) in found {
             by_cluster
                 .entry((partition.key.tenant.clone(), key.cluster))
@@ -132,7 +138,9 @@ impl Activity {
 }
 
 /// Groups all matching records by (cluster, node, role), reading fast columns only.
-struct ActivityCollector;
+struct ActivityCollector<'a> {
+    columns: &'a ColumnCache,
+}
 
 /// A sender inside one segment, as term ordinals (`u64::MAX` when the column has no value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,7 +167,7 @@ struct ActivitySegmentCollector {
     by_sender: HashMap<SenderOrds, SegmentActivity>,
 }
 
-impl tantivy::collector::Collector for ActivityCollector {
+impl tantivy::collector::Collector for ActivityCollector<'_> {
     type Fruit = Vec<(Sender, Activity)>;
     type Child = ActivitySegmentCollector;
 
@@ -168,17 +176,17 @@ impl tantivy::collector::Collector for ActivityCollector {
         _segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<ActivitySegmentCollector> {
-        let fast_fields = reader.fast_fields();
-        let level = fast_fields.str("level")?;
+        let columns = self.columns.get(reader)?;
+        let level = columns.keyword("level").cloned();
         let level_slots = level
             .as_ref()
             .map_or(0, |column| column.num_terms())
             .saturating_add(1);
         Ok(ActivitySegmentCollector {
-            ts: fast_fields.date("ts")?,
-            cluster: fast_fields.str("cluster")?,
-            node: fast_fields.str("node")?,
-            role: fast_fields.str("role")?,
+            ts: columns.ts.clone(),
+            cluster: columns.keyword("cluster").cloned(),
+            node: columns.keyword("node").cloned(),
+            role: columns.keyword("role").cloned(),
             level,
             level_slots,
             by_sender: HashMap::new(),

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{Query, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::error::Result;
 use crate::index::partition::{LogStore, Partition};
-use crate::index::schema::LogSchema;
-use crate::index::search::{Hit, SortKey, hit_from_document};
+use crate::index::record::RecordLoader;
+use crate::index::schema::stream_text;
+use crate::index::search::Hit;
 
 /// Most records a context may ask for on each side.
 pub const MAX_CONTEXT: usize = 1000;
@@ -48,7 +49,7 @@ pub struct Context {
 pub fn context(store: &LogStore, request: &ContextRequest) -> Result<Option<Context>> {
     let schema = store.schema();
     let query = TermQuery::new(
-        Term::from_field_u64(schema.stream, request.stream),
+        Term::from_field_text(schema.stream, &stream_text(request.stream)),
         IndexRecordOption::Basic,
     );
     let collector = WindowCollector {
@@ -58,7 +59,7 @@ pub fn context(store: &LogStore, request: &ContextRequest) -> Result<Option<Cont
     };
     for tenant in &request.tenants {
         let partitions = store.partitions_for(std::slice::from_ref(tenant), None, None);
-        if let Some(context) = context_in(schema, &partitions, &query, &collector)? {
+        if let Some(context) = context_in(store, &partitions, &query, &collector)? {
             return Ok(Some(context));
         }
     }
@@ -67,7 +68,7 @@ pub fn context(store: &LogStore, request: &ContextRequest) -> Result<Option<Cont
 
 /// Gathers the window over `partitions` (one tenant's), then loads only the chosen records.
 fn context_in(
-    schema: &LogSchema,
+    store: &LogStore,
     partitions: &[Arc<Partition>],
     query: &dyn Query,
     collector: &WindowCollector,
@@ -93,48 +94,23 @@ fn context_in(
     merged.before.drain(..skipped);
     merged.after.sort_unstable_by_key(|(seq, ..)| *seq);
     merged.after.truncate(collector.after);
-    let load = |(_, partition_index, address): (u64, usize, DocAddress)| -> Result<Hit> {
-        let document: TantivyDocument = searchers[partition_index]
-            .doc(address)
-            .map_err(|source| partitions[partition_index].error(source))?;
-        Ok(hit_from_document(
-            schema,
-            key_from_document(schema, &document),
-            &document,
-        ))
+    let mut loaders: Vec<RecordLoader<'_>> = searchers
+        .iter()
+        .map(|searcher| RecordLoader::new(searcher, store.schema(), store.columns()))
+        .collect();
+    let mut load = |(_, partition_index, address): (u64, usize, DocAddress)| -> Result<Hit> {
+        loaders[partition_index]
+            .load(address)
+            .map_err(|source| partitions[partition_index].error(source))
     };
-    Ok(Some(Context {
-        before: merged.before.into_iter().map(load).collect::<Result<_>>()?,
-        hit: load(hit)?,
-        after: merged.after.into_iter().map(load).collect::<Result<_>>()?,
-    }))
-}
-
-/// The sort key of a loaded record, from its stored fields.
-fn key_from_document(schema: &LogSchema, document: &TantivyDocument) -> SortKey {
-    let text = |field| {
-        document
-            .get_first(field)
-            .and_then(|value| value.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let number = |field| {
-        document
-            .get_first(field)
-            .and_then(|value| value.as_u64())
-            .unwrap_or_default()
-    };
-    SortKey {
-        ts_micros: document
-            .get_first(schema.ts)
-            .and_then(|value| value.as_datetime())
-            .map_or(0, |ts| ts.into_timestamp_micros()),
-        node: text(schema.node),
-        source: text(schema.source),
-        seq: number(schema.seq),
-        stream: number(schema.stream),
-    }
+    let before = merged
+        .before
+        .into_iter()
+        .map(&mut load)
+        .collect::<Result<_>>()?;
+    let hit = load(hit)?;
+    let after = merged.after.into_iter().map(load).collect::<Result<_>>()?;
+    Ok(Some(Context { before, hit, after }))
 }
 
 /// Finds, among one stream's documents, the record at `seq` and the nearest `before` and

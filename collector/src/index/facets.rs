@@ -12,8 +12,9 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::Result;
 use crate::index::partition::LogStore;
+use crate::index::record::ColumnCache;
 use crate::index::schema::KEYWORD_FIELDS;
-use crate::index::search::query_in_range;
+use crate::index::search::parse_query;
 
 /// Fields that can be faceted: the keyword fields but `source` (one value per file: too many
 /// to be useful).
@@ -68,15 +69,16 @@ pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
             .iter()
             .all(|name| KEYWORD_FIELDS.contains(&name.as_str()))
     );
-    let query = query_in_range(store.schema(), &request.query, request.start, request.end)?;
+    let query = parse_query(store.schema(), &request.query)?;
     let collector = FacetCollector {
+        columns: store.columns(),
         fields: request.fields.clone(),
     };
     let mut counts = FacetCounts::default();
     for (_, found) in store.search_partitions(
         &request.tenants,
         (request.start, request.end),
-        &query,
+        query.as_ref(),
         &collector,
     )? {
         add(&mut counts, found);
@@ -97,7 +99,8 @@ fn add(into: &mut FacetCounts, from: FacetCounts) {
     }
 }
 
-struct FacetCollector {
+struct FacetCollector<'a> {
+    columns: &'a ColumnCache,
     fields: Vec<String>,
 }
 
@@ -107,7 +110,7 @@ struct FacetSegmentCollector {
     columns: Vec<(String, Option<StrColumn>, Vec<u64>)>,
 }
 
-impl Collector for FacetCollector {
+impl Collector for FacetCollector<'_> {
     type Fruit = FacetCounts;
     type Child = FacetSegmentCollector;
 
@@ -116,10 +119,10 @@ impl Collector for FacetCollector {
         _segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<FacetSegmentCollector> {
-        let fast_fields = reader.fast_fields();
+        let segment_columns = self.columns.get(reader)?;
         let mut columns = Vec::with_capacity(self.fields.len());
         for name in &self.fields {
-            let column = fast_fields.str(name)?;
+            let column = segment_columns.keyword(name).cloned();
             let values = column
                 .as_ref()
                 .map_or(0, |column| column.dictionary().num_terms());

@@ -6,16 +6,15 @@
 //! `level` columns, never a stored record.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{BooleanQuery, Query, RangeQuery};
-use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::{Error, Result};
 use crate::index::partition::LogStore;
+use crate::index::record::{ColumnCache, SegmentColumns};
 use crate::index::search::parse_query;
 
 /// Most buckets one histogram may have.
@@ -119,16 +118,9 @@ pub fn histogram(store: &LogStore, request: &HistogramRequest) -> Result<Histogr
     }
     let start_micros = request.start.as_microsecond();
     let end_micros = request.end.as_microsecond();
-    let ts_term =
-        |micros: i64| Term::from_field_date(schema.ts, DateTime::from_timestamp_micros(micros));
-    let query = BooleanQuery::intersection(vec![
-        parse_query(schema, &request.query)?,
-        Box::new(RangeQuery::new(
-            Bound::Included(ts_term(start_micros)),
-            Bound::Excluded(ts_term(end_micros)),
-        )) as Box<dyn Query>,
-    ]);
+    let query = parse_query(schema, &request.query)?;
     let collector = LevelHistogramCollector {
+        columns: store.columns(),
         first_bucket_micros: bucket_floor(start_micros, step_micros),
         step_micros,
         bucket_total: bucket_total as usize,
@@ -139,7 +131,7 @@ pub fn histogram(store: &LogStore, request: &HistogramRequest) -> Result<Histogr
     for (_, counts) in store.search_partitions(
         &request.tenants,
         (Some(request.start), Some(request.end)),
-        &query,
+        query.as_ref(),
         &collector,
     )? {
         add_counts(&mut buckets, counts);
@@ -160,7 +152,8 @@ fn add_counts(into: &mut [BTreeMap<String, u64>], counts: Vec<BTreeMap<String, u
 }
 
 /// Counts matches per (bucket, level) from fast columns.
-struct LevelHistogramCollector {
+struct LevelHistogramCollector<'a> {
+    columns: &'a ColumnCache,
     first_bucket_micros: i64,
     step_micros: i64,
     bucket_total: usize,
@@ -173,15 +166,32 @@ struct LevelHistogramSegmentCollector {
     step_micros: i64,
     start_micros: i64,
     end_micros: i64,
-    ts: Column<DateTime>,
-    level: Option<StrColumn>,
+    columns: Arc<SegmentColumns>,
     /// Level ordinals of this segment: one more than the dictionary, for records without level.
     level_slots: usize,
     /// `counts[bucket * level_slots + slot]`.
     counts: Vec<u64>,
+    /// The last bucket found and where it starts: neighbouring records mostly share a
+    /// bucket, and a division per record was most of the time spent.
+    last_bucket: usize,
+    last_bucket_micros: i64,
 }
 
-impl Collector for LevelHistogramCollector {
+impl LevelHistogramSegmentCollector {
+    /// The bucket of a record at `ts_micros`, which is in `[start, end)`.
+    fn bucket(&mut self, ts_micros: i64) -> usize {
+        let offset = ts_micros - self.last_bucket_micros;
+        if (0..self.step_micros).contains(&offset) {
+            return self.last_bucket;
+        }
+        let bucket = (ts_micros - self.first_bucket_micros) / self.step_micros;
+        self.last_bucket = bucket as usize;
+        self.last_bucket_micros = self.first_bucket_micros + bucket * self.step_micros;
+        self.last_bucket
+    }
+}
+
+impl Collector for LevelHistogramCollector<'_> {
     type Fruit = Vec<BTreeMap<String, u64>>;
     type Child = LevelHistogramSegmentCollector;
 
@@ -190,18 +200,21 @@ impl Collector for LevelHistogramCollector {
         _segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<LevelHistogramSegmentCollector> {
-        let fast_fields = reader.fast_fields();
-        let level = fast_fields.str("level")?;
-        let level_slots = level.as_ref().map_or(0, |column| column.num_terms()) + 1;
+        let columns = self.columns.get(reader)?;
+        let level_slots = columns
+            .keyword("level")
+            .map_or(0, |column| column.num_terms())
+            + 1;
         Ok(LevelHistogramSegmentCollector {
             first_bucket_micros: self.first_bucket_micros,
             step_micros: self.step_micros,
             start_micros: self.start_micros,
             end_micros: self.end_micros,
-            ts: fast_fields.date("ts")?,
-            level,
+            columns,
             level_slots,
             counts: vec![0; self.bucket_total * level_slots],
+            last_bucket: 0,
+            last_bucket_micros: self.first_bucket_micros,
         })
     }
 
@@ -222,22 +235,34 @@ impl SegmentCollector for LevelHistogramSegmentCollector {
     type Fruit = Vec<BTreeMap<String, u64>>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(ts) = self.ts.first(doc) else {
-            return;
-        };
-        let ts_micros = ts.into_timestamp_micros();
-        if ts_micros < self.start_micros || ts_micros >= self.end_micros {
-            return;
-        }
-        let bucket = ((ts_micros - self.first_bucket_micros) / self.step_micros) as usize;
-        // The last slot is "no level".
-        let slot = self
-            .level
-            .as_ref()
-            .and_then(|column| column.term_ords(doc).next())
-            .map_or(self.level_slots - 1, |ord| ord as usize);
-        if let Some(count) = self.counts.get_mut(bucket * self.level_slots + slot) {
-            *count += 1;
+        self.collect_block(&[doc]);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let mut ts = [None; COLLECT_BLOCK_BUFFER_LEN];
+        let mut levels = [None; COLLECT_BLOCK_BUFFER_LEN];
+        for docs in docs.chunks(COLLECT_BLOCK_BUFFER_LEN) {
+            let ts = &mut ts[..docs.len()];
+            let levels = &mut levels[..docs.len()];
+            ts.fill(None);
+            levels.fill(None);
+            self.columns.ts.first_vals(docs, ts);
+            if let Some(column) = self.columns.keyword("level") {
+                column.ords().first_vals(docs, levels);
+            }
+            for (ts, level) in ts.iter().zip(levels.iter()) {
+                let Some(ts) = ts else { continue };
+                let ts_micros = ts.into_timestamp_micros();
+                if ts_micros < self.start_micros || ts_micros >= self.end_micros {
+                    continue;
+                }
+                let bucket = self.bucket(ts_micros);
+                // The last slot is "no level".
+                let slot = level.map_or(self.level_slots - 1, |ord| ord as usize);
+                if let Some(count) = self.counts.get_mut(bucket * self.level_slots + slot) {
+                    *count += 1;
+                }
+            }
         }
     }
 
@@ -245,7 +270,7 @@ impl SegmentCollector for LevelHistogramSegmentCollector {
         let mut names = Vec::with_capacity(self.level_slots);
         for ord in 0..self.level_slots - 1 {
             let mut name = String::new();
-            if let Some(column) = &self.level {
+            if let Some(column) = self.columns.keyword("level") {
                 let _ = column.ord_to_str(ord as u64, &mut name);
             }
             names.push(name);

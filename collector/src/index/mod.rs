@@ -1,4 +1,5 @@
-//! The log index: partitions on disk, the writer thread that fills them, search with its
+//! The log index: partitions on disk, the writer thread that fills them, reading records
+//! back, search with its
 //! facet counts, record context, histograms, the page walk of exports, cluster summaries, and
 //! the live tail of what is added.
 
@@ -8,6 +9,7 @@ pub mod export;
 pub mod facets;
 pub mod histogram;
 pub mod partition;
+pub mod record;
 pub mod schema;
 pub mod search;
 pub mod tail;

@@ -3,19 +3,23 @@
 //! where tenant scoping happens.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use tantivy::collector::Collector;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::Query;
+use tantivy::index::SegmentId;
+use tantivy::query::{BooleanQuery, Query, RangeQuery};
+use tantivy::schema::Field;
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
+use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 
 use crate::error::{Error, Result};
+use crate::index::record::ColumnCache;
 use crate::index::schema::LogSchema;
 use crate::index::tail::Arrivals;
 use crate::parallel;
@@ -26,6 +30,9 @@ const DOCSTORE_ZSTD_LEVEL: i32 = 1;
 /// Records are compressed in blocks of this size: larger blocks mean fewer zstd contexts set
 /// up per byte, at the cost of decompressing more to fetch one hit.
 const DOCSTORE_BLOCK_BYTES: usize = 64 * 1024;
+
+/// A time range `[start, end)`; an absent bound is open.
+pub type TimeRange = (Option<Timestamp>, Option<Timestamp>);
 
 /// Which partition a record belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,9 +58,33 @@ pub struct Partition {
     pub key: PartitionKey,
     pub index: Index,
     pub reader: IndexReader,
+    /// The schema's `ts` field.
+    ts_field: Field,
+    /// The store's column cache, which this partition's segments leave when they leave it.
+    columns: Arc<ColumnCache>,
 }
 
 impl Partition {
+    /// Makes the reader see the latest commit, and forgets the columns of segments it no
+    /// longer has (merged away).
+    pub fn reload(&self) -> tantivy::Result<()> {
+        let before = self.segment_ids();
+        self.reader.reload()?;
+        let after = self.segment_ids();
+        self.columns
+            .forget(before.into_iter().filter(|id| !after.contains(id)));
+        Ok(())
+    }
+
+    fn segment_ids(&self) -> Vec<SegmentId> {
+        self.reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|reader| reader.segment_id())
+            .collect()
+    }
+
     /// An index error of this partition, named `tenant/day`.
     pub fn error(&self, source: tantivy::TantivyError) -> Error {
         Error::Index {
@@ -62,12 +93,60 @@ impl Partition {
         }
     }
 
-    /// Runs `collector` over what this partition's reader sees now.
-    pub fn search<C: Collector>(&self, query: &dyn Query, collector: &C) -> Result<C::Fruit> {
+    /// Runs `collector` over what this partition's reader sees now, for the records matching
+    /// `query` in `range`.
+    pub fn search<C: Collector>(
+        &self,
+        query: &dyn Query,
+        range: TimeRange,
+        collector: &C,
+    ) -> Result<C::Fruit> {
         self.reader
             .searcher()
-            .search(query, collector)
+            .search(self.within(query, range).as_ref(), collector)
             .map_err(|source| self.error(source))
+    }
+
+    /// `query` limited to `[start, end)` in this partition: the query alone when the range
+    /// holds the partition's whole day (most partitions of a multi-day search), so that no
+    /// time filter runs; otherwise intersected with a range on the fast `ts` column.
+    pub fn within(&self, query: &dyn Query, (start, end): TimeRange) -> Box<dyn Query> {
+        let midnight = |day: Date| TimeZone::UTC.to_timestamp(day.to_datetime(Time::midnight()));
+        let day_start = midnight(self.key.day).ok();
+        let day_end = self.key.day.tomorrow().and_then(midnight).ok();
+        let starts_before = match (start, day_start) {
+            (None, _) => true,
+            (Some(start), Some(day_start)) => start <= day_start,
+            (Some(_), None) => false,
+        };
+        let ends_after = match (end, day_end) {
+            (None, _) => true,
+            (Some(end), Some(day_end)) => end >= day_end,
+            (Some(_), None) => false,
+        };
+        if starts_before && ends_after {
+            return query.box_clone();
+        }
+        let ts_term = |ts: Timestamp| {
+            Term::from_field_date(
+                self.ts_field,
+                DateTime::from_timestamp_micros(ts.as_microsecond()),
+            )
+        };
+        let range = RangeQuery::new(
+            start.map_or(Bound::Unbounded, |ts| Bound::Included(ts_term(ts))),
+            end.map_or(Bound::Unbounded, |ts| Bound::Excluded(ts_term(ts))),
+        );
+        Box::new(BooleanQuery::intersection(vec![
+            query.box_clone(),
+            Box::new(range),
+        ]))
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.columns.forget(self.segment_ids());
     }
 }
 
@@ -77,6 +156,7 @@ pub struct LogStore {
     schema: LogSchema,
     partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
     arrivals: Arrivals,
+    columns: Arc<ColumnCache>,
 }
 
 impl LogStore {
@@ -91,6 +171,7 @@ impl LogStore {
             schema: LogSchema::new(),
             partitions: RwLock::new(BTreeMap::new()),
             arrivals: Arrivals::default(),
+            columns: Arc::default(),
         };
         for key in store.keys_on_disk()? {
             store.get_or_create(&key)?;
@@ -101,6 +182,11 @@ impl LogStore {
     /// The schema shared by all partitions.
     pub fn schema(&self) -> &LogSchema {
         &self.schema
+    }
+
+    /// The fast columns of every open partition's segments.
+    pub fn columns(&self) -> &ColumnCache {
+        &self.columns
     }
 
     /// Where the writer announces the records it adds (the live tail listens there).
@@ -149,7 +235,7 @@ impl LogStore {
     pub fn search_partitions<C>(
         &self,
         tenants: &[String],
-        (start, end): (Option<Timestamp>, Option<Timestamp>),
+        range: TimeRange,
         query: &dyn Query,
         collector: &C,
     ) -> Result<Vec<(Arc<Partition>, C::Fruit)>>
@@ -157,7 +243,7 @@ impl LogStore {
         C: Collector,
         C::Fruit: Send,
     {
-        let mut partitions = self.partitions_for(tenants, start, end);
+        let mut partitions = self.partitions_for(tenants, range.0, range.1);
         partitions.sort_by_key(|partition| partition.key.day);
         let cores = parallel::cores().min(partitions.len()).max(1);
         let parts: Vec<Vec<Arc<Partition>>> = partitions
@@ -168,7 +254,7 @@ impl LogStore {
         for part in parallel::map_parts(parts, |part| {
             part.into_iter()
                 .map(|partition| {
-                    let fruit = partition.search(query, collector)?;
+                    let fruit = partition.search(query, range, collector)?;
                     Ok((partition, fruit))
                 })
                 .collect::<Result<Vec<_>>>()
@@ -222,6 +308,8 @@ impl LogStore {
             key: key.clone(),
             index,
             reader,
+            ts_field: self.schema.ts,
+            columns: Arc::clone(&self.columns),
         })
     }
 

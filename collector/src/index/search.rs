@@ -6,22 +6,18 @@
 //! repeat records at page boundaries.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::ops::Bound;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{AllQuery, BooleanQuery, Query, QueryParser, RangeQuery};
-use tantivy::schema::Value;
+use tantivy::query::{AllQuery, Query, QueryParser};
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{
-    DateTime, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
-};
+use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::{Error, Result};
 use crate::index::partition::LogStore;
+use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
 use crate::index::schema::LogSchema;
 
 /// Most hits one page may ask for.
@@ -123,41 +119,16 @@ pub fn parse_query(schema: &LogSchema, text: &str) -> Result<Box<dyn Query>> {
         .map_err(|error| Error::BadQuery(error.to_string()))
 }
 
-/// The query `text` (see `parse_query`) limited to `[start, end)`.
-pub fn query_in_range(
-    schema: &LogSchema,
-    text: &str,
-    start: Option<Timestamp>,
-    end: Option<Timestamp>,
-) -> Result<Box<dyn Query>> {
-    let text_query = parse_query(schema, text)?;
-    if start.is_none() && end.is_none() {
-        return Ok(text_query);
-    }
-    let ts_term = |ts: Timestamp| {
-        Term::from_field_date(
-            schema.ts,
-            DateTime::from_timestamp_micros(ts.as_microsecond()),
-        )
-    };
-    let range = RangeQuery::new(
-        start.map_or(Bound::Unbounded, |ts| Bound::Included(ts_term(ts))),
-        end.map_or(Bound::Unbounded, |ts| Bound::Excluded(ts_term(ts))),
-    );
-    Ok(Box::new(BooleanQuery::intersection(vec![
-        text_query,
-        Box::new(range),
-    ])))
-}
-
 /// Runs `request` against `store`.
 pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     let schema = store.schema();
-    let query = query_in_range(schema, &request.query, request.start, request.end)?;
+    let query = parse_query(schema, &request.query)?;
+    let range = (request.start, request.end);
     let start_micros = request.start.map(|ts| ts.as_microsecond());
     let end_micros = request.end.map(|ts| ts.as_microsecond());
     let limit = request.limit.clamp(1, MAX_LIMIT);
     let collector = OrderedCollector {
+        columns: store.columns(),
         // One more than asked, to know whether another page exists.
         limit: limit + 1,
         order: request.order,
@@ -182,7 +153,7 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
             let partition = &partitions[searched];
             let searcher = partition.reader.searcher();
             let found = searcher
-                .search(&query, &collector)
+                .search(partition.within(query.as_ref(), range).as_ref(), &collector)
                 .map_err(|source| partition.error(source))?;
             candidates.extend(
                 found
@@ -199,12 +170,16 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     candidates.sort_by(|a, b| request.order.compare(&a.0, &b.0));
     let has_more = candidates.len() > limit;
     candidates.truncate(limit);
+    let mut loaders: Vec<RecordLoader<'_>> = searchers
+        .iter()
+        .map(|searcher| RecordLoader::new(searcher, schema, store.columns()))
+        .collect();
     let mut hits = Vec::with_capacity(candidates.len());
-    for (key, partition_index, address) in candidates {
-        let document: TantivyDocument = searchers[partition_index]
-            .doc(address)
+    for (_, partition_index, address) in candidates {
+        let hit = loaders[partition_index]
+            .load(address)
             .map_err(|source| partitions[partition_index].error(source))?;
-        hits.push(hit_from_document(schema, key, &document));
+        hits.push(hit);
     }
     let next = if has_more {
         hits.last().map(|hit| hit.key.clone())
@@ -218,28 +193,6 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     })
 }
 
-pub(crate) fn hit_from_document(
-    schema: &LogSchema,
-    key: SortKey,
-    document: &TantivyDocument,
-) -> Hit {
-    let text = |field| {
-        document
-            .get_first(field)
-            .and_then(|value| value.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    Hit {
-        cluster: text(schema.cluster),
-        role: text(schema.role),
-        level: text(schema.level),
-        logger: text(schema.logger),
-        message: text(schema.message),
-        key,
-    }
-}
-
 impl SortOrder {
     /// Compares two keys so that the first to return sorts first.
     pub fn compare(self, a: &SortKey, b: &SortKey) -> Ordering {
@@ -251,7 +204,8 @@ impl SortOrder {
 }
 
 /// Keeps the first `limit` matches in `order` after the cursor, reading fast fields only.
-struct OrderedCollector {
+struct OrderedCollector<'a> {
+    columns: &'a ColumnCache,
     limit: usize,
     order: SortOrder,
     after: Option<SortKey>,
@@ -259,30 +213,12 @@ struct OrderedCollector {
     end_micros: Option<i64>,
 }
 
-/// A candidate whose `Ord` puts the *last* to return on top of a max-heap.
-struct Ranked {
-    key: SortKey,
-    address: DocAddress,
-    order: SortOrder,
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.order.compare(&self.key, &other.key)
-    }
-}
-
+/// One segment's share of an `OrderedCollector`.
+///
+/// Most documents are rejected on their `ts` alone: the collector keeps candidates `(ts, doc)`
+/// and a `threshold`, the `ts` of the `limit`-th best candidate once that many are kept; a
+/// document beyond it cannot make the page. Candidates are pruned to the threshold (with its
+/// ties) whenever their buffer fills, and only the survivors' strings are read, at harvest.
 struct OrderedSegmentCollector {
     segment: SegmentOrdinal,
     limit: usize,
@@ -290,15 +226,14 @@ struct OrderedSegmentCollector {
     after: Option<SortKey>,
     start_micros: Option<i64>,
     end_micros: Option<i64>,
-    ts: Column<DateTime>,
-    node: Option<StrColumn>,
-    source: Option<StrColumn>,
-    seq: Column<u64>,
-    stream: Column<u64>,
-    heap: BinaryHeap<Ranked>,
+    columns: Arc<SegmentColumns>,
+    candidates: Vec<(i64, DocId)>,
+    /// Prune when `candidates` reaches this length.
+    prune_at: usize,
+    threshold: Option<i64>,
 }
 
-impl Collector for OrderedCollector {
+impl Collector for OrderedCollector<'_> {
     type Fruit = Vec<(SortKey, DocAddress)>;
     type Child = OrderedSegmentCollector;
 
@@ -307,7 +242,7 @@ impl Collector for OrderedCollector {
         segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<OrderedSegmentCollector> {
-        let fast_fields = reader.fast_fields();
+        let prune_at = (2 * self.limit).max(COLLECT_BLOCK_BUFFER_LEN);
         Ok(OrderedSegmentCollector {
             segment,
             limit: self.limit,
@@ -315,12 +250,10 @@ impl Collector for OrderedCollector {
             after: self.after.clone(),
             start_micros: self.start_micros,
             end_micros: self.end_micros,
-            ts: fast_fields.date("ts")?,
-            node: fast_fields.str("node")?,
-            source: fast_fields.str("source")?,
-            seq: fast_fields.u64("seq")?,
-            stream: fast_fields.u64("stream")?,
-            heap: BinaryHeap::with_capacity(self.limit + 1),
+            columns: self.columns.get(reader)?,
+            candidates: Vec::with_capacity(prune_at),
+            prune_at,
+            threshold: None,
         })
     }
 
@@ -337,81 +270,96 @@ impl Collector for OrderedCollector {
 }
 
 impl OrderedSegmentCollector {
-    /// Tells whether a document at `ts_micros` can still make the page, before its strings
-    /// are read.
-    fn may_qualify(&self, ts_micros: i64) -> bool {
+    /// Whether `a` comes strictly before `b` in the page's order.
+    fn before(&self, a: i64, b: i64) -> bool {
+        match self.order {
+            SortOrder::Asc => a < b,
+            SortOrder::Desc => a > b,
+        }
+    }
+
+    /// Tells whether the document `doc` at `ts_micros` can still make the page.
+    fn may_qualify(&self, doc: DocId, ts_micros: i64) -> bool {
         if self.start_micros.is_some_and(|start| ts_micros < start)
             || self.end_micros.is_some_and(|end| ts_micros >= end)
+            || self
+                .threshold
+                .is_some_and(|threshold| self.before(threshold, ts_micros))
         {
             return false;
         }
-        let comes_before = |boundary: i64| match self.order {
-            SortOrder::Asc => ts_micros < boundary,
-            SortOrder::Desc => ts_micros > boundary,
-        };
-        if self
-            .after
-            .as_ref()
-            .is_some_and(|after| comes_before(after.ts_micros))
-        {
-            return false;
+        match &self.after {
+            Some(after) if ts_micros == after.ts_micros => {
+                // The cursor's own microsecond: only the full key tells.
+                self.order.compare(&self.columns.key(doc, ts_micros), after) == Ordering::Greater
+            }
+            Some(after) => self.before(after.ts_micros, ts_micros),
+            None => true,
         }
-        let beyond_worst = |worst: &Ranked| match self.order {
-            SortOrder::Asc => ts_micros > worst.key.ts_micros,
-            SortOrder::Desc => ts_micros < worst.key.ts_micros,
-        };
-        !(self.heap.len() >= self.limit && self.heap.peek().is_some_and(beyond_worst))
     }
-}
 
-fn first_str(column: Option<&StrColumn>, doc: DocId) -> String {
-    let mut text = String::new();
-    if let Some(column) = column
-        && let Some(ord) = column.term_ords(doc).next()
-    {
-        let _ = column.ord_to_str(ord, &mut text);
+    /// Keeps the `limit` best candidates by `ts`, and their ties, and moves the threshold.
+    fn prune(&mut self) {
+        let order = self.order;
+        let nth = self.limit - 1;
+        let (_, boundary, _) = self
+            .candidates
+            .select_nth_unstable_by(nth, |a, b| match order {
+                SortOrder::Asc => a.0.cmp(&b.0),
+                SortOrder::Desc => b.0.cmp(&a.0),
+            });
+        let threshold = boundary.0;
+        self.threshold = Some(threshold);
+        let before = |a: i64, b: i64| match order {
+            SortOrder::Asc => a < b,
+            SortOrder::Desc => a > b,
+        };
+        self.candidates.retain(|(ts, _)| !before(threshold, *ts));
+        // Many ties at the threshold cannot be pruned: grow rather than prune at every push.
+        self.prune_at = self.prune_at.max(2 * self.candidates.len());
     }
-    text
 }
 
 impl SegmentCollector for OrderedSegmentCollector {
     type Fruit = Vec<(SortKey, DocAddress)>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(ts) = self.ts.first(doc) else {
-            return;
-        };
-        let ts_micros = ts.into_timestamp_micros();
-        if !self.may_qualify(ts_micros) {
-            return;
-        }
-        let key = SortKey {
-            ts_micros,
-            node: first_str(self.node.as_ref(), doc),
-            source: first_str(self.source.as_ref(), doc),
-            seq: self.seq.first(doc).unwrap_or_default(),
-            stream: self.stream.first(doc).unwrap_or_default(),
-        };
-        if let Some(after) = &self.after
-            && self.order.compare(&key, after) != Ordering::Greater
-        {
-            return;
-        }
-        self.heap.push(Ranked {
-            key,
-            address: DocAddress::new(self.segment, doc),
-            order: self.order,
-        });
-        if self.heap.len() > self.limit {
-            self.heap.pop();
+        self.collect_block(&[doc]);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let mut ts = [None; COLLECT_BLOCK_BUFFER_LEN];
+        for docs in docs.chunks(COLLECT_BLOCK_BUFFER_LEN) {
+            let ts = &mut ts[..docs.len()];
+            ts.fill(None);
+            self.columns.ts.first_vals(docs, ts);
+            for (&doc, ts) in docs.iter().zip(ts.iter()) {
+                let Some(ts) = ts else { continue };
+                let ts_micros = ts.into_timestamp_micros();
+                if self.may_qualify(doc, ts_micros) {
+                    self.candidates.push((ts_micros, doc));
+                    if self.candidates.len() >= self.prune_at {
+                        self.prune();
+                    }
+                }
+            }
         }
     }
 
     fn harvest(self) -> Self::Fruit {
-        self.heap
-            .into_iter()
-            .map(|ranked| (ranked.key, ranked.address))
-            .collect()
+        let mut found: Vec<(SortKey, DocAddress)> = self
+            .candidates
+            .iter()
+            .map(|&(ts_micros, doc)| {
+                (
+                    self.columns.key(doc, ts_micros),
+                    DocAddress::new(self.segment, doc),
+                )
+            })
+            .collect();
+        found.sort_by(|a, b| self.order.compare(&a.0, &b.0));
+        found.truncate(self.limit);
+        found
     }
 }
 
@@ -510,6 +458,65 @@ mod tests {
                     }
                 }
                 assert_eq!(paged, whole, "{order:?} {query}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The collector rejects most records on `ts` alone and prunes its candidates as it goes:
+    /// 1,000 records in shuffled order, ts drawn from 40 values (25 ties each on average), must give the
+    /// same pages as sorting everything, for any limit, order and cursor.
+    #[tokio::test]
+    async fn pruned_pages_equal_a_full_sort() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path())?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let base = 1_795_787_813_000_000;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut entries: Vec<LogEntry> = (0..1000u64)
+            .map(|seq| {
+                // A stream per record: a stream's records arrive in seq order, and these don't.
+                let node = ["a", "b", "c", "d"][(seq % 4) as usize];
+                let ts = base + (next() % 40) as i64;
+                crate::index::writer::tests::entry(ts, node, seq, seq % 3, "record")
+            })
+            .collect();
+        for at in (1..entries.len()).rev() {
+            entries.swap(at, (next() % (at as u64 + 1)) as usize);
+        }
+        writer.write("t".to_owned(), entries).await?;
+        writer.shutdown().await;
+        let mut all = keys(&search(
+            &store,
+            &request("*", MAX_LIMIT, SortOrder::Asc, None),
+        )?);
+        assert_eq!(all.len(), 1000);
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all, sorted);
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            if order == SortOrder::Desc {
+                all.reverse();
+            }
+            for limit in [1, 7, 100, 999] {
+                for cursor_at in [None, Some(0), Some(333), Some(998)] {
+                    let after = cursor_at.map(|at: usize| all[at].clone());
+                    let page = search(&store, &request("*", limit, order, after))?;
+                    let skip = cursor_at.map_or(0, |at| at + 1);
+                    let expected: Vec<SortKey> =
+                        all.iter().skip(skip).take(limit).cloned().collect();
+                    assert_eq!(
+                        keys(&page),
+                        expected,
+                        "{order:?} limit {limit} after {cursor_at:?}"
+                    );
+                }
             }
         }
         Ok(())

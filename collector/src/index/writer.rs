@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, Partition, PartitionKey};
-use crate::index::schema::LogSchema;
+use crate::index::schema::{LogSchema, stream_text};
 use crate::series::SeriesStore;
 use crate::wal::{self, WalPosition};
 
@@ -545,7 +545,7 @@ pub fn document(schema: &LogSchema, entry: &LogEntry) -> TantivyDocument {
     document.add_text(schema.level, &entry.level);
     document.add_text(schema.logger, &entry.logger);
     document.add_text(schema.message, &entry.message);
-    document.add_u64(schema.stream, entry.stream);
+    document.add_text(schema.stream, stream_text(entry.stream));
     document.add_u64(schema.seq, entry.seq);
     document
 }
@@ -565,7 +565,7 @@ fn commit_partition(writer: &mut PartitionWriter) -> Result<()> {
         Ok(_) => {
             writer.committed = writer.pending.clone();
             writer.dirty = false;
-            writer.partition.reader.reload().map_err(index_error)
+            writer.partition.reload().map_err(index_error)
         }
         Err(source) => {
             let _ = writer.writer.rollback();
