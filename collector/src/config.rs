@@ -43,12 +43,18 @@ pub struct SearchConfig {
     /// may take before the caller is answered 503.
     #[serde(default = "default_search_timeout")]
     pub timeout: String,
+    /// Most log partitions (one index per tenant and UTC day) kept open at once; past it, the
+    /// least recently used one that no search or write is using is closed. Partitions in use
+    /// stay open even beyond it. At least 1.
+    #[serde(default = "default_max_open_partitions")]
+    pub max_open_partitions: usize,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             timeout: default_search_timeout(),
+            max_open_partitions: default_max_open_partitions(),
         }
     }
 }
@@ -63,6 +69,12 @@ impl SearchConfig {
 fn default_search_timeout() -> String {
     "30s".to_owned()
 }
+fn default_max_open_partitions() -> usize {
+    DEFAULT_MAX_OPEN_PARTITIONS
+}
+
+/// `[search] max_open_partitions` when not configured.
+pub const DEFAULT_MAX_OPEN_PARTITIONS: usize = 64;
 
 /// The `[metrics]` table.
 #[derive(Debug, Clone, Deserialize)]
@@ -323,6 +335,9 @@ impl CollectorConfig {
         if self.metrics.max_series_per_tenant == 0 {
             problems.push("`metrics.max_series_per_tenant`: must be at least 1".to_owned());
         }
+        if self.search.max_open_partitions == 0 {
+            problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
+        }
         match parse_duration(&self.wal.fsync_interval) {
             Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
             Ok(interval) if interval.is_zero() => {
@@ -402,6 +417,19 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./afterglow-data"));
         assert_eq!(config.http_addr().to_string(), "127.0.0.1:7700");
         assert_eq!(config.grpc_addr().to_string(), "127.0.0.1:7701");
+        assert_eq!(config.search.max_open_partitions, 64);
+    }
+
+    #[test]
+    fn max_open_partitions_is_at_least_one() {
+        let two = CollectorConfig::parse("[search]\nmax_open_partitions = 2\n").expect("valid");
+        assert_eq!(two.search.max_open_partitions, 2);
+        let problems =
+            CollectorConfig::parse("[search]\nmax_open_partitions = 0\n").expect_err("invalid");
+        assert_eq!(
+            problems,
+            ["`search.max_open_partitions`: must be at least 1"]
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ pub async fn run(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(BoundAddrs),
 ) -> Result<()> {
-    let store = Arc::new(LogStore::open(&config.data_dir.join("logs"))?);
+    let store = Arc::new(LogStore::open(
+        &config.data_dir.join("logs"),
+        config.search.max_open_partitions,
+    )?);
     let wal_dir = config.data_dir.join("wal");
     let recovered = wal::recover(&wal_dir)?;
     let series = Arc::new(SeriesStore::open(

@@ -32,6 +32,7 @@ use afterglow_agent::format::{LineFormat, LineParser};
 use afterglow_agent::lines::{Line, LineSplitter};
 use afterglow_agent::multiline::{AssembledRecord, RecordAssembler};
 use afterglow_benches::MAX_RECORD_BYTES;
+use afterglow_collector::config::DEFAULT_MAX_OPEN_PARTITIONS;
 use afterglow_collector::index::partition::{LogStore, PartitionKey};
 use afterglow_collector::index::writer::{LogEntry, document};
 use afterglow_collector::ingest::DEFAULT_TENANT;
@@ -167,7 +168,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .iter()
         .map(|spec| Source::open(spec, cluster))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = LogStore::open(Path::new(index_dir))?;
+    let store = LogStore::open(Path::new(index_dir), DEFAULT_MAX_OPEN_PARTITIONS)?;
     let key = PartitionKey::for_record(DEFAULT_TENANT, Timestamp::now().as_microsecond());
     let partition = store.get_or_create(&key)?;
     let mut writer = partition

@@ -180,6 +180,7 @@ mod tests {
 
     use super::*;
     use crate::api::test_support::{get, state_reading};
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::partition::LogStore;
     use crate::index::writer::{LogEntry, LogWriter};
 
@@ -200,7 +201,8 @@ mod tests {
 
     /// `live` sends records now; `gone` stopped an hour ago; `hidden` belongs to another tenant.
     async fn state_with_clusters(dir: &std::path::Path, now: Timestamp) -> AppState {
-        let store = Arc::new(LogStore::open(dir).expect("store opens"));
+        let store =
+            Arc::new(LogStore::open(dir, DEFAULT_MAX_OPEN_PARTITIONS).expect("store opens"));
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
             .expect("writer starts");
         let hour_ago = now - SignedDuration::from_hours(1);

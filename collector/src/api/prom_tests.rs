@@ -9,6 +9,7 @@ use tower::ServiceExt;
 
 use super::{encode_timestamp, parse_duration_ns, parse_time};
 use crate::api::{AppState, router};
+use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
 use crate::index::partition::LogStore;
 use crate::promql::tests::MemorySource;
 use crate::series::select::{Labels, SeriesSource};
@@ -52,7 +53,7 @@ fn state(dir: &std::path::Path) -> AppState {
     }
     let source: Arc<dyn SeriesSource> = Arc::new(source);
     let mut state = crate::api::test_support::state_reading(
-        Arc::new(LogStore::open(dir).expect("store opens")),
+        Arc::new(LogStore::open(dir, DEFAULT_MAX_OPEN_PARTITIONS).expect("store opens")),
         &["default"],
     );
     state.series = Arc::new(move |_| Arc::clone(&source));

@@ -101,6 +101,7 @@ mod tests {
 
     use crate::api::router;
     use crate::api::test_support::state_reading;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::partition::LogStore;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;
@@ -146,7 +147,8 @@ mod tests {
     #[tokio::test]
     async fn new_matching_records_of_the_callers_tenants_are_streamed_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let store =
+            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
         let writer =
             LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
         let state = state(Arc::clone(&store));
@@ -192,7 +194,8 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_does_not_read_is_disconnected_without_holding_ingest_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let store =
+            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
         let writer =
             LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
         let state = state(Arc::clone(&store));
@@ -231,7 +234,8 @@ mod tests {
     #[tokio::test]
     async fn a_bad_query_is_refused_before_streaming() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path()).expect("store"));
+        let store =
+            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
         let (status, _) = open_tail(&state(store), "level:(ERROR").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use crate::api::{AppState, router};
+use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogEntry, LogWriter};
 
@@ -49,7 +50,7 @@ pub(crate) fn worker_record(
 /// A store under `dir` holding `entries` for tenant `default` and again for `other-team`,
 /// and the state of a caller who reads `default` only.
 pub(crate) async fn state_with(dir: &Path, entries: Vec<LogEntry>) -> AppState {
-    let store = Arc::new(LogStore::open(dir).expect("store opens"));
+    let store = Arc::new(LogStore::open(dir, DEFAULT_MAX_OPEN_PARTITIONS).expect("store opens"));
     let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)
         .expect("writer starts");
     for tenant in ["default", "other-team"] {

@@ -44,7 +44,7 @@ pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<Clus
     // (tenant, cluster) -> (node, role) -> activity
     type ByCluster = BTreeMap<(String, String), BTreeMap<(String, String), Activity>>;
     let mut by_cluster: ByCluster = BTreeMap::new();
-    for (partition, found) in store.search_partitions(
+    for (partition_key, found) in store.search_partitions(
         tenants,
         (None, None),
         &AllQuery,
@@ -54,7 +54,7 @@ pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<Clus
     )? {
         for (key, activity) in found {
             by_cluster
-                .entry((partition.key.tenant.clone(), key.cluster))
+                .entry((partition_key.tenant.clone(), key.cluster))
                 .or_default()
                 .entry((key.node, key.role))
                 .or_insert_with(Activity::empty)
@@ -299,13 +299,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;
 
     #[tokio::test]
     async fn counts_by_sender_and_level_across_segments_and_days() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)?;
         let day_micros = 86_400_000_000;
         let base = 1_795_787_813_000_000;

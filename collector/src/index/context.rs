@@ -6,7 +6,6 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
@@ -15,7 +14,8 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
 use crate::error::Result;
-use crate::index::partition::{LogStore, Partition};
+use crate::index::partition::LogStore;
+use crate::index::partition_cache::OpenPartition;
 use crate::index::record::RecordLoader;
 use crate::index::schema::stream_text;
 use crate::index::search::Hit;
@@ -58,7 +58,7 @@ pub fn context(store: &LogStore, request: &ContextRequest) -> Result<Option<Cont
         after: request.after.min(MAX_CONTEXT),
     };
     for tenant in &request.tenants {
-        let partitions = store.partitions_for(std::slice::from_ref(tenant), None, None);
+        let partitions = store.partitions_for(std::slice::from_ref(tenant), None, None)?;
         if let Some(context) = context_in(store, &partitions, &query, &collector)? {
             return Ok(Some(context));
         }
@@ -69,7 +69,7 @@ pub fn context(store: &LogStore, request: &ContextRequest) -> Result<Option<Cont
 /// Gathers the window over `partitions` (one tenant's), then loads only the chosen records.
 fn context_in(
     store: &LogStore,
-    partitions: &[Arc<Partition>],
+    partitions: &[OpenPartition],
     query: &dyn Query,
     collector: &WindowCollector,
 ) -> Result<Option<Context>> {
@@ -234,9 +234,11 @@ impl SegmentCollector for WindowSegmentCollector {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;
 
@@ -247,7 +249,7 @@ mod tests {
     /// after; stream 2 (node `b`) interleaves in time with seqs 0..10.
     async fn store_across_midnight() -> Result<(tempfile::TempDir, Arc<LogStore>)> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let mut entries: Vec<_> = (0..10u64)
             .map(|index| {
@@ -261,7 +263,7 @@ mod tests {
         }));
         writer.write("t".to_owned(), entries).await?;
         writer.shutdown().await;
-        assert_eq!(store.partitions_for(&["t".to_owned()], None, None).len(), 2);
+        assert_eq!(store.keys_for(&["t".to_owned()], None, None).len(), 2);
         Ok((dir, store))
     }
 

@@ -59,6 +59,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::error::Error;
     use crate::index::search::SortOrder;
     use crate::index::writer::LogWriter;
@@ -79,7 +80,7 @@ mod tests {
     #[tokio::test]
     async fn pages_hold_every_hit_once_in_order() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)?;
         let base = 1_795_787_813_000_000;
         let entries = (0..10u64)

@@ -190,6 +190,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::{LogEntry, LogWriter};
 
     const DAY_MICROS: i64 = 86_400_000_000;
@@ -208,7 +209,7 @@ mod tests {
     /// Two days of records of tenant `a`, and one of tenant `b`.
     async fn store() -> anyhow::Result<(tempfile::TempDir, Arc<LogStore>)> {
         let dir = tempfile::tempdir()?;
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)?;
         let day = 20_000 * DAY_MICROS;
         writer

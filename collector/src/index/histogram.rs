@@ -296,6 +296,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;
 
@@ -311,7 +312,7 @@ mod tests {
     /// 00:02:59 WARNING (the minute 00:01 is empty).
     async fn store_around_midnight() -> Result<(tempfile::TempDir, Arc<LogStore>)> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let records = [
             (MIDNIGHT - 110_000_000, "INFO", "started"),

@@ -1,7 +1,6 @@
-//! The log index: partitions on disk, the writer thread that fills them, reading records
-//! back, search with its
-//! facet counts, record context, histograms, the page walk of exports, cluster summaries, and
-//! the live tail of what is added.
+//! The log index: partitions on disk and the few kept open, the writer thread that fills them,
+//! reading records back, search with its facet counts, record context, histograms, the page
+//! walk of exports, cluster summaries, and the live tail of what is added.
 
 pub mod clusters;
 pub mod context;
@@ -9,6 +8,7 @@ pub mod export;
 pub mod facets;
 pub mod histogram;
 pub mod partition;
+pub mod partition_cache;
 pub mod record;
 pub mod schema;
 pub mod search;

@@ -1,8 +1,9 @@
 //! Log partitions: one tantivy index per (tenant, UTC day) under `data_dir/logs/<tenant>/<day>`.
 //! Queries pick partitions here, by tenant and time, before any index is searched — this is
-//! where tenant scoping happens.
+//! where tenant scoping happens. The store knows every partition's key; only the picked
+//! partitions are opened, and a bounded few are kept open (`partition_cache`).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -19,6 +20,7 @@ use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 
 use crate::error::{Error, Result};
+use crate::index::partition_cache::{OpenPartition, PartitionCache};
 use crate::index::record::ColumnCache;
 use crate::index::schema::LogSchema;
 use crate::index::tail::Arrivals;
@@ -65,6 +67,23 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Partition `key` of `index`, read by `reader`, its columns cached in `columns`.
+    pub fn new(
+        key: PartitionKey,
+        index: Index,
+        reader: IndexReader,
+        schema: &LogSchema,
+        columns: Arc<ColumnCache>,
+    ) -> Partition {
+        Partition {
+            key,
+            index,
+            reader,
+            ts_field: schema.ts,
+            columns,
+        }
+    }
+
     /// Makes the reader see the latest commit, and forgets the columns of segments it no
     /// longer has (merged away).
     pub fn reload(&self) -> tantivy::Result<()> {
@@ -150,33 +169,33 @@ impl Drop for Partition {
     }
 }
 
-/// Every log partition of the collector.
+/// Every log partition of the collector: all their keys, and the few partitions open now.
 pub struct LogStore {
     root: PathBuf,
     schema: LogSchema,
-    partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+    keys: RwLock<BTreeSet<PartitionKey>>,
+    open_partitions: PartitionCache,
     arrivals: Arrivals,
     columns: Arc<ColumnCache>,
 }
 
 impl LogStore {
-    /// Opens the store under `root`, opening every partition found there.
-    pub fn open(root: &Path) -> Result<LogStore> {
+    /// Opens the store under `root`, finding every partition there without opening any; at
+    /// most `max_open_partitions` are kept open, more only while in use.
+    pub fn open(root: &Path, max_open_partitions: usize) -> Result<LogStore> {
         std::fs::create_dir_all(root).map_err(|source| Error::CreateDir {
             path: root.to_owned(),
             source,
         })?;
-        let store = LogStore {
+        let keys = keys_on_disk(root)?;
+        Ok(LogStore {
             root: root.to_owned(),
             schema: LogSchema::new(),
-            partitions: RwLock::new(BTreeMap::new()),
+            keys: RwLock::new(keys),
+            open_partitions: PartitionCache::new(max_open_partitions),
             arrivals: Arrivals::default(),
             columns: Arc::default(),
-        };
-        for key in store.keys_on_disk()? {
-            store.get_or_create(&key)?;
-        }
-        Ok(store)
+        })
     }
 
     /// The schema shared by all partitions.
@@ -195,81 +214,94 @@ impl LogStore {
     }
 
     /// Returns the partition for `key`, creating it on disk if needed.
-    pub fn get_or_create(&self, key: &PartitionKey) -> Result<Arc<Partition>> {
-        if let Some(partition) = self.read_partitions().get(key) {
-            return Ok(Arc::clone(partition));
-        }
-        let mut partitions = self
-            .partitions
+    pub fn get_or_create(&self, key: &PartitionKey) -> Result<OpenPartition> {
+        let partition = self.partition(key)?;
+        self.keys
             .write()
-            .expect("partition map lock is not poisoned");
-        if let Some(partition) = partitions.get(key) {
-            return Ok(Arc::clone(partition));
-        }
-        let partition = Arc::new(self.open_partition(key)?);
-        partitions.insert(key.clone(), Arc::clone(&partition));
+            .expect("partition key lock is not poisoned")
+            .insert(key.clone());
         Ok(partition)
     }
 
-    /// The partitions of `tenants` whose day overlaps `[start, end)`, oldest first.
+    /// Returns partition `key` (one of `keys_for`), opening it if it is not open.
+    pub fn partition(&self, key: &PartitionKey) -> Result<OpenPartition> {
+        self.open_partitions
+            .get_or_open(key, || self.open_partition(key))
+    }
+
+    /// The keys of the partitions of `tenants` whose day overlaps `[start, end)`, oldest day
+    /// first.
+    pub fn keys_for(
+        &self,
+        tenants: &[String],
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> Vec<PartitionKey> {
+        let utc_day = |ts: Timestamp| ts.to_zoned_datetime(TimeZone::UTC).date();
+        let first_day = start.map(utc_day);
+        let last_day = end.map(utc_day);
+        let mut keys: Vec<PartitionKey> = self
+            .keys
+            .read()
+            .expect("partition key lock is not poisoned")
+            .iter()
+            .filter(|key| tenants.contains(&key.tenant))
+            .filter(|key| first_day.is_none_or(|day| key.day >= day))
+            .filter(|key| last_day.is_none_or(|day| key.day <= day))
+            .cloned()
+            .collect();
+        keys.sort_by_key(|key| key.day);
+        keys
+    }
+
+    /// The partitions of `tenants` whose day overlaps `[start, end)`, oldest day first, each
+    /// opened if it is not open.
     pub fn partitions_for(
         &self,
         tenants: &[String],
         start: Option<Timestamp>,
         end: Option<Timestamp>,
-    ) -> Vec<Arc<Partition>> {
-        let utc_day = |ts: Timestamp| ts.to_zoned_datetime(TimeZone::UTC).date();
-        let first_day = start.map(utc_day);
-        let last_day = end.map(utc_day);
-        self.read_partitions()
-            .values()
-            .filter(|partition| tenants.contains(&partition.key.tenant))
-            .filter(|partition| first_day.is_none_or(|day| partition.key.day >= day))
-            .filter(|partition| last_day.is_none_or(|day| partition.key.day <= day))
-            .cloned()
+    ) -> Result<Vec<OpenPartition>> {
+        self.keys_for(tenants, start, end)
+            .iter()
+            .map(|key| self.partition(key))
             .collect()
     }
 
+    /// How many partitions are open now.
+    pub fn open_count(&self) -> usize {
+        self.open_partitions.open_count()
+    }
+
     /// Runs `collector` over every partition of `tenants` overlapping `[start, end)`, the
-    /// partitions split over the cores; each fruit with its partition, oldest day first.
+    /// partitions split over the cores; each fruit with its partition's key, oldest day
+    /// first. A partition is held open only while it is searched.
     pub fn search_partitions<C>(
         &self,
         tenants: &[String],
         range: TimeRange,
         query: &dyn Query,
         collector: &C,
-    ) -> Result<Vec<(Arc<Partition>, C::Fruit)>>
+    ) -> Result<Vec<(PartitionKey, C::Fruit)>>
     where
         C: Collector,
         C::Fruit: Send,
     {
-        let mut partitions = self.partitions_for(tenants, range.0, range.1);
-        partitions.sort_by_key(|partition| partition.key.day);
-        let cores = parallel::cores().min(partitions.len()).max(1);
-        let parts: Vec<Vec<Arc<Partition>>> = partitions
-            .chunks(partitions.len().div_ceil(cores).max(1))
-            .map(<[Arc<Partition>]>::to_vec)
-            .collect();
-        let mut found = Vec::with_capacity(partitions.len());
+        let keys = self.keys_for(tenants, range.0, range.1);
+        let cores = parallel::cores().min(keys.len()).max(1);
+        let parts: Vec<&[PartitionKey]> = keys.chunks(keys.len().div_ceil(cores).max(1)).collect();
+        let mut found = Vec::with_capacity(keys.len());
         for part in parallel::map_parts(parts, |part| {
-            part.into_iter()
-                .map(|partition| {
-                    let fruit = partition.search(query, range, collector)?;
-                    Ok((partition, fruit))
+            part.iter()
+                .map(|key| {
+                    let fruit = self.partition(key)?.search(query, range, collector)?;
+                    Ok((key.clone(), fruit))
                 })
                 .collect::<Result<Vec<_>>>()
         }) {
             found.extend(part?);
         }
         Ok(found)
-    }
-
-    fn read_partitions(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<PartitionKey, Arc<Partition>>> {
-        self.partitions
-            .read()
-            .expect("partition map lock is not poisoned")
     }
 
     fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
@@ -304,38 +336,191 @@ impl LogStore {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(index_error)?;
-        Ok(Partition {
-            key: key.clone(),
+        Ok(Partition::new(
+            key.clone(),
             index,
             reader,
-            ts_field: self.schema.ts,
-            columns: Arc::clone(&self.columns),
-        })
+            &self.schema,
+            Arc::clone(&self.columns),
+        ))
     }
+}
 
-    fn keys_on_disk(&self) -> Result<Vec<PartitionKey>> {
-        let mut keys = Vec::new();
-        let list = |path: &Path| {
-            std::fs::read_dir(path).map_err(|source| Error::ReadDir {
-                path: path.to_owned(),
-                source,
-            })
-        };
-        for tenant_dir in list(&self.root)?.flatten() {
-            let tenant = tenant_dir.file_name().to_string_lossy().into_owned();
-            for day_dir in list(&tenant_dir.path())?.flatten() {
-                let name = day_dir.file_name().to_string_lossy().into_owned();
-                match name.parse::<Date>() {
-                    Ok(day) => keys.push(PartitionKey {
+/// The keys of the partition directories under `root`.
+fn keys_on_disk(root: &Path) -> Result<BTreeSet<PartitionKey>> {
+    let mut keys = BTreeSet::new();
+    let list = |path: &Path| {
+        std::fs::read_dir(path).map_err(|source| Error::ReadDir {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    for tenant_dir in list(root)?.flatten() {
+        let tenant = tenant_dir.file_name().to_string_lossy().into_owned();
+        for day_dir in list(&tenant_dir.path())?.flatten() {
+            let name = day_dir.file_name().to_string_lossy().into_owned();
+            match name.parse::<Date>() {
+                Ok(day) => {
+                    keys.insert(PartitionKey {
                         tenant: tenant.clone(),
                         day,
-                    }),
-                    Err(_) => {
-                        tracing::warn!(path = %day_dir.path().display(), "ignoring a directory that is not a partition")
-                    }
+                    });
+                }
+                Err(_) => {
+                    tracing::warn!(path = %day_dir.path().display(), "ignoring a directory that is not a partition")
                 }
             }
         }
-        Ok(keys)
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::index::clusters::cluster_activity;
+    use crate::index::search::{SearchRequest, SortOrder, search};
+    use crate::index::writer::LogWriter;
+    use crate::index::writer::tests::entry;
+
+    const DAY_MICROS: i64 = 86_400_000_000;
+    /// 2026-11-28T00:00:00Z.
+    const FIRST_MIDNIGHT_MICROS: i64 = 1_795_824_000_000_000;
+
+    /// Noon of day `day` after the first midnight.
+    fn noon(day: i64) -> i64 {
+        FIRST_MIDNIGHT_MICROS + day * DAY_MICROS + DAY_MICROS / 2
+    }
+
+    fn tenants() -> Vec<String> {
+        vec!["t".to_owned()]
+    }
+
+    /// The messages of tenant `t` between the midnights starting `days`, oldest first.
+    fn messages(store: &LogStore, days: std::ops::Range<i64>) -> Result<Vec<String>> {
+        let midnight = |day| {
+            Timestamp::from_microsecond(FIRST_MIDNIGHT_MICROS + day * DAY_MICROS).expect("in range")
+        };
+        let request = SearchRequest {
+            tenants: tenants(),
+            query: String::new(),
+            start: Some(midnight(days.start)),
+            end: Some(midnight(days.end)),
+            limit: 1000,
+            order: SortOrder::Asc,
+            after: None,
+        };
+        let page = search(store, &request)?;
+        Ok(page.hits.into_iter().map(|hit| hit.message).collect())
+    }
+
+    /// Writes one record a day on days `0..5` into a store under `root`, then stops writing.
+    async fn five_days_written(root: &Path, max_open_partitions: usize) -> Result<Arc<LogStore>> {
+        let store = Arc::new(LogStore::open(root, max_open_partitions)?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let records = (0..5)
+            .map(|day| entry(noon(day), "a", 1, day as u64, &format!("day {day}")))
+            .collect();
+        writer.write("t".to_owned(), records).await?;
+        writer.shutdown().await;
+        Ok(store)
+    }
+
+    fn all_days() -> Vec<String> {
+        (0..5).map(|day| format!("day {day}")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_search_over_more_days_than_the_bound_leaves_the_bound_open() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = five_days_written(dir.path(), 2).await?;
+        assert_eq!(store.open_count(), 2, "the stopped writer holds none");
+        assert_eq!(messages(&store, 0..5)?, all_days());
+        assert_eq!(store.open_count(), 2);
+        assert_eq!(
+            store.columns().open_segments(),
+            2,
+            "closed partitions' columns are forgotten (one segment a day)"
+        );
+        let records: u64 = cluster_activity(&store, &tenants())?
+            .iter()
+            .flat_map(|cluster| cluster.records_by_level.values())
+            .sum();
+        assert_eq!(
+            records, 5,
+            "searched on every core, one partition at a time"
+        );
+        assert_eq!(store.open_count(), 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn partitions_in_use_stay_open_beyond_the_bound() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = five_days_written(dir.path(), 2).await?;
+        let held = store.partitions_for(&tenants(), None, None)?;
+        assert_eq!(store.open_count(), 5);
+        drop(held);
+        assert_eq!(store.open_count(), 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_partition_being_written_stays_searchable_while_others_churn() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = five_days_written(dir.path(), 2).await?;
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        writer
+            .write("t".to_owned(), vec![entry(noon(5), "a", 2, 0, "written 1")])
+            .await?;
+        // The writer holds day 5, least recently used once the older days are searched.
+        for day in 0..5 {
+            assert_eq!(messages(&store, day..day + 1)?, [format!("day {day}")]);
+        }
+        assert_eq!(
+            store.open_count(),
+            2,
+            "the partition in use counts toward the bound"
+        );
+        let mut expected = all_days();
+        expected.push("written 1".to_owned());
+        assert_eq!(messages(&store, 0..6)?, expected);
+        writer
+            .write("t".to_owned(), vec![entry(noon(5), "a", 2, 1, "written 2")])
+            .await?;
+        assert_eq!(messages(&store, 5..6)?, ["written 1", "written 2"]);
+        writer.shutdown().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_finds_every_partition_and_opens_none() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(five_days_written(dir.path(), 2).await?);
+        let store = LogStore::open(dir.path(), 2)?;
+        assert_eq!(store.open_count(), 0);
+        assert_eq!(store.keys_for(&tenants(), None, None).len(), 5);
+        assert_eq!(messages(&store, 0..5)?, all_days());
+        assert_eq!(store.open_count(), 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_partition_that_cannot_be_opened_fails_only_the_searches_that_read_it() -> Result<()>
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(five_days_written(dir.path(), 2).await?);
+        let broken_dir = dir.path().join("t").join("2026-11-29");
+        std::fs::write(broken_dir.join("meta.json"), "not json").expect("meta.json written");
+        let store = LogStore::open(dir.path(), 2)?;
+        assert_eq!(messages(&store, 2..5)?, ["day 2", "day 3", "day 4"]);
+        match messages(&store, 0..5) {
+            Err(Error::Index { path, .. }) => assert_eq!(path, broken_dir),
+            other => panic!("expected an index error of day 1, got {other:?}"),
+        }
+        Ok(())
     }
 }

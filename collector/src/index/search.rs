@@ -138,19 +138,20 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     };
     // Days are walked in the page's order; every key of a later day comes after every key
     // of an earlier one, so once a day leaves more candidates than the page holds, no later
-    // day can change the page (the newest 100 usually need today alone).
-    let mut partitions = store.partitions_for(&request.tenants, request.start, request.end);
-    partitions.sort_by_key(|partition| partition.key.day);
+    // day can change the page (the newest 100 usually need today alone). A partition is
+    // opened when the walk reaches its day.
+    let mut keys = store.keys_for(&request.tenants, request.start, request.end);
     if request.order == SortOrder::Desc {
-        partitions.reverse();
+        keys.reverse();
     }
     let mut candidates = Vec::new();
-    let mut searchers = Vec::with_capacity(partitions.len());
+    let mut partitions = Vec::with_capacity(keys.len());
+    let mut searchers = Vec::with_capacity(keys.len());
     let mut searched = 0;
-    while searched < partitions.len() {
-        let day = partitions[searched].key.day;
-        while searched < partitions.len() && partitions[searched].key.day == day {
-            let partition = &partitions[searched];
+    while searched < keys.len() {
+        let day = keys[searched].day;
+        while searched < keys.len() && keys[searched].day == day {
+            let partition = store.partition(&keys[searched])?;
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(partition.within(query.as_ref(), range).as_ref(), &collector)
@@ -161,6 +162,7 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
                     .map(|(key, address)| (key, searched, address)),
             );
             searchers.push(searcher);
+            partitions.push(partition);
             searched += 1;
         }
         if candidates.len() > limit {
@@ -369,6 +371,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::{LogEntry, LogWriter};
 
     fn entry(ts_micros: i64, node: &str, seq: u64, message: &str) -> LogEntry {
@@ -400,7 +403,7 @@ mod tests {
     /// A store with 3 nodes writing 40 records, many in the same microsecond.
     async fn store_with_ties() -> Result<(tempfile::TempDir, Arc<LogStore>)> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let base = 1_795_787_813_000_000;
         for node in ["b", "a", "c"] {
@@ -469,7 +472,7 @@ mod tests {
     #[tokio::test]
     async fn pruned_pages_equal_a_full_sort() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let base = 1_795_787_813_000_000;
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -528,7 +531,7 @@ mod tests {
     #[tokio::test]
     async fn pages_stay_exact_while_records_keep_arriving() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let base = 1_795_787_813_000_000;
         let initial: Vec<LogEntry> = (0..200u64)
@@ -644,7 +647,7 @@ mod tests {
     #[tokio::test]
     async fn the_user_docs_rules_hold() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let mut print = entry(2, "worker-node-3", 2, "afterglow-print 7 from w-3");
         print.level = String::new();
@@ -687,7 +690,7 @@ mod tests {
     #[tokio::test]
     async fn a_page_walks_days_in_its_order_and_stops_once_full() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let day_micros = 86_400_000_000;
         let first_day = 1_795_737_600_000_000; // 2026-11-27T00:00:00Z

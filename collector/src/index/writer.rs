@@ -22,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::index::partition::{LogStore, Partition, PartitionKey};
+use crate::index::partition::{LogStore, PartitionKey};
+use crate::index::partition_cache::OpenPartition;
 use crate::index::schema::{LogSchema, stream_text};
 use crate::series::SeriesStore;
 use crate::wal::{self, WalPosition};
@@ -183,7 +184,8 @@ impl LogWriter {
 }
 
 struct PartitionWriter {
-    partition: Arc<Partition>,
+    /// Held while the writer is: a partition in use is never closed.
+    partition: OpenPartition,
     writer: IndexWriter<TantivyDocument>,
     committed: HighWaterMarks,
     pending: HighWaterMarks,
@@ -579,6 +581,7 @@ fn commit_partition(writer: &mut PartitionWriter) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::search::{SearchRequest, SortOrder, search};
 
     /// A worker record for tests, with its source named after its node.
@@ -626,7 +629,7 @@ pub(crate) mod tests {
             entry(day + 1, "a", 1, 10, "two"),
         ];
         {
-            let store = Arc::new(LogStore::open(dir.path())?);
+            let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
             let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
             let outcome = writer.write("t".to_owned(), first.clone()).await?;
             assert_eq!(
@@ -639,7 +642,7 @@ pub(crate) mod tests {
             assert_eq!(all(&store), ["one", "two"], "searchable once acked");
             writer.shutdown().await;
         }
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let mut resent = first;
         resent.push(entry(day + 2, "a", 1, 20, "three"));
@@ -671,7 +674,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn records_of_one_stream_across_midnight_go_to_two_partitions() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(dir.path())?);
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let midnight = 1_795_824_000_000_000; // 2026-11-28T00:00:00Z
         let entries = vec![
@@ -679,7 +682,7 @@ pub(crate) mod tests {
             entry(midnight, "a", 1, 5, "after"),
         ];
         writer.write("t".to_owned(), entries.clone()).await?;
-        assert_eq!(store.partitions_for(&["t".to_owned()], None, None).len(), 2);
+        assert_eq!(store.keys_for(&["t".to_owned()], None, None).len(), 2);
         assert_eq!(writer.write("t".to_owned(), entries).await?.duplicates, 2);
         assert_eq!(all(&store), ["before", "after"]);
         writer.shutdown().await;

@@ -344,6 +344,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
+    use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::partition::LogStore;
     use crate::index::search::{SearchRequest, SortOrder, search};
     use crate::index::writer::WalReplay;
@@ -430,7 +431,10 @@ mod tests {
     async fn concurrent_batches_share_fsyncs_are_all_acked_and_a_clean_stop_leaves_no_wal()
     -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(LogStore::open(&dir.path().join("logs"))?);
+        let store = Arc::new(LogStore::open(
+            &dir.path().join("logs"),
+            DEFAULT_MAX_OPEN_PARTITIONS,
+        )?);
         let (writer, wal) = start(&store, &dir.path().join("wal"), Duration::from_millis(50))?;
         let mut tasks = Vec::new();
         for stream in 1..=4 {
@@ -471,7 +475,10 @@ mod tests {
         {
             // A commit interval far beyond the test: the batches are acked from the WAL alone.
             // This index is then thrown away, as a crash throws away uncommitted records.
-            let store = Arc::new(LogStore::open(&dir.path().join("lost-index"))?);
+            let store = Arc::new(LogStore::open(
+                &dir.path().join("lost-index"),
+                DEFAULT_MAX_OPEN_PARTITIONS,
+            )?);
             let writer = LogWriter::start(Arc::clone(&store), Duration::from_secs(3600), None)?;
             let wal = Wal::start(&wal_dir, 1, FsyncPolicy::Always, writer.clone())?;
             for number in 1..=3 {
@@ -484,7 +491,10 @@ mod tests {
             // Stopping the WAL thread without committing the index is what a crash leaves.
             wal.shutdown().await;
         }
-        let store = Arc::new(LogStore::open(&dir.path().join("logs"))?);
+        let store = Arc::new(LogStore::open(
+            &dir.path().join("logs"),
+            DEFAULT_MAX_OPEN_PARTITIONS,
+        )?);
         let (writer, wal) = start(&store, &wal_dir, Duration::from_millis(20))?;
         wait_until(|| count(&store) == 3).await;
         assert_eq!(segment::segment_numbers(&wal_dir)?, [1]);
