@@ -2,16 +2,20 @@
 //! computed from the fast columns `cluster`, `node`, `role`, `level` and `ts` of each partition.
 //!
 //! The rule a reader must not miss: no stored document is ever loaded here. Per segment the
-//! collector counts by term ordinals and turns ordinals into strings once, at harvest.
+//! collector counts by term ordinals and turns ordinals into strings once, at harvest. A
+//! partition's summary is kept with its change stamp and reused until the partition changes,
+//! so a call reads only the partitions written since the last one (usually today's).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::AllQuery;
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::Result;
-use crate::index::partition::LogStore;
+use crate::index::partition::{LogStore, PartitionKey};
 use crate::index::record::ColumnCache;
 
 /// What one (node, role) of a cluster sent.
@@ -43,22 +47,40 @@ pub struct ClusterActivity {
 pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<ClusterActivity>> {
     // (tenant, cluster) -> (node, role) -> activity
     type ByCluster = BTreeMap<(String, String), BTreeMap<(String, String), Activity>>;
+    let cache = store.activity_cache();
+    let mut summaries = Vec::new();
+    let mut stale = Vec::new();
+    // Stamps are read before searching: a commit during the search leaves a newer stamp, and
+    // the next call reads that partition again.
+    for key in store.keys_for(tenants, None, None) {
+        let stamp = store.change_stamp(&key);
+        match cache.get(&key, stamp) {
+            Some(summary) => summaries.push((key, summary)),
+            None => stale.push((key, stamp)),
+        }
+    }
+    let stale_keys: Vec<PartitionKey> = stale.iter().map(|(key, _)| key.clone()).collect();
+    let collector = ActivityCollector {
+        columns: store.columns(),
+    };
+    for ((key, found), (_, stamp)) in store
+        .search_keys(&stale_keys, (None, None), &AllQuery, &collector)?
+        .into_iter()
+        .zip(stale)
+    {
+        let summary = Arc::new(found);
+        cache.put(key.clone(), stamp, Arc::clone(&summary));
+        summaries.push((key, summary));
+    }
     let mut by_cluster: ByCluster = BTreeMap::new();
-    for (partition_key, found) in store.search_partitions(
-        tenants,
-        (None, None),
-        &AllQuery,
-        &ActivityCollector {
-            columns: store.columns(),
-        },
-    )? {
-        for (key, activity) in found {
+    for (partition_key, found) in summaries {
+        for (key, activity) in found.iter() {
             by_cluster
-                .entry((partition_key.tenant.clone(), key.cluster))
+                .entry((partition_key.tenant.clone(), key.cluster.clone()))
                 .or_default()
-                .entry((key.node, key.role))
+                .entry((key.node.clone(), key.role.clone()))
                 .or_insert_with(Activity::empty)
-                .merge(activity);
+                .merge(activity.clone());
         }
     }
     let mut clusters: Vec<ClusterActivity> = by_cluster
@@ -100,6 +122,42 @@ fn cluster_from_nodes(
         last_ts_micros: total.last_ts_micros,
         records_by_level: total.records_by_level,
         nodes: node_list,
+    }
+}
+
+/// One partition's activity per sender.
+type Summary = Arc<Vec<(Sender, Activity)>>;
+
+/// Each partition's summary with the change stamp it was computed at.
+#[derive(Default)]
+pub struct ActivityCache {
+    by_key: Mutex<HashMap<PartitionKey, (u64, Summary)>>,
+    /// Partitions summarized (read) since start-up.
+    summarized: AtomicU64,
+}
+
+impl ActivityCache {
+    fn get(&self, key: &PartitionKey, stamp: u64) -> Option<Summary> {
+        match self.lock().get(key) {
+            Some((cached_stamp, summary)) if *cached_stamp == stamp => Some(Arc::clone(summary)),
+            _ => None,
+        }
+    }
+
+    fn put(&self, key: PartitionKey, stamp: u64, summary: Summary) {
+        self.summarized.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(key, (stamp, summary));
+    }
+
+    /// How many partitions were read to summarize them since start-up.
+    pub fn summarized(&self) -> u64 {
+        self.summarized.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, (u64, Summary)>> {
+        self.by_key
+            .lock()
+            .expect("activity cache lock is not poisoned")
     }
 }
 
@@ -302,6 +360,35 @@ mod tests {
     use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::writer::LogWriter;
     use crate::index::writer::tests::entry;
+
+    /// A partition's summary is read once and reused until the partition changes; a write
+    /// makes the next call read that partition alone, and its counts include the write.
+    #[tokio::test]
+    async fn only_partitions_changed_since_the_last_summary_are_read_again() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None)?;
+        let day_micros = 86_400_000_000;
+        let base = 1_795_787_813_000_000;
+        let day = |n: i64, seq: u64| entry(base + n * day_micros, "w-1", 1, seq, "a");
+        writer
+            .write("t".to_owned(), vec![day(0, 1), day(1, 2), day(2, 3)])
+            .await?;
+        let records =
+            |clusters: &[ClusterActivity]| -> u64 { clusters[0].records_by_level.values().sum() };
+        let tenants = ["t".to_owned()];
+        assert_eq!(records(&cluster_activity(&store, &tenants)?), 3);
+        assert_eq!(store.activity_cache().summarized(), 3);
+        assert_eq!(records(&cluster_activity(&store, &tenants)?), 3);
+        assert_eq!(store.activity_cache().summarized(), 3, "nothing changed");
+        writer.write("t".to_owned(), vec![day(2, 4)]).await?;
+        let clusters = cluster_activity(&store, &tenants)?;
+        assert_eq!(records(&clusters), 4);
+        assert_eq!(clusters[0].last_ts_micros, base + 2 * day_micros);
+        assert_eq!(store.activity_cache().summarized(), 4, "day 2 alone");
+        writer.shutdown().await;
+        Ok(())
+    }
 
     #[tokio::test]
     async fn counts_by_sender_and_level_across_segments_and_days() -> Result<()> {

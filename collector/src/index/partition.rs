@@ -3,14 +3,15 @@
 //! where tenant scoping happens. The store knows every partition's key; only the picked
 //! partitions are opened, and a bounded few are kept open (`partition_cache`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, RwLock};
 
-use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use tantivy::collector::Collector;
 use tantivy::directory::MmapDirectory;
 use tantivy::index::SegmentId;
@@ -20,6 +21,7 @@ use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 
 use crate::error::{Error, Result};
+use crate::index::clusters::ActivityCache;
 use crate::index::partition_cache::{OpenPartition, PartitionCache};
 use crate::index::record::ColumnCache;
 use crate::index::schema::LogSchema;
@@ -62,35 +64,74 @@ pub struct Partition {
     pub reader: IndexReader,
     /// The schema's `ts` field.
     ts_field: Field,
-    /// The store's column cache, which this partition's segments leave when they leave it.
-    columns: Arc<ColumnCache>,
+    /// What the store keeps about all partitions.
+    shared: Arc<Shared>,
+}
+
+/// What a store keeps about all its partitions, open or not.
+#[derive(Default)]
+pub struct Shared {
+    /// Fast columns of open segments; a segment's leave when it leaves its partition.
+    pub columns: ColumnCache,
+    /// When each partition last showed new records.
+    pub stamps: ChangeStamps,
+}
+
+/// When each partition last showed new records, as numbers drawn from one counter: something
+/// computed from a partition while its stamp was `s` still holds while the stamp is `s`.
+/// Partitions not written since start-up have stamp 0.
+#[derive(Default)]
+pub struct ChangeStamps {
+    counter: AtomicU64,
+    by_key: Mutex<HashMap<PartitionKey, u64>>,
+}
+
+impl ChangeStamps {
+    /// The stamp of partition `key` now.
+    pub fn get(&self, key: &PartitionKey) -> u64 {
+        self.lock().get(key).copied().unwrap_or(0)
+    }
+
+    fn bump(&self, key: &PartitionKey) {
+        let stamp = self.counter.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+        self.lock().insert(key.clone(), stamp);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionKey, u64>> {
+        self.by_key
+            .lock()
+            .expect("change stamp lock is not poisoned")
+    }
 }
 
 impl Partition {
-    /// Partition `key` of `index`, read by `reader`, its columns cached in `columns`.
+    /// Partition `key` of `index`, read by `reader`, keeping its columns and stamp in `shared`.
     pub fn new(
         key: PartitionKey,
         index: Index,
         reader: IndexReader,
         schema: &LogSchema,
-        columns: Arc<ColumnCache>,
+        shared: Arc<Shared>,
     ) -> Partition {
         Partition {
             key,
             index,
             reader,
             ts_field: schema.ts,
-            columns,
+            shared,
         }
     }
 
-    /// Makes the reader see the latest commit, and forgets the columns of segments it no
-    /// longer has (merged away).
+    /// Makes the reader see the latest commit (the writer calls it after committing records):
+    /// stamps the partition as changed and forgets the columns of segments it no longer has
+    /// (merged away).
     pub fn reload(&self) -> tantivy::Result<()> {
         let before = self.segment_ids();
         self.reader.reload()?;
+        self.shared.stamps.bump(&self.key);
         let after = self.segment_ids();
-        self.columns
+        self.shared
+            .columns
             .forget(before.into_iter().filter(|id| !after.contains(id)));
         Ok(())
     }
@@ -165,7 +206,7 @@ impl Partition {
 
 impl Drop for Partition {
     fn drop(&mut self) {
-        self.columns.forget(self.segment_ids());
+        self.shared.columns.forget(self.segment_ids());
     }
 }
 
@@ -176,7 +217,8 @@ pub struct LogStore {
     keys: RwLock<BTreeSet<PartitionKey>>,
     open_partitions: PartitionCache,
     arrivals: Arrivals,
-    columns: Arc<ColumnCache>,
+    shared: Arc<Shared>,
+    activity: ActivityCache,
 }
 
 impl LogStore {
@@ -194,7 +236,8 @@ impl LogStore {
             keys: RwLock::new(keys),
             open_partitions: PartitionCache::new(max_open_partitions),
             arrivals: Arrivals::default(),
-            columns: Arc::default(),
+            shared: Arc::default(),
+            activity: ActivityCache::default(),
         })
     }
 
@@ -205,7 +248,17 @@ impl LogStore {
 
     /// The fast columns of every open partition's segments.
     pub fn columns(&self) -> &ColumnCache {
-        &self.columns
+        &self.shared.columns
+    }
+
+    /// Cluster summaries of partitions, kept until they change.
+    pub fn activity_cache(&self) -> &ActivityCache {
+        &self.activity
+    }
+
+    /// The stamp of partition `key` (see `ChangeStamps`).
+    pub fn change_stamp(&self, key: &PartitionKey) -> u64 {
+        self.shared.stamps.get(key)
     }
 
     /// Where the writer announces the records it adds (the live tail listens there).
@@ -239,7 +292,8 @@ impl LogStore {
     ) -> Vec<PartitionKey> {
         let utc_day = |ts: Timestamp| ts.to_zoned_datetime(TimeZone::UTC).date();
         let first_day = start.map(utc_day);
-        let last_day = end.map(utc_day);
+        // `end` is exclusive: a range ending at midnight does not reach into that day.
+        let last_day = end.map(|end| utc_day(end - SignedDuration::from_micros(1)));
         let mut keys: Vec<PartitionKey> = self
             .keys
             .read()
@@ -287,7 +341,26 @@ impl LogStore {
         C: Collector,
         C::Fruit: Send,
     {
-        let keys = self.keys_for(tenants, range.0, range.1);
+        self.search_keys(
+            &self.keys_for(tenants, range.0, range.1),
+            range,
+            query,
+            collector,
+        )
+    }
+
+    /// Runs `collector` over the partitions `keys` (from `keys_for`), as `search_partitions`.
+    pub fn search_keys<C>(
+        &self,
+        keys: &[PartitionKey],
+        range: TimeRange,
+        query: &dyn Query,
+        collector: &C,
+    ) -> Result<Vec<(PartitionKey, C::Fruit)>>
+    where
+        C: Collector,
+        C::Fruit: Send,
+    {
         let cores = parallel::cores().min(keys.len()).max(1);
         let parts: Vec<&[PartitionKey]> = keys.chunks(keys.len().div_ceil(cores).max(1)).collect();
         let mut found = Vec::with_capacity(keys.len());
@@ -341,7 +414,7 @@ impl LogStore {
             index,
             reader,
             &self.schema,
-            Arc::clone(&self.columns),
+            Arc::clone(&self.shared),
         ))
     }
 }
@@ -454,6 +527,27 @@ mod tests {
             "searched on every core, one partition at a time"
         );
         assert_eq!(store.open_count(), 2);
+        Ok(())
+    }
+
+    /// `end` is exclusive: a range ending at a midnight picks no partition of that day, and
+    /// one ending a microsecond later does.
+    #[tokio::test]
+    async fn a_range_ending_at_midnight_does_not_pick_the_next_day() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = five_days_written(dir.path(), 2).await?;
+        let at = |micros| Timestamp::from_microsecond(micros).expect("in range");
+        let days = |end| -> Vec<i8> {
+            store
+                .keys_for(&tenants(), Some(at(FIRST_MIDNIGHT_MICROS)), Some(end))
+                .iter()
+                .map(|key| key.day.day())
+                .collect()
+        };
+        let second_midnight = FIRST_MIDNIGHT_MICROS + DAY_MICROS;
+        let first_day = days(at(second_midnight))[0];
+        assert_eq!(days(at(second_midnight)), [first_day]);
+        assert_eq!(days(at(second_midnight + 1)), [first_day, first_day + 1]);
         Ok(())
     }
 
