@@ -18,6 +18,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot move {from} aside to {to}")]
+    SetAside {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("index {path}: {source}")]
     Index {
         path: PathBuf,

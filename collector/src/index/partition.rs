@@ -381,6 +381,36 @@ impl LogStore {
         self.root.join(&key.tenant).join(key.day.to_string())
     }
 
+    /// Moves partition `key`'s directory, written with another schema (by an older
+    /// Afterglow), to `<data_dir>/logs-incompatible/<tenant>/<day>-<unix seconds>`, where its
+    /// records are kept but no longer searched, and makes an empty one in its place: new
+    /// records of that day must not fail for ever on a schema they do not fit.
+    fn set_aside(&self, key: &PartitionKey, dir: &Path) -> Result<()> {
+        let aside_dir = self
+            .root
+            .with_file_name("logs-incompatible")
+            .join(&key.tenant);
+        std::fs::create_dir_all(&aside_dir).map_err(|source| Error::CreateDir {
+            path: aside_dir.clone(),
+            source,
+        })?;
+        let aside = aside_dir.join(format!("{}-{}", key.day, Timestamp::now().as_second()));
+        std::fs::rename(dir, &aside).map_err(|source| Error::SetAside {
+            from: dir.to_owned(),
+            to: aside.clone(),
+            source,
+        })?;
+        tracing::error!(
+            partition = %dir.display(),
+            moved_to = %aside.display(),
+            "a log partition written with another schema (an older Afterglow) was moved aside; its records are no longer searched"
+        );
+        std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })
+    }
+
     fn open_partition(&self, key: &PartitionKey) -> Result<Partition> {
         let dir = self.partition_dir(key);
         std::fs::create_dir_all(&dir).map_err(|source| Error::CreateDir {
@@ -391,7 +421,15 @@ impl LogStore {
             path: dir.clone(),
             source,
         };
-        let directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
+        let mut directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
+        if Index::exists(&directory).map_err(|error| index_error(error.into()))? {
+            let existing = Index::open(directory.clone()).map_err(index_error)?;
+            if existing.schema() != self.schema.schema {
+                drop(existing);
+                self.set_aside(key, &dir)?;
+                directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
+            }
+        }
         let settings = IndexSettings {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
                 compression_level: Some(DOCSTORE_ZSTD_LEVEL),
@@ -527,6 +565,42 @@ mod tests {
             "searched on every core, one partition at a time"
         );
         assert_eq!(store.open_count(), 2);
+        Ok(())
+    }
+
+    /// A partition written with another schema (an older Afterglow) is moved aside, with its
+    /// files, and the day's new records go to a fresh partition instead of failing for ever.
+    #[tokio::test]
+    async fn a_partition_of_another_schema_is_moved_aside_and_the_day_keeps_working() -> Result<()>
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        let day_dir = logs
+            .join("t")
+            .join(PartitionKey::for_record("t", noon(0)).day.to_string());
+        std::fs::create_dir_all(&day_dir).expect("day dir");
+        let mut old = tantivy::schema::Schema::builder();
+        old.add_u64_field("stream", tantivy::schema::INDEXED);
+        Index::create_in_dir(&day_dir, old.build()).expect("an old-schema index");
+        let store = Arc::new(LogStore::open(&logs, 2)?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        writer
+            .write(
+                "t".to_owned(),
+                vec![entry(noon(0), "a", 1, 1, "after the upgrade")],
+            )
+            .await?;
+        writer.shutdown().await;
+        assert_eq!(messages(&store, 0..1)?, ["after the upgrade"]);
+        let aside: Vec<PathBuf> = std::fs::read_dir(dir.path().join("logs-incompatible").join("t"))
+            .expect("the aside dir exists")
+            .map(|entry| entry.expect("an entry").path())
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert!(
+            aside[0].join("meta.json").exists(),
+            "the old files are kept"
+        );
         Ok(())
     }
 
