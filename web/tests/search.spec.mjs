@@ -1,57 +1,69 @@
-// search.spec.mjs — browser test of the search page against a real collector holding real Dask
-// logs. Started by the Rust end-to-end test `ui::search_page_finds_records_in_chromium`, which
-// passes the collector's address in AFTERGLOW_URL.
-import { test, after, before } from 'node:test';
+// search.spec.mjs — browser tests of the search view against a real collector holding real Dask
+// logs (three nodes), run by the Rust test `ui::search_view_in_chromium`. Live tail and the
+// 10 000-row list append real lines to AFTERGLOW_TAIL_FILE, a log file node-b's agent tails, so
+// they run last. Every test saves a screenshot and fails on uncaught page errors.
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { appendFileSync } from 'node:fs';
+import { baseUrl, openBrowser, screenshot } from './browser.mjs';
 
-const baseUrl = process.env.AFTERGLOW_URL;
-const screenshotPath = process.env.AFTERGLOW_SCREENSHOT;
+const tailFile = process.env.AFTERGLOW_TAIL_FILE;
 let browser;
 let page;
+let pageErrors;
 
 before(async () => {
-  assert.ok(baseUrl, 'AFTERGLOW_URL must name a running collector');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on('pageerror', (error) => { throw error; });
+  ({ browser, page, pageErrors } = await openBrowser());
+});
+
+afterEach(() => {
+  assert.deepEqual(pageErrors.map(String), [], 'the page raised errors');
 });
 
 after(async () => {
   await browser?.close();
 });
 
-async function search(query) {
-  await page.fill('#q', query);
-  await Promise.all([
-    page.waitForResponse((response) => response.url().includes('/api/v1/logs/search')),
-    page.press('#q', 'Enter'),
-  ]);
-  await page.waitForFunction(() => document.querySelector('#status')?.textContent === '');
+/** Waits until the view shows the answer to its last search (or load more). */
+async function settled(on = page) {
+  await on.waitForFunction(() => document.querySelector('#status')?.textContent === ''
+    && document.querySelector('#results')?.getAttribute('aria-busy') === 'false');
 }
 
-const hitLevels = () => page.$$eval('#results .hit', (hits) => hits.map((hit) => hit.dataset.level));
-const hitNodes = () => page.$$eval('#results .hit', (hits) => hits.map((hit) => hit.dataset.node));
+async function search(query) {
+  await page.fill('#q', query);
+  await page.press('#q', 'Enter');
+  await settled();
+}
+
+/** Hits loaded (the list draws only those on screen). */
+const loaded = (on = page) => on.$eval('#results', (list) => Number(list.dataset.loaded));
+const drawn = (attribute, on = page) =>
+  on.$$eval('#results .hit', (hits, name) => hits.map((hit) => hit.dataset[name]), attribute);
+const urlParam = (name, on = page) => new URL(on.url()).searchParams.get(name);
+
+/** A line in the agent's format (Dask's, UTC) stamped now. */
+function logLine(message, at = new Date()) {
+  const stamp = at.toISOString().replace('T', ' ').replace('.', ',').slice(0, 23);
+  return `${stamp} - distributed.worker - INFO - ${message}\n`;
+}
 
 test('first load shows every node interleaved by time', async () => {
   await page.goto(baseUrl);
   await page.waitForSelector('#results .hit');
-  const nodes = await hitNodes();
-  assert.ok(nodes.length >= 100, `only ${nodes.length} hits`);
-  assert.deepEqual([...new Set(nodes)].sort(), ['node-a', 'node-b', 'scheduler-0']);
-  const times = await page.$$eval('#results .hit .ts', (cells) => cells.map((cell) => cell.textContent));
+  await settled();
+  assert.ok(await loaded() >= 100, `only ${await loaded()} hits`);
+  assert.deepEqual([...new Set(await drawn('node'))].sort(), ['node-a', 'node-b', 'scheduler-0']);
+  const times = await page.$$eval('#results .hit > .ts', (cells) => cells.map((cell) => cell.textContent));
   assert.deepEqual(times, [...times].sort(), 'hits are in time order');
-  assert.match(await page.textContent('#count'), /\d+ hits? shown/);
-  if (screenshotPath) await page.screenshot({ path: screenshotPath, fullPage: false });
+  assert.match(await page.textContent('#count'), /^200 of [\d,]+ hits shown$/);
+  await page.waitForSelector('#histogram[data-total]');
+  await screenshot(page, 'search-first-load');
 });
 
 test('a query filters hits and lands in the URL', async () => {
   await search('level:ERROR');
-  const levels = await hitLevels();
+  const levels = await drawn('level');
   assert.ok(levels.length >= 1, 'no ERROR hits');
   assert.ok(levels.every((level) => level === 'ERROR'), levels.join());
   assert.match(page.url(), /q=level%3AERROR/);
@@ -59,16 +71,25 @@ test('a query filters hits and lands in the URL', async () => {
   await page.goto(page.url());
   await page.waitForSelector('#results .hit');
   assert.equal(await page.inputValue('#q'), 'level:ERROR');
-  assert.deepEqual(await hitLevels(), levels);
+  assert.deepEqual(await drawn('level'), levels);
 });
 
 test('a multi-line record expands to its whole traceback', async () => {
-  await search('"Compute Failed"');
+  // The syntax help's Dask examples run when clicked.
+  await page.click('#syntax-help summary');
+  await page.click(`#syntax-help button.syntax-example[data-query='"Compute Failed"']`);
+  await settled();
+  assert.equal(await page.inputValue('#q'), '"Compute Failed"');
+  await page.click('#syntax-help summary');
   const hit = page.locator('#results .hit').first();
+  assert.equal(await hit.locator('.msg-rest').isVisible(), false, 'collapsed to its first line');
   await hit.locator('button.toggle').click();
+  await page.waitForSelector('#results .hit.expanded .msg-rest');
   const message = await hit.locator('.message').innerText();
   assert.match(message, /Key:\s+fails-42/);
   assert.match(message, /Exception: "ValueError/);
+  assert.equal(await hit.locator('.context').count(), 0, 'expanding is not opening the context');
+  await screenshot(page, 'search-traceback');
 });
 
 test('log text is shown as text, never as markup', async () => {
@@ -82,14 +103,258 @@ test('a bad query shows the parser message', async () => {
   await search('level:(ERROR');
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error'), /bad query/);
+  assert.equal(await page.locator('#empty').isVisible(), false, 'an error is not "no matches"');
+  await screenshot(page, 'search-bad-query');
 });
 
 test('load more fetches the next page by cursor', async () => {
   await search('*');
-  const firstPage = await page.locator('#results .hit').count();
-  assert.equal(firstPage, 200);
+  assert.equal(await loaded(), 200);
   await page.click('#load-more');
-  await page.waitForFunction((count) => document.querySelectorAll('#results .hit').length > count, firstPage);
+  await settled();
+  assert.ok(await loaded() > 200, `${await loaded()} hits after load more`);
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await page.waitForFunction(() => document.querySelector('#results .hit:last-child')?.getAttribute('aria-posinset')
+    === document.querySelector('#results').dataset.loaded);
   const keys = await page.$$eval('#results .hit', (hits) => hits.map((hit) => `${hit.dataset.stream}/${hit.dataset.seq}`));
   assert.equal(new Set(keys).size, keys.length, 'a record appears twice after load more');
+  await page.evaluate(() => window.scrollTo(0, 0));
+});
+
+test('a facet value narrows the search on click and is excluded on shift-click', async () => {
+  await search('*');
+  const nodeA = '#facet-fields .facet-row[data-field="node"][data-value="node-a"]';
+  const count = Number((await page.textContent(`${nodeA} .facet-count`)).replace(/,/g, ''));
+  await page.click(`${nodeA} .facet-value`);
+  await settled();
+  assert.equal(await loaded(), count);
+  assert.deepEqual([...new Set(await drawn('node'))], ['node-a']);
+  assert.equal(urlParam('filter'), 'node:"node-a"');
+  assert.equal(urlParam('q'), '*', 'the query box keeps what was typed');
+  await page.waitForSelector(`${nodeA}.is-included`);
+
+  await page.click('#facet-fields .facet-row[data-field="level"][data-value="INFO"] .facet-value', { modifiers: ['Shift'] });
+  await settled();
+  const levels = await drawn('level');
+  assert.ok(levels.length > 0 && !levels.includes('INFO'), levels.join());
+  assert.deepEqual([...new Set(await drawn('node'))], ['node-a']);
+  assert.equal(urlParam('filter'), 'node:"node-a" -level:"INFO"');
+  await page.waitForSelector('#facet-fields .facet-row[data-field="level"][data-value="INFO"].is-excluded');
+  assert.deepEqual(await page.$$eval('#active-filters .filter-chip', (chips) => chips.map((chip) => chip.textContent)),
+    ['node: node-a ✕', 'not level: INFO ✕']);
+  await screenshot(page, 'search-facets');
+
+  // A chip removes its filter.
+  await page.click('#active-filters .filter-chip.is-excluded');
+  await settled();
+  assert.equal(urlParam('filter'), 'node:"node-a"');
+  await page.click('#active-filters .filter-chip');
+  await settled();
+  assert.equal(urlParam('filter'), null);
+});
+
+test('the histogram draws bars by level, and a drag zooms the range', async () => {
+  const start = '2026-11-27T13:50:00Z';
+  const end = '2026-11-27T14:15:00Z';
+  await page.goto(`${baseUrl}/?q=*&start=${start}&end=${end}`);
+  await page.waitForSelector('#histogram[data-total] .u-over');
+  const total = Number(await page.getAttribute('#histogram', 'data-total'));
+  assert.ok(total > 0, 'the histogram counted nothing');
+  await settled();
+  const box = await page.locator('#histogram .u-over').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((before) => new URL(location.href).searchParams.get('start') !== before, start);
+  const zoomed = [Date.parse(urlParam('start')), Date.parse(urlParam('end'))];
+  assert.ok(Date.parse(start) < zoomed[0] && zoomed[0] < zoomed[1] && zoomed[1] < Date.parse(end),
+    `zoomed to ${urlParam('start')} … ${urlParam('end')}`);
+  await settled();
+  await page.waitForSelector('#histogram[data-total] .u-over');
+  assert.equal(await page.inputValue('#range'), 'custom');
+  assert.equal(await page.inputValue('#start'), urlParam('start'));
+  await screenshot(page, 'search-histogram-zoom');
+});
+
+test('a hit opens its context inline and Esc closes it', async () => {
+  await page.goto(`${baseUrl}/?q=${encodeURIComponent('"Compute Failed"')}`);
+  await page.waitForSelector('#results .hit');
+  const hit = page.locator('#results .hit').first();
+  const [stream, seq] = [await hit.getAttribute('data-stream'), await hit.getAttribute('data-seq')];
+  await hit.locator('.message').click();
+  await page.waitForSelector('#results .hit.focused .context-line.is-hit');
+  assert.equal(urlParam('focus'), `${stream}-${seq}`);
+  const lines = page.locator('#results .hit.focused .context-line');
+  assert.equal(await lines.count(), 21, 'ten records before and ten after');
+  assert.match(await page.locator('.context-line.is-hit .context-message').innerText(), /^Compute Failed/);
+  await screenshot(page, 'search-context');
+
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#results .context'));
+  assert.equal(urlParam('focus'), null);
+
+  // "Around this time": five minutes either side of the hit, the hit still focused.
+  await hit.locator('.message').click();
+  await page.waitForSelector('#results .hit.focused .context-line.is-hit');
+  const ts = Date.parse(await page.getAttribute('#results .hit.focused > .ts', 'datetime'));
+  await page.click('#results .hit.focused .context-around');
+  await settled();
+  const [aroundStart, aroundEnd] = [Date.parse(urlParam('start')), Date.parse(urlParam('end'))];
+  const fiveMinutes = 5 * 60_000;
+  assert.ok(ts - fiveMinutes - 1000 < aroundStart && aroundStart <= ts - fiveMinutes, urlParam('start'));
+  assert.ok(ts + fiveMinutes <= aroundEnd && aroundEnd < ts + fiveMinutes + 1000, urlParam('end'));
+  await page.waitForSelector(`#results .hit.focused[data-stream="${stream}"][data-seq="${seq}"] .context-line.is-hit`);
+  await page.keyboard.press('Escape');
+});
+
+test('a shared URL restores query, range, facets and the focused hit', async () => {
+  await page.goto(`${baseUrl}/?q=worker&start=2026-11-27T13:50:00Z&end=2026-11-27T14:15:00Z`);
+  await settled();
+  await page.click('#facet-fields .facet-row[data-field="node"][data-value="node-b"] .facet-value');
+  await settled();
+  const third = page.locator('#results .hit').nth(2);
+  const key = `${await third.getAttribute('data-stream')}-${await third.getAttribute('data-seq')}`;
+  await third.locator('.message').click();
+  await page.waitForSelector('#results .hit.focused .context-line.is-hit');
+  const shared = page.url();
+  assert.equal(new URL(shared).searchParams.get('focus'), key);
+
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  other.on('pageerror', (error) => { pageErrors.push(error); });
+  try {
+    await other.goto(shared);
+    await other.waitForSelector('#results .hit.focused .context-line.is-hit');
+    assert.equal(await other.inputValue('#q'), 'worker');
+    assert.equal(await other.inputValue('#range'), 'custom');
+    assert.equal(await other.inputValue('#start'), '2026-11-27T13:50:00Z');
+    assert.equal(await other.inputValue('#end'), '2026-11-27T14:15:00Z');
+    await other.waitForSelector('#facet-fields .facet-row[data-field="node"][data-value="node-b"].is-included');
+    assert.deepEqual([...new Set(await drawn('node', other))], ['node-b']);
+    const focused = other.locator('#results .hit.focused');
+    assert.equal(`${await focused.getAttribute('data-stream')}-${await focused.getAttribute('data-seq')}`, key);
+    assert.ok(await focused.isVisible(), 'the focused hit is scrolled into view');
+    await screenshot(other, 'search-shared-url');
+  } finally {
+    await other.close();
+  }
+});
+
+test('narrow windows and the dark theme keep the view usable', async () => {
+  const narrow = await browser.newPage({ viewport: { width: 400, height: 800 }, colorScheme: 'dark' });
+  narrow.on('pageerror', (error) => { pageErrors.push(error); });
+  try {
+    await narrow.goto(`${baseUrl}/?q=${encodeURIComponent('level:(ERROR OR WARNING)')}`);
+    await narrow.waitForSelector('#results .hit');
+    await settled(narrow);
+    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
+    assert.equal(await narrow.locator('#facets').getAttribute('open'), null, 'facets start folded');
+    await narrow.waitForSelector('#histogram[data-total] .u-over');
+    await screenshot(narrow, 'search-narrow-dark');
+  } finally {
+    await narrow.close();
+  }
+});
+
+test('live tail shows a line appended to a tailed file within 2 s', async () => {
+  assert.ok(tailFile, 'AFTERGLOW_TAIL_FILE must name a log file an agent tails');
+  await page.goto(`${baseUrl}/?q=*&order=desc`);
+  await settled();
+  await page.click('#live');
+  await page.waitForSelector('#live-status[data-state="open"]');
+  const token = `livetail${Date.now()}`;
+  const appended = Date.now();
+  appendFileSync(tailFile, logLine(`Live tail test line ${token}`));
+  const row = await page.waitForFunction((text) => [...document.querySelectorAll('#results .hit')]
+    .find((hit) => hit.querySelector('.message')?.textContent.includes(text)), token, { timeout: 2000 });
+  const elapsed = Date.now() - appended;
+  assert.ok(elapsed < 2000, `the line took ${elapsed} ms`);
+  assert.equal(await row.evaluate((hit) => [hit.dataset.node, hit.classList.contains('fresh')].join()), 'node-b,true');
+  assert.match(await page.textContent('#live-status'), /1 new/);
+  await screenshot(page, 'search-live-tail');
+  await page.click('#live');
+  await page.waitForSelector('#live-status', { state: 'hidden' });
+  assert.equal(await page.getAttribute('#live', 'aria-pressed'), 'false');
+});
+
+test('10 000 loaded hits keep the DOM small while scrolling, context included', async (t) => {
+  assert.ok(tailFile, 'AFTERGLOW_TAIL_FILE must name a log file an agent tails');
+  // Real records: 10 000 lines through node-b's agent, some with a traceback.
+  const token = `bulk${Date.now()}`;
+  const first = Date.parse('2026-11-27T15:00:00Z');
+  let text = '';
+  for (let i = 0; i < 10_000; i++) {
+    text += logLine(`${token} row ${i}`, new Date(first + i * 10));
+    if (i % 25 === 0) text += 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: row\n';
+  }
+  appendFileSync(tailFile, text);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const body = await (await fetch(`${baseUrl}/api/v1/logs/search?q=${token}&limit=1&count=true`)).json();
+    if (body.count === 10_000) break;
+    assert.ok(Date.now() < deadline, `only ${body.count} of the 10 000 records arrived in a minute`);
+    await new Promise((resolve) => { setTimeout(resolve, 200); });
+  }
+
+  await page.goto(`${baseUrl}/?q=${token}`);
+  await settled();
+  while (await page.isVisible('#load-more')) {
+    await page.click('#load-more');
+    await settled();
+  }
+  assert.equal(await loaded(), 10_000);
+  assert.equal(await page.textContent('#count'), '10,000 hits');
+
+  const drawnRows = () => page.$$eval('#results .hit', (hits) => hits.map((hit) => Number(hit.getAttribute('aria-posinset'))));
+  const frame = () => page.evaluate(() => new Promise((resolve) => { requestAnimationFrame(() => requestAnimationFrame(resolve)); }));
+  let most = 0;
+  const started = Date.now();
+  for (const fraction of [0.1, 0.25, 0.5, 0.75, 0.999]) {
+    await page.evaluate((f) => window.scrollTo(0, f * document.documentElement.scrollHeight), fraction);
+    await frame();
+    const rows = await drawnRows();
+    most = Math.max(most, rows.length);
+    assert.ok(rows.length < 300, `${rows.length} rows in the DOM`);
+    // The rows drawn are the ones on screen: one of them sits in the middle of the window.
+    const middle = await page.evaluate(() => document.elementFromPoint(window.innerWidth * 0.7, window.innerHeight / 2)?.closest('.hit')?.getAttribute('aria-posinset'));
+    assert.ok(middle, `no row in the middle of the window at ${fraction}`);
+  }
+  t.diagnostic(`at most ${most} rows in the DOM; 5 jumps in ${Date.now() - started} ms`);
+  assert.ok((await drawnRows()).includes(10_000), 'the last row is drawn at the bottom');
+
+  // A context opened in the middle grows its row; the row stays where it was on screen.
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight / 2));
+  await frame();
+  const middle = await page.evaluate(() => document.elementFromPoint(window.innerWidth * 0.7, window.innerHeight / 2)
+    ?.closest('.hit')?.getAttribute('aria-posinset'));
+  const hit = page.locator(`#results .hit[aria-posinset="${middle}"]`);
+  const top = (await hit.boundingBox()).y;
+  await hit.locator('.message').click();
+  await page.waitForSelector('#results .hit.focused .context-line.is-hit');
+  await frame();
+  assert.equal(await page.getAttribute('#results .hit.focused', 'aria-posinset'), middle);
+  assert.ok(Math.abs((await hit.boundingBox()).y - top) <= 1, 'the row moved');
+  await screenshot(page, 'search-10k-rows');
+  await page.keyboard.press('Escape');
+
+  // So does a traceback expanded on screen (every 25th record has one).
+  const withTraceback = await page.evaluate(() => {
+    const row = document.querySelector('#results .hit .toggle').closest('.hit');
+    row.scrollIntoView({ block: 'center' });
+    return row.getAttribute('aria-posinset');
+  });
+  await frame();
+  const row = page.locator(`#results .hit[aria-posinset="${withTraceback}"]`);
+  const rowTop = (await row.boundingBox()).y;
+  await row.locator('button.toggle').click();
+  await page.waitForSelector('#results .hit.expanded .msg-rest');
+  await frame();
+  assert.ok(Math.abs((await page.locator('#results .hit.expanded').boundingBox()).y - rowTop) <= 1, 'the expanded row moved');
+  for (let i = 0; i < 20; i++) {
+    await page.mouse.wheel(0, -400);
+    await frame();
+  }
+  assert.ok((await drawnRows()).length < 300);
 });

@@ -1,0 +1,251 @@
+// clusters.spec.mjs — browser test of the Clusters view and a cluster's page against a real
+// collector holding the fixture cluster `ui` (scheduler-0, node-a, node-b). Started by the Rust
+// end-to-end test `ui::clusters_view_in_chromium`, which passes AFTERGLOW_URL.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { baseUrl, openBrowser, screenshot } from './browser.mjs';
+
+let browser;
+let page;
+let pageErrors;
+
+before(async () => {
+  ({ browser, page, pageErrors } = await openBrowser());
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+function assertNoPageErrors() {
+  assert.deepEqual(pageErrors.map(String), [], 'uncaught errors in the page');
+}
+
+/** The collector's own answer for cluster `ui`, to compare the page with. */
+async function apiCluster() {
+  const response = await fetch(`${baseUrl}/api/v1/clusters/ui`);
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+const rowNames = () => page.$$eval('.cluster-table tbody tr', (rows) => rows.map((row) => row.dataset.cluster));
+const cellText = (name, column) => page.textContent(`tr[data-cluster="${name}"] td[data-column="${column}"]`);
+
+/** `2026-11-27 13:58:39.501` (UTC, as the pages show times) in ms. */
+const shownTimeMs = (text) => Date.parse(`${text.trim().replace(' ', 'T')}Z`);
+
+async function openClusterPage() {
+  await page.goto(`${baseUrl}/?view=clusters`);
+  await page.click('tr[data-cluster="ui"] a.cluster-link');
+  await page.waitForSelector('.events li');
+}
+
+test('the list shows cluster ui with its nodes by role, errors and state', async () => {
+  const cluster = await apiCluster();
+  await page.goto(`${baseUrl}/?view=clusters`);
+  await page.waitForSelector('tr[data-cluster="ui"]');
+  assert.equal((await cellText('ui', 'nodes')).trim(), '3 (1 scheduler, 2 workers)');
+  const errors = (cluster.records_by_level.ERROR ?? 0) + (cluster.records_by_level.CRITICAL ?? 0);
+  assert.ok(errors > 0, 'the fixture logs have ERROR records');
+  assert.equal((await cellText('ui', 'errors')).trim(), String(errors));
+  assert.equal((await cellText('ui', 'state')).trim(), cluster.alive ? 'alive' : 'gone');
+  assert.equal((await cellText('ui', 'first')).trim(), '2026-11-27 13:56:41');
+  assert.equal(await page.locator('th button.sort', { hasText: 'Tenant' }).count(), 0, 'one tenant: no tenant column');
+  await screenshot(page, 'clusters-list');
+
+  // The error count leads to the cluster's ERROR and CRITICAL records.
+  await page.click('tr[data-cluster="ui"] td[data-column="errors"] a');
+  await page.waitForSelector('#results .hit');
+  const levels = await page.$$eval('#results .hit', (hits) => hits.map((hit) => hit.dataset.level));
+  assert.equal(levels.length, errors);
+  assert.ok(levels.every((level) => level === 'ERROR' || level === 'CRITICAL'), levels.join());
+  assertNoPageErrors();
+});
+
+test('clicking a column header sorts by it, from the keyboard too, and the URL keeps the order', async () => {
+  // The fixture has one cluster: add two more to the collector's real answer.
+  await page.route('**/api/v1/clusters', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.clusters.push(
+      {
+        name: 'archive-2025', tenant: 'default', first_seen: '2025-03-01T08:00:00.000000Z', last_seen: '2025-03-04T10:30:00.000000Z',
+        alive: false, nodes: { scheduler: ['s-0'], worker: ['w-1', 'w-2', 'w-3', 'w-4'] }, records_by_level: { INFO: 900, ERROR: 10, CRITICAL: 2 },
+      },
+      {
+        name: 'nightly-etl', tenant: 'data-team', first_seen: '2026-11-26T01:00:00.000000Z', last_seen: '2026-11-26T01:20:00.000000Z',
+        alive: false, nodes: { scheduler: ['etl-s'], worker: ['etl-w'] }, records_by_level: { INFO: 40 },
+      },
+    );
+    await route.fulfill({ response, json: body });
+  });
+  try {
+    await page.goto(`${baseUrl}/?view=clusters`);
+    await page.waitForSelector('tr[data-cluster="archive-2025"]');
+    assert.deepEqual(await rowNames(), ['ui', 'nightly-etl', 'archive-2025'], 'newest last seen first');
+    assert.equal((await cellText('nightly-etl', 'tenant')).trim(), 'data-team', 'two tenants: a tenant column');
+
+    await page.click('th button.sort[data-key="errors"]');
+    assert.deepEqual(await rowNames(), ['archive-2025', 'ui', 'nightly-etl'], 'most errors first');
+    assert.equal(await page.getAttribute('th:has(button[data-key="errors"])', 'aria-sort'), 'descending');
+    await page.click('th button.sort[data-key="errors"]');
+    assert.deepEqual(await rowNames(), ['nightly-etl', 'ui', 'archive-2025'], 'fewest errors first');
+
+    await page.focus('th button.sort[data-key="lifetime"]');
+    await page.keyboard.press('Enter');
+    assert.deepEqual(await rowNames(), ['archive-2025', 'ui', 'nightly-etl'], 'longest lifetime first');
+    await page.keyboard.press('Space');
+    assert.deepEqual(await rowNames(), ['nightly-etl', 'ui', 'archive-2025'], 'shortest lifetime first');
+
+    await page.click('th button.sort[data-key="name"]');
+    assert.deepEqual(await rowNames(), ['archive-2025', 'nightly-etl', 'ui'], 'by name');
+    assert.match(page.url(), /sort=name&dir=asc/);
+    await screenshot(page, 'clusters-sorted');
+
+    await page.click('th button.sort[data-key="nodes"]');
+    await page.reload();
+    await page.waitForSelector('tr[data-cluster="archive-2025"]');
+    assert.deepEqual(await rowNames(), ['archive-2025', 'ui', 'nightly-etl'], 'the URL restores the order (most nodes first)');
+  } finally {
+    await page.unroute('**/api/v1/clusters');
+  }
+  assertNoPageErrors();
+});
+
+test('no cluster yet, or an unknown one, is said plainly', async () => {
+  await page.route('**/api/v1/clusters', (route) => route.fulfill({ json: { clusters: [] } }));
+  try {
+    await page.goto(`${baseUrl}/?view=clusters`);
+    await page.waitForSelector('.empty-state:not([hidden])');
+    assert.match(await page.textContent('.empty-state'), /afterglow-agent/);
+    await screenshot(page, 'clusters-empty');
+  } finally {
+    await page.unroute('**/api/v1/clusters');
+  }
+  await page.goto(`${baseUrl}/?view=clusters&cluster=no-such-cluster`);
+  await page.waitForSelector('.page-error:not([hidden])');
+  assert.match(await page.textContent('.page-error'), /no cluster named "no-such-cluster"/);
+  assertNoPageErrors();
+});
+
+test('the cluster page charts the Dask metrics with non-empty series', async () => {
+  const cluster = await apiCluster();
+  // Lines need a few samples: wait for five scrapes of the scheduler's page.
+  await page.goto(baseUrl);
+  await page.waitForFunction(async () => {
+    const query = 'count_over_time(dask_scheduler_workers{cluster="ui", state="idle"}[5m])';
+    const body = await (await fetch(`/api/v1/query?query=${encodeURIComponent(query)}`)).json();
+    return Number(body.data.result[0]?.value[1] ?? 0) >= 5;
+  }, null, { polling: 250 });
+  await openClusterPage();
+  assert.match(page.url(), /view=clusters&cluster=ui/);
+  assert.equal(await page.textContent('.cluster-name'), 'ui');
+  assert.deepEqual(
+    await page.$$eval('.node-table tbody tr', (rows) => rows.map((row) => row.dataset.node)),
+    cluster.node_detail.map((node) => node.node),
+  );
+
+  const chartStates = async () => {
+    await page.waitForFunction(() => [...document.querySelectorAll('.chart-panel')].every((figure) => figure.dataset.state));
+    return page.$$eval('.chart-panel', (figures) => figures.map((figure) => [figure.dataset.metric, figure.dataset.state, Number(figure.dataset.samples ?? 0)]));
+  };
+  // Over the whole lifetime the samples scraped in the last seconds are still drawn.
+  for (const [metric, state, samples] of await chartStates()) {
+    assert.equal(state, 'drawn', `${metric} over the lifetime`);
+    assert.ok(samples > 0, `${metric} has samples`);
+  }
+  await screenshot(page, 'clusters-page');
+
+  await page.click('.range-buttons button:has-text("Last 15 min")');
+  await page.waitForFunction(() => !document.querySelector('.chart-panel:not([data-state])'));
+  const states = await chartStates();
+  for (const metric of ['dask_scheduler_workers', 'dask_scheduler_tasks']) {
+    const [, state, samples] = states.find(([name]) => name === metric);
+    assert.equal(state, 'drawn', metric);
+    assert.ok(samples > 1, `${metric} has ${samples} samples over 15 minutes`);
+  }
+  assert.ok(await page.locator('.chart-panel canvas').count() >= 5, 'a canvas per chart');
+  assert.match(page.url(), /range=15m/);
+
+  // The samples are seconds old: dragging across the worker count on the timeline zooms to them.
+  const area = await page.locator('.timeline .worker-area').boundingBox();
+  await page.mouse.move(area.x - 10, area.y + 5);
+  await page.mouse.down();
+  await page.mouse.move(area.x + area.width + 10, area.y + 5, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => /start=.*end=/.test(location.search));
+  for (const [metric, state, samples] of await chartStates()) {
+    assert.equal(state, 'drawn', `${metric} zoomed in on the samples`);
+    assert.ok(samples > 1, `${metric} has ${samples} samples`);
+  }
+  await page.locator('.charts').scrollIntoViewIfNeeded();
+  await screenshot(page, 'clusters-page-charts');
+  assertNoPageErrors();
+});
+
+test('the timeline shows worker events from the logs and opens the search view around them', async () => {
+  await openClusterPage();
+  const kinds = await page.$$eval('.events li', (items) => items.map((item) => item.dataset.kind));
+  for (const kind of ['joined', 'left', 'restarted']) assert.ok(kinds.includes(kind), `a worker ${kind}: ${kinds}`);
+  assert.equal(await page.locator('.timeline svg a.event').count(), kinds.length, 'a marker per event');
+
+  // Dragging across the strip zooms in on the events (all within minutes of a long lifetime):
+  // from just after the last one back to the start (the drag may leave the strip).
+  const area = await page.locator('.timeline .hit-area').boundingBox();
+  const lastMarker = await page.locator('.timeline svg a.event').last().boundingBox();
+  const y = area.y + 30;
+  await page.mouse.move(lastMarker.x + lastMarker.width + 4, y);
+  await page.mouse.down();
+  await page.mouse.move(area.x - 20, y, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((count) => /start=.*end=/.test(location.search)
+    && !document.querySelector('.range-buttons [aria-pressed="true"]')
+    && document.querySelectorAll('.timeline svg a.event').length === count, kinds.length);
+  await screenshot(page, 'clusters-timeline-zoomed');
+
+  // An event of the list leads to the cluster's records a minute either side of it.
+  const event = page.locator('.events li[data-kind="left"]').first();
+  const eventMs = shownTimeMs(await event.locator('.ts').textContent());
+  await event.locator('a').click();
+  await page.waitForSelector('#results .hit');
+  assert.doesNotMatch(page.url(), /view=/, 'the search view');
+  assert.equal(await page.inputValue('#q'), 'cluster:ui');
+  const times = await page.$$eval('#results .hit .ts', (cells) => cells.map((cell) => cell.textContent));
+  assert.ok(times.length > 1, `hits around the event: ${times.length}`);
+  for (const text of times) {
+    const ms = shownTimeMs(text);
+    assert.ok(Math.abs(ms - eventMs) <= 60_000, `${text} is within a minute of the event`);
+  }
+  assert.ok(times.some((text) => shownTimeMs(text) === eventMs), 'the event itself is among the hits');
+  await page.locator('#results').scrollIntoViewIfNeeded();
+  await screenshot(page, 'clusters-event-search');
+
+  // Back on the (still zoomed) page, a click on the strip searches around that moment.
+  await page.goBack();
+  await page.waitForSelector('.timeline svg a.event');
+  const marker = await page.locator('.timeline svg a.event.kind-left').first().boundingBox();
+  const strip = await page.locator('.timeline .hit-area').boundingBox();
+  await page.mouse.click(marker.x + marker.width / 2, strip.y + 20);
+  await page.waitForSelector('#results .hit');
+  const params = new URL(page.url()).searchParams;
+  const [start, end] = [Date.parse(params.get('start')), Date.parse(params.get('end'))];
+  assert.ok(start < eventMs && eventMs < end, `${params.get('start')} – ${params.get('end')} holds the event`);
+  assertNoPageErrors();
+});
+
+test('the view fits a narrow window', async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  try {
+    await page.goto(`${baseUrl}/?view=clusters`);
+    await page.waitForSelector('tr[data-cluster="ui"]');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the list is ${overflow}px wider than the window`);
+    await screenshot(page, 'clusters-narrow-list');
+    await page.click('tr[data-cluster="ui"] a.cluster-link');
+    await page.waitForSelector('.timeline svg');
+    await screenshot(page, 'clusters-narrow-page');
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+  assertNoPageErrors();
+});
