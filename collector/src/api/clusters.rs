@@ -1,12 +1,14 @@
 //! `GET /api/v1/clusters` and `GET /api/v1/clusters/{name}`: the Dask clusters of the caller's
 //! tenants, their nodes by role, record counts by level, and whether they are still sending.
 //!
-//! The rule a reader must not miss: `alive` compares the newest record's `ts` (the time written
-//! in the log line, not the time the collector received it) with the collector's clock. A
-//! cluster whose hosts' clocks are off by more than `ALIVE_WINDOW`, or whose agent is still
-//! catching up on an old backlog, shows as gone until its recent lines arrive.
+//! The rule a reader must not miss: a node is alive while it sends, by either path: its newest
+//! record's `ts` (the time written in the log line, not the time the collector received it) is
+//! within `ALIVE_WINDOW` of the collector's clock, or an agent scraped one of its targets
+//! (`up{cluster, node}`) within that window. A cluster is alive while any node is. A quiet
+//! cluster that is still scraped is alive; one whose hosts' clocks are off by more than the
+//! window and which is not scraped shows as gone until its recent lines arrive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::logs::format_ts;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
+use crate::promql::{self, QueryOptions, Value};
 
 /// A cluster (or node) is alive when its newest record is at most this old.
 pub const ALIVE_WINDOW: SignedDuration = SignedDuration::from_secs(5 * 60);
@@ -75,8 +78,67 @@ fn is_alive(last_ts_micros: i64, now: Timestamp) -> bool {
     last_ts_micros >= oldest_alive_micros
 }
 
+/// The (tenant, cluster, node) whose targets an agent scraped within `ALIVE_WINDOW` of `now`.
+type Scraped = HashSet<(String, String, String)>;
+
+/// What sends now, by records or by scrapes.
+struct Liveness {
+    now: Timestamp,
+    scraped: Scraped,
+}
+
+impl Liveness {
+    fn node(&self, tenant: &str, cluster: &str, node: &NodeActivity) -> bool {
+        is_alive(node.last_ts_micros, self.now)
+            || self
+                .scraped
+                .contains(&(tenant.to_owned(), cluster.to_owned(), node.node.clone()))
+    }
+
+    fn cluster(&self, cluster: &ClusterActivity) -> bool {
+        is_alive(cluster.last_ts_micros, self.now)
+            || cluster
+                .nodes
+                .iter()
+                .any(|node| self.node(&cluster.tenant, &cluster.cluster, node))
+    }
+}
+
+/// Asks the series store, per readable tenant, which (cluster, node) have an `up` sample within
+/// `ALIVE_WINDOW` of `now`.
+fn scraped_recently(state: &AppState, now: Timestamp) -> Result<Scraped, promql::QueryError> {
+    let query = format!(
+        "count by (cluster, node) (count_over_time(up[{}s]))",
+        ALIVE_WINDOW.as_secs()
+    );
+    let mut scraped = Scraped::new();
+    for tenant in state.readable_tenants.iter() {
+        let source = (state.series)(vec![tenant.clone()]);
+        let value = promql::instant_query(
+            source.as_ref(),
+            &query,
+            now.as_millisecond(),
+            &QueryOptions::default(),
+        )?;
+        if let Value::Vector(samples) = value {
+            for sample in samples {
+                let label = |name: &str| {
+                    sample
+                        .labels
+                        .iter()
+                        .find(|(label, _)| label == name)
+                        .map(|(_, value)| value.clone())
+                        .unwrap_or_default()
+                };
+                scraped.insert((tenant.clone(), label("cluster"), label("node")));
+            }
+        }
+    }
+    Ok(scraped)
+}
+
 impl ClusterJson {
-    fn new(cluster: &ClusterActivity, now: Timestamp) -> ClusterJson {
+    fn new(cluster: &ClusterActivity, liveness: &Liveness) -> ClusterJson {
         let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for node in &cluster.nodes {
             nodes
@@ -89,7 +151,7 @@ impl ClusterJson {
             tenant: cluster.tenant.clone(),
             first_seen: format_ts(cluster.first_ts_micros),
             last_seen: format_ts(cluster.last_ts_micros),
-            alive: is_alive(cluster.last_ts_micros, now),
+            alive: liveness.cluster(cluster),
             nodes,
             records_by_level: cluster.records_by_level.clone(),
         }
@@ -97,35 +159,42 @@ impl ClusterJson {
 }
 
 impl NodeJson {
-    fn new(node: &NodeActivity, now: Timestamp) -> NodeJson {
+    fn new(cluster: &ClusterActivity, node: &NodeActivity, liveness: &Liveness) -> NodeJson {
         NodeJson {
             node: node.node.clone(),
             role: node.role.clone(),
             first_seen: format_ts(node.first_ts_micros),
             last_seen: format_ts(node.last_ts_micros),
-            alive: is_alive(node.last_ts_micros, now),
+            alive: liveness.node(&cluster.tenant, &cluster.cluster, node),
             records_by_level: node.records_by_level.clone(),
         }
     }
 }
 
-async fn load_clusters(state: &AppState) -> Result<Vec<ClusterActivity>, ApiError> {
-    let store = state.store.clone();
-    let tenants = state.readable_tenants.clone();
-    within_budget("cluster summary", state.search_timeout, move || {
-        cluster_activity(&store, &tenants)
+/// The clusters of the caller's tenants, and what of them sends now.
+async fn load_clusters(state: &AppState) -> Result<(Vec<ClusterActivity>, Liveness), ApiError> {
+    let state = state.clone();
+    let budget = state.search_timeout;
+    within_budget("cluster summary", budget, move || {
+        let clusters = cluster_activity(&state.store, &state.readable_tenants)?;
+        let now = Timestamp::now();
+        // Liveness from scrapes is a hint: without it, records alone decide.
+        let scraped = scraped_recently(&state, now).unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot tell which clusters are scraped; liveness from records only");
+            Scraped::new()
+        });
+        Ok((clusters, Liveness { now, scraped }))
     })
     .await
 }
 
 /// `GET /api/v1/clusters`
 pub async fn list(State(state): State<AppState>) -> Result<Json<ClusterListResponse>, ApiError> {
-    let clusters = load_clusters(&state).await?;
-    let now = Timestamp::now();
+    let (clusters, liveness) = load_clusters(&state).await?;
     Ok(Json(ClusterListResponse {
         clusters: clusters
             .iter()
-            .map(|cluster| ClusterJson::new(cluster, now))
+            .map(|cluster| ClusterJson::new(cluster, &liveness))
             .collect(),
     }))
 }
@@ -136,8 +205,7 @@ pub async fn detail(
     Path(name): Path<String>,
     Query(params): Query<ClusterParams>,
 ) -> Result<Json<ClusterDetailJson>, ApiError> {
-    let clusters = load_clusters(&state).await?;
-    let now = Timestamp::now();
+    let (clusters, liveness) = load_clusters(&state).await?;
     let mut named: Vec<ClusterActivity> = clusters
         .into_iter()
         .filter(|cluster| cluster.cluster == name)
@@ -162,11 +230,11 @@ pub async fn detail(
         .pop()
         .ok_or_else(|| ApiError::not_found(format!("no cluster named {name:?}")))?;
     Ok(Json(ClusterDetailJson {
-        summary: ClusterJson::new(&cluster, now),
+        summary: ClusterJson::new(&cluster, &liveness),
         node_detail: cluster
             .nodes
             .iter()
-            .map(|node| NodeJson::new(node, now))
+            .map(|node| NodeJson::new(&cluster, node, &liveness))
             .collect(),
     }))
 }
@@ -334,5 +402,54 @@ mod tests {
         let (status, json) = get(&state, "/api/v1/clusters/live?tenant=other-team").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json["nodes"], serde_json::json!({"worker": ["y"]}));
+    }
+
+    /// A cluster whose newest record is an hour old is alive while its targets are scraped:
+    /// `gone`'s worker `w` has an `up` sample a minute ago (its scheduler none), and another
+    /// tenant's scrapes of a `gone` cluster of its own do not count.
+    #[tokio::test]
+    async fn a_quiet_cluster_still_scraped_is_alive() {
+        use crate::promql::tests::MemorySource;
+        use crate::series::select::SeriesSource;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Timestamp::now();
+        let mut state = state_with_clusters(dir.path(), now).await;
+        let up = |node: &str| -> Vec<(String, String)> {
+            [("__name__", "up"), ("cluster", "gone"), ("node", node)]
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        let minute_ago = (now - SignedDuration::from_mins(1)).as_millisecond();
+        let mut ours = MemorySource::default();
+        ours.add(&up("w"), &[(minute_ago, 1.0)]);
+        let mut theirs = MemorySource::default();
+        theirs.add(&up("sched"), &[(minute_ago, 1.0)]);
+        let (ours, theirs): (Arc<dyn SeriesSource>, Arc<dyn SeriesSource>) =
+            (Arc::new(ours), Arc::new(theirs));
+        state.series = Arc::new(move |tenants: Vec<String>| {
+            if tenants == ["default"] {
+                Arc::clone(&ours)
+            } else {
+                Arc::clone(&theirs)
+            }
+        });
+        let (_, list) = get(&state, "/api/v1/clusters").await;
+        assert_eq!(list["clusters"][1]["name"], "gone");
+        assert_eq!(list["clusters"][1]["alive"], true, "its worker is scraped");
+        let (_, detail) = get(&state, "/api/v1/clusters/gone").await;
+        let alive: Vec<(&str, bool)> = detail["node_detail"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| {
+                (
+                    node["node"].as_str().unwrap_or_default(),
+                    node["alive"].as_bool().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(alive, [("sched", false), ("w", true)]);
     }
 }
