@@ -22,6 +22,7 @@ use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::error::Error;
 use crate::series::SeriesStore;
+use crate::telemetry::CollectorMetrics;
 use crate::wal::Wal;
 
 /// Batches of one connection being logged but not yet acked.
@@ -37,6 +38,7 @@ pub struct IngestService {
     limits: LimitsConfig,
     disk: Arc<DiskGuard>,
     series: Arc<SeriesStore>,
+    metrics: Arc<CollectorMetrics>,
 }
 
 /// Tells whether the data directory has room, looking at most once a second.
@@ -87,6 +89,7 @@ impl IngestService {
         limits: LimitsConfig,
         disk: Arc<DiskGuard>,
         series: Arc<SeriesStore>,
+        metrics: Arc<CollectorMetrics>,
     ) -> IngestService {
         IngestService {
             wal,
@@ -94,6 +97,7 @@ impl IngestService {
             limits,
             disk,
             series,
+            metrics,
         }
     }
 }
@@ -138,6 +142,8 @@ impl Ingest for IngestService {
         let limits = self.limits.clone();
         let disk = Arc::clone(&self.disk);
         let series = Arc::clone(&self.series);
+        let metrics = Arc::clone(&self.metrics);
+        let acks = Arc::clone(&self.metrics);
         let error_responses = responses.clone();
         tokio::spawn(async move {
             loop {
@@ -163,6 +169,7 @@ impl Ingest for IngestService {
                         "the collector's disk is nearly full ({free} bytes free, below the {} configured as limits.min_free_disk_bytes); batch {number} is refused, retry later",
                         disk.min_free_bytes
                     ));
+                    metrics.refused("disk_full");
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
@@ -172,6 +179,7 @@ impl Ingest for IngestService {
                         batch.logs.len(),
                         limits.max_batch_records
                     ));
+                    metrics.refused("too_many_records");
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
@@ -193,14 +201,20 @@ impl Ingest for IngestService {
                     Ok(batch) => batch,
                     Err(problem) => {
                         let status = Status::invalid_argument(format!("batch {number}: {problem}"));
+                        metrics.refused("invalid");
                         let _ = error_responses.send(Err(status)).await;
                         return;
                     }
                 };
                 // Appended here, in batch order; only the wait for durability runs apart.
+                let records = batch.logs.len() as u64;
                 let durable = match wal.append(tenant.clone(), encoded, batch).await {
-                    Ok(durable) => durable,
+                    Ok(durable) => {
+                        metrics.records_received.inc_by(records);
+                        durable
+                    }
                     Err(error) => {
+                        metrics.refused("not_stored");
                         let _ = error_responses.send(Err(Status::from(error))).await;
                         return;
                     }
@@ -219,6 +233,7 @@ impl Ingest for IngestService {
                 let answer = match durable.await {
                     Ok(Ok(())) => {
                         tracing::trace!(batch_number = number, "batch durable");
+                        acks.batches_acked.inc();
                         Ok(PushResponse {
                             acked_batch_numbers: vec![number],
                             warnings: warning.into_iter().collect(),
@@ -315,12 +330,49 @@ mod tests {
         Ok(acked)
     }
 
+    /// `GET /metrics` of the collector at `http`, over a plain socket: the body.
+    async fn scrape(http: std::net::SocketAddr) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut socket = tokio::net::TcpStream::connect(http)
+            .await
+            .expect("connects");
+        socket
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: collector\r\n\r\n")
+            .await
+            .expect("request sent");
+        let mut response = String::new();
+        socket
+            .read_to_string(&mut response)
+            .await
+            .expect("response read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+        body.to_owned()
+    }
+
+    /// The value of the line of `name` (with its labels) in metrics `text`.
+    fn metric(text: &str, name: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     #[tokio::test]
     async fn acks_batches_in_order_and_serves_health() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (addrs, shutdown) = start_collector(dir.path()).await;
         let acked = push(addrs.grpc, (1..=5).map(|number| batch(number, 0)).collect()).await;
         assert_eq!(acked.expect("push works"), vec![1, 2, 3, 4, 5]);
+        let text = scrape(addrs.http).await;
+        assert_eq!(
+            metric(&text, "afterglow_collector_batches_acked_total"),
+            Some(5.0),
+            "{text}"
+        );
+        assert_eq!(
+            metric(&text, "afterglow_collector_records_received_total"),
+            Some(5.0),
+            "{text}"
+        );
 
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", addrs.grpc))
             .expect("valid url")
@@ -373,6 +425,15 @@ mod tests {
             status.message().contains("has 2 records; the limit is 1"),
             "{}",
             status.message()
+        );
+        let text = scrape(addrs.http).await;
+        assert_eq!(
+            metric(
+                &text,
+                "afterglow_collector_batches_refused_total{reason=\"too_many_records\"}"
+            ),
+            Some(1.0),
+            "{text}"
         );
         shutdown.cancel();
     }

@@ -11,6 +11,7 @@ pub mod ingest;
 mod parallel;
 pub mod promql;
 pub mod series;
+pub mod telemetry;
 pub mod wal;
 
 use std::net::SocketAddr;
@@ -100,6 +101,7 @@ pub async fn run(
     health_reporter
         .set_serving::<IngestServer<IngestService>>()
         .await;
+    let metrics = Arc::new(telemetry::CollectorMetrics::new());
     let ingest = IngestServer::new(IngestService::new(
         wal.clone(),
         shutdown.clone(),
@@ -109,6 +111,7 @@ pub async fn run(
             config.limits.min_free_disk_bytes,
         )),
         Arc::clone(&series),
+        Arc::clone(&metrics),
     ))
     // Acks are a few bytes: compressing them would only cost a zstd context each side.
     .accept_compressed(CompressionEncoding::Zstd)
@@ -129,6 +132,7 @@ pub async fn run(
             Arc::new(move |tenants| series.source(tenants))
         },
         search_timeout: config.search.timeout(),
+        metrics,
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {

@@ -173,9 +173,9 @@ impl NodeJson {
 
 /// The clusters of the caller's tenants, and what of them sends now.
 async fn load_clusters(state: &AppState) -> Result<(Vec<ClusterActivity>, Liveness), ApiError> {
-    let state = state.clone();
-    let budget = state.search_timeout;
-    within_budget("cluster summary", budget, move || {
+    let work_state = state.clone();
+    within_budget(state, "cluster summary", move || {
+        let state = work_state;
         let clusters = cluster_activity(&state.store, &state.readable_tenants)?;
         let now = Timestamp::now();
         // Liveness from scrapes is a hint: without it, records alone decide.

@@ -42,7 +42,7 @@ pub async fn context(
     let request = context_request(&state, params)?;
     let (stream, seq) = (request.stream, request.seq);
     let store = state.store.clone();
-    let found = within_budget("context search", state.search_timeout, move || {
+    let found = within_budget(&state, "context search", move || {
         context::context(&store, &request)
     })
     .await?;

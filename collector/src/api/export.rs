@@ -33,7 +33,7 @@ pub async fn export(
     let mut request = search_request(&state, params, Timestamp::now())?;
     request.limit = EXPORT_PAGE_HITS;
     let store = state.store.clone();
-    let (mut pages, first_page) = within_budget("export", state.search_timeout, move || {
+    let (mut pages, first_page) = within_budget(&state, "export", move || {
         let mut pages = SearchPages::new(store, request);
         let first_page = pages.next().transpose()?.unwrap_or_default();
         Ok((pages, first_page))

@@ -60,7 +60,7 @@ pub async fn histogram(
 ) -> Result<Json<HistogramResponse>, ApiError> {
     let request = histogram_request(&state, params, Timestamp::now())?;
     let store = state.store.clone();
-    let found = within_budget("histogram", state.search_timeout, move || {
+    let found = within_budget(&state, "histogram", move || {
         histogram::histogram(&store, &request)
     })
     .await?;

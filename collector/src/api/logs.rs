@@ -109,7 +109,7 @@ pub async fn search(
         fields,
     });
     let store = state.store.clone();
-    let (page, counted) = within_budget("search", state.search_timeout, move || {
+    let (page, counted) = within_budget(&state, "search", move || {
         let page = search::search(&store, &request)?;
         let counted = counting
             .map(|counting| facets::facets(&store, &counting))
@@ -183,7 +183,7 @@ mod tests {
     use axum::http::StatusCode;
 
     use crate::api::AppState;
-    use crate::api::test_support::{get, state_with, worker_record};
+    use crate::api::test_support::{get, get_bytes, state_with, worker_record};
 
     async fn state_with_records(dir: &std::path::Path) -> AppState {
         let record = |ts_micros, seq, level: &str, message: &str| {
@@ -323,5 +323,18 @@ mod tests {
             let message = json["error"].as_str().unwrap_or_default();
             assert!(message.contains("[search] timeout"), "{uri}: {message}");
         }
+        let (status, content_type, body) = get_bytes(&state, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            content_type.as_deref(),
+            Some(crate::telemetry::CONTENT_TYPE)
+        );
+        let text = String::from_utf8_lossy(&body);
+        for query in ["search", "histogram", "cluster summary"] {
+            let line =
+                format!("afterglow_collector_queries_over_budget_total{{query=\"{query}\"}} 1");
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

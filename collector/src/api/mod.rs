@@ -25,6 +25,7 @@ use axum::routing::get;
 use crate::error::Error;
 use crate::index::partition::LogStore;
 use crate::series::select::SourceFactory;
+use crate::telemetry::{self, CollectorMetrics, QueryKind};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -36,15 +37,19 @@ pub struct AppState {
     pub series: SourceFactory,
     /// Longest a log search may take before it is answered 503.
     pub search_timeout: Duration,
+    /// The collector's own metrics, served at `/metrics`.
+    pub metrics: Arc<CollectorMetrics>,
 }
 
-/// Runs blocking index work `what` within `budget`: its result, or a 503 saying it took too
-/// long (the work then finishes unobserved: tantivy searches cannot be stopped midway).
+/// Runs blocking index work `what` within `state`'s search budget: its result, or a 503
+/// saying it took too long, counted in `/metrics` (the work then finishes unobserved: tantivy
+/// searches cannot be stopped midway).
 pub(crate) async fn within_budget<T: Send + 'static>(
+    state: &AppState,
     what: &str,
-    budget: Duration,
     work: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let budget = state.search_timeout;
     let started = tokio::time::Instant::now();
     let work = tokio::task::spawn_blocking(work);
     let finished = tokio::select! {
@@ -57,19 +62,42 @@ pub(crate) async fn within_budget<T: Send + 'static>(
         Some(Err(_)) => Err(ApiError::internal(format!(
             "the {what} failed unexpectedly"
         ))),
-        None => Err(ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: format!(
-                "the {what} took longer than its {} s budget ([search] timeout): narrow the time range or the query",
-                budget.as_secs_f64()
-            ),
+        None => Err({
+            state
+                .metrics
+                .queries_over_budget
+                .get_or_create(&QueryKind {
+                    query: what.to_owned(),
+                })
+                .inc();
+            ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!(
+                    "the {what} took longer than its {} s budget ([search] timeout): narrow the time range or the query",
+                    budget.as_secs_f64()
+                ),
+            }
         }),
     }
+}
+
+/// `GET /metrics`: the collector's own metrics, for Prometheus.
+async fn own_metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    state
+        .metrics
+        .open_log_partitions
+        .set(i64::try_from(state.store.open_count()).unwrap_or(i64::MAX));
+    (
+        [(axum::http::header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// Builds the HTTP router.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/metrics", get(own_metrics))
         .route("/api/v1/logs/search", get(logs::search))
         .route("/api/v1/logs/tail", get(tail::tail))
         .route("/api/v1/logs/context", get(context::context))

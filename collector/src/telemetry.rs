@@ -1,0 +1,113 @@
+//! The collector's own telemetry: counters of what ingest took and refused and of queries over
+//! their time budget, and gauges read when scraped, in a `prometheus-client` registry that
+//! `GET /metrics` encodes (OpenMetrics text).
+//!
+//! Other modules only touch the public metric fields; nothing here knows how they are fed.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of what [`CollectorMetrics::encode`] produces.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Why a batch was refused: `disk_full`, `too_many_records`, `invalid` or `not_stored`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Refusal {
+    pub reason: String,
+}
+
+/// What a query was: `search`, `histogram`, `context`, `export` or `cluster summary`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryKind {
+    pub query: String,
+}
+
+/// Every metric the collector exposes about itself, and the registry that encodes them.
+/// Clones of a metric share its value.
+#[derive(Debug)]
+pub struct CollectorMetrics {
+    registry: Registry,
+    /// `afterglow_collector_batches_acked_total`: batches made durable and acknowledged.
+    pub batches_acked: Counter,
+    /// `afterglow_collector_records_received_total`: log records in batches taken into the WAL.
+    pub records_received: Counter,
+    /// `afterglow_collector_batches_refused_total{reason}`: batches refused, by reason.
+    pub batches_refused: Family<Refusal, Counter>,
+    /// `afterglow_collector_queries_over_budget_total{query}`: queries answered 503 because
+    /// they took longer than `[search] timeout`.
+    pub queries_over_budget: Family<QueryKind, Counter>,
+    /// `afterglow_collector_open_log_partitions`: log partitions open now (set when scraped).
+    pub open_log_partitions: Gauge,
+}
+
+impl CollectorMetrics {
+    /// Creates every metric at zero, registered in a registry of its own.
+    pub fn new() -> CollectorMetrics {
+        let mut registry = Registry::with_prefix("afterglow_collector");
+        let batches_acked = Counter::default();
+        let records_received = Counter::default();
+        let batches_refused = Family::<Refusal, Counter>::default();
+        let queries_over_budget = Family::<QueryKind, Counter>::default();
+        let open_log_partitions = Gauge::default();
+        // prometheus-client appends `_total` to counter names.
+        registry.register(
+            "batches_acked",
+            "Batches made durable and acknowledged",
+            batches_acked.clone(),
+        );
+        registry.register(
+            "records_received",
+            "Log records in batches taken into the WAL",
+            records_received.clone(),
+        );
+        registry.register(
+            "batches_refused",
+            "Batches refused, by reason",
+            batches_refused.clone(),
+        );
+        registry.register(
+            "queries_over_budget",
+            "Queries answered 503 for taking longer than [search] timeout",
+            queries_over_budget.clone(),
+        );
+        registry.register(
+            "open_log_partitions",
+            "Log partitions open now",
+            open_log_partitions.clone(),
+        );
+        CollectorMetrics {
+            registry,
+            batches_acked,
+            records_received,
+            batches_refused,
+            queries_over_budget,
+            open_log_partitions,
+        }
+    }
+
+    /// Counts a refused batch.
+    pub fn refused(&self, reason: &str) {
+        self.batches_refused
+            .get_or_create(&Refusal {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Every metric in the OpenMetrics text format (see [`CONTENT_TYPE`]), ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a string does not fail");
+        text
+    }
+}
+
+impl Default for CollectorMetrics {
+    fn default() -> Self {
+        CollectorMetrics::new()
+    }
+}
