@@ -10,6 +10,7 @@ pub mod index;
 pub mod ingest;
 mod parallel;
 pub mod promql;
+pub mod reload;
 pub mod series;
 pub mod telemetry;
 pub mod wal;
