@@ -53,6 +53,8 @@ pub enum Error {
     WalWrite { reason: String, storage_full: bool },
     #[error("series store: {0}")]
     Series(#[from] crate::series::SeriesError),
+    #[error("the query went over its time budget")]
+    OverBudget,
     #[error("bad query: {0}")]
     BadQuery(String),
     #[error("cannot listen on {addr}")]

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod index;

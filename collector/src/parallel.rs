@@ -2,6 +2,8 @@
 //! contiguous part per core, each part runs on its own scoped thread, and the results come
 //! back in part order, so the answer is the same as done in one piece.
 
+use crate::budget;
+
 /// Work over at least this many series is split over the cores; below it, a thread costs
 /// more than it saves.
 pub(crate) const PARALLEL_SERIES: usize = 64;
@@ -22,16 +24,18 @@ pub(crate) fn cores() -> usize {
 }
 
 /// Runs `work` on every part, each on its own thread when there are several, and returns
-/// the results in the order of `parts`. A panic in a part is raised again here.
+/// the results in the order of `parts`. A panic in a part is raised again here. The threads
+/// keep the caller's query deadline (`budget`).
 pub(crate) fn map_parts<P: Send, R: Send>(parts: Vec<P>, work: impl Fn(P) -> R + Sync) -> Vec<R> {
     if parts.len() <= 1 {
         return parts.into_iter().map(work).collect();
     }
     let work = &work;
+    let deadline = budget::deadline();
     std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|part| scope.spawn(move || work(part)))
+            .map(|part| scope.spawn(move || budget::with_deadline(deadline, || work(part))))
             .collect();
         handles
             .into_iter()

@@ -42,8 +42,8 @@ pub struct AppState {
 }
 
 /// Runs blocking index work `what` within `state`'s search budget: its result, or a 503
-/// saying it took too long, counted in `/metrics` (the work then finishes unobserved: tantivy
-/// searches cannot be stopped midway).
+/// saying it took too long, counted in `/metrics`. The work sees the deadline (`budget`) and
+/// stops at the next partition; a tantivy search of one partition cannot be stopped midway.
 pub(crate) async fn within_budget<T: Send + 'static>(
     state: &AppState,
     what: &str,
@@ -51,7 +51,8 @@ pub(crate) async fn within_budget<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let budget = state.search_timeout;
     let started = tokio::time::Instant::now();
-    let work = tokio::task::spawn_blocking(work);
+    let deadline = started.checked_add(budget);
+    let work = tokio::task::spawn_blocking(move || crate::budget::with_deadline(deadline, work));
     let finished = tokio::select! {
         () = tokio::time::sleep(budget) => None,
         finished = work => Some(finished),
@@ -165,6 +166,10 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         match error {
             Error::BadQuery(message) => ApiError::bad_request(format!("bad query: {message}")),
+            Error::OverBudget => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the query took longer than its budget ([search] timeout): narrow the time range or the query".to_owned(),
+            },
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::internal(other.to_string())

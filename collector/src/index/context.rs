@@ -13,6 +13,7 @@ use tantivy::query::{Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, Term};
 
+use crate::budget;
 use crate::error::Result;
 use crate::index::partition::LogStore;
 use crate::index::partition_cache::OpenPartition;
@@ -76,6 +77,7 @@ fn context_in(
     let mut searchers = Vec::with_capacity(partitions.len());
     let mut merged = Window::default();
     for (partition_index, partition) in partitions.iter().enumerate() {
+        budget::check()?;
         let searcher = partition.reader.searcher();
         let window = searcher
             .search(query, collector)

@@ -20,6 +20,7 @@ use tantivy::schema::Field;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 
+use crate::budget;
 use crate::error::{Error, Result};
 use crate::index::clusters::ActivityCache;
 use crate::index::partition_cache::{OpenPartition, PartitionCache};
@@ -367,6 +368,7 @@ impl LogStore {
         for part in parallel::map_parts(parts, |part| {
             part.iter()
                 .map(|key| {
+                    budget::check()?;
                     let fruit = self.partition(key)?.search(query, range, collector)?;
                     Ok((key.clone(), fruit))
                 })

@@ -15,6 +15,7 @@ use tantivy::query::{AllQuery, Query, QueryParser};
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
+use crate::budget;
 use crate::error::{Error, Result};
 use crate::index::partition::LogStore;
 use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
@@ -151,6 +152,7 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     while searched < keys.len() {
         let day = keys[searched].day;
         while searched < keys.len() && keys[searched].day == day {
+            budget::check()?;
             let partition = store.partition(&keys[searched])?;
             let searcher = partition.reader.searcher();
             let found = searcher
@@ -463,6 +465,38 @@ mod tests {
                 assert_eq!(paged, whole, "{order:?} {query}");
             }
         }
+        Ok(())
+    }
+
+    /// Past its deadline (`budget`), a query stops before the next partition: the page walk
+    /// and the searches spread over the cores (here a histogram) alike.
+    #[tokio::test]
+    async fn a_query_past_its_deadline_stops_with_over_budget() -> Result<()> {
+        let (_dir, store) = store_with_ties().await?;
+        let passed = tokio::time::Instant::now() - Duration::from_millis(1);
+        let page = crate::budget::with_deadline(Some(passed), || {
+            search(&store, &request("*", 10, SortOrder::Asc, None))
+        });
+        assert!(matches!(page, Err(Error::OverBudget)), "{page:?}");
+        let histogram = crate::budget::with_deadline(Some(passed), || {
+            crate::index::histogram::histogram(
+                &store,
+                &crate::index::histogram::HistogramRequest {
+                    tenants: vec!["t".to_owned()],
+                    query: "*".to_owned(),
+                    start: Timestamp::UNIX_EPOCH,
+                    end: Timestamp::from_second(4_000_000_000).expect("in range"),
+                    step: jiff::SignedDuration::from_hours(24 * 365),
+                },
+            )
+        });
+        assert!(matches!(histogram, Err(Error::OverBudget)), "{histogram:?}");
+        assert_eq!(
+            search(&store, &request("*", 10, SortOrder::Asc, None))?
+                .hits
+                .len(),
+            10
+        );
         Ok(())
     }
 
