@@ -10,6 +10,7 @@ pub mod index;
 pub mod ingest;
 mod parallel;
 pub mod promql;
+pub mod retention;
 pub mod series;
 pub mod wal;
 
