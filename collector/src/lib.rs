@@ -1,6 +1,6 @@
 //! The Afterglow collector: receives batches from agents over gRPC, logs them in its WAL,
 //! indexes them with tantivy, and serves search and the web UI over HTTP. `run` owns the
-//! servers, start-up recovery and shutdown.
+//! servers, start-up recovery, the retention janitor and shutdown.
 
 pub mod api;
 pub mod batch;
@@ -30,6 +30,7 @@ use crate::api::AppState;
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogWriter, WalReplay};
 use crate::ingest::{DEFAULT_TENANT, IngestService};
+use crate::retention::Janitor;
 use crate::series::{SeriesConfig, SeriesStore};
 use crate::wal::Wal;
 
@@ -47,6 +48,8 @@ pub async fn run(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(BoundAddrs),
 ) -> Result<()> {
+    // Before the stores list their partitions: a deletion a stop interrupted is finished.
+    retention::remove_leftovers(&config.data_dir)?;
     let store = Arc::new(LogStore::open(
         &config.data_dir.join("logs"),
         config.search.max_open_partitions,
@@ -68,6 +71,12 @@ pub async fn run(
         }),
         Some(Arc::clone(&series)),
     )?;
+    let janitor = Arc::new(Janitor::new(
+        config.data_dir.clone(),
+        Arc::clone(&store),
+        Arc::clone(&series),
+        config.retention.clone(),
+    ));
     let wal = Wal::start(
         &wal_dir,
         recovered.next_segment,
@@ -96,6 +105,8 @@ pub async fn run(
     };
     tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
     on_listening(addrs);
+    // Started once the collector is up: a collector that cannot start deletes nothing.
+    let retention_task = tokio::spawn(retention::run_periodically(janitor, shutdown.clone()));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -138,6 +149,9 @@ pub async fn run(
     let (grpc_result, http_result) = tokio::join!(grpc, http);
     wal.shutdown().await;
     writer.shutdown().await;
+    if let Err(error) = retention_task.await {
+        tracing::error!(%error, "the retention task failed unexpectedly");
+    }
     grpc_result.map_err(|error| Error::Serve("grpc", Box::new(error)))?;
     http_result.map_err(|error| Error::Serve("http", Box::new(error)))?;
     tracing::info!("collector stopped");

@@ -137,6 +137,11 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         match error {
             Error::BadQuery(message) => ApiError::bad_request(format!("bad query: {message}")),
+            // A race with retention, not a failure: asking again answers without that day.
+            deleted @ Error::PartitionDeleted { .. } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: deleted.to_string(),
+            },
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::internal(other.to_string())
