@@ -106,7 +106,10 @@ pub async fn run(
     tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
     on_listening(addrs);
     // Started once the collector is up: a collector that cannot start deletes nothing.
-    let retention_task = tokio::spawn(retention::run_periodically(janitor, shutdown.clone()));
+    let retention_task = tokio::spawn(retention::run_periodically(
+        Arc::clone(&janitor),
+        shutdown.clone(),
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -141,6 +144,7 @@ pub async fn run(
             Arc::new(move |tenants| series.source(tenants))
         },
         search_timeout: config.search.timeout(),
+        retention: Some(janitor),
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {

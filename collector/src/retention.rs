@@ -8,6 +8,7 @@
 //! open by a search or the writer, or a series partition being written) is skipped and tried
 //! again at the next run.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -223,6 +224,7 @@ pub struct Janitor {
     data_dir: PathBuf,
     logs: Arc<LogStore>,
     series: Arc<SeriesStore>,
+    config: RetentionConfig,
     settings: RetentionSettings,
 }
 
@@ -239,6 +241,7 @@ impl Janitor {
             data_dir,
             logs,
             series,
+            config,
             settings,
         }
     }
@@ -368,6 +371,33 @@ impl Janitor {
         });
         Some(bytes_freed)
     }
+
+    /// The settings in force and, per tenant of `tenants`, the oldest day kept and the bytes
+    /// used by logs and metrics. Blocks: walks the partition directories.
+    pub fn status(&self, tenants: &[String]) -> RetentionStatus {
+        let mut by_tenant: BTreeMap<String, TenantUsage> = BTreeMap::new();
+        for partition in self.partitions() {
+            if !tenants.contains(&partition.tenant) {
+                continue;
+            }
+            let usage = by_tenant.entry(partition.tenant.clone()).or_default();
+            let kind = match partition.kind {
+                DataKind::Logs => &mut usage.logs,
+                DataKind::Metrics => &mut usage.metrics,
+            };
+            // Partitions come oldest first: the first one seen is the oldest.
+            kind.oldest_day
+                .get_or_insert_with(|| partition.day.to_string());
+            kind.partitions += 1;
+            kind.bytes += disk_bytes(&partition.dir);
+        }
+        RetentionStatus {
+            settings: self.config.clone(),
+            max_disk_bytes: self.settings.max_disk_bytes,
+            data_dir_bytes: disk_bytes(&self.data_dir),
+            tenants: by_tenant,
+        }
+    }
 }
 
 /// The first instant after `day` (UTC).
@@ -378,12 +408,50 @@ fn day_end(day: Date) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
+/// The answer of `GET /api/v1/retention`.
+#[derive(Debug, Serialize)]
+pub struct RetentionStatus {
+    /// `[retention]` as configured.
+    pub settings: RetentionConfig,
+    /// `max_disk` in bytes.
+    pub max_disk_bytes: Option<u64>,
+    /// What the whole data directory takes now.
+    pub data_dir_bytes: u64,
+    pub tenants: BTreeMap<String, TenantUsage>,
+}
+
+/// One tenant's data.
+#[derive(Debug, Default, Serialize)]
+pub struct TenantUsage {
+    pub logs: KindUsage,
+    pub metrics: KindUsage,
+}
+
+/// One tenant's data of one kind.
+#[derive(Debug, Default, Serialize)]
+pub struct KindUsage {
+    /// The UTC day of the oldest partition kept, `YYYY-MM-DD`.
+    pub oldest_day: Option<String>,
+    pub partitions: usize,
+    pub bytes: u64,
+}
+
 /// Runs the janitor now and then every `interval` until `shutdown`, each run on a blocking
 /// thread; does nothing when no limit is set.
 pub async fn run_periodically(janitor: Arc<Janitor>, shutdown: CancellationToken) {
     if janitor.settings.keeps_everything() {
         return;
     }
+    let settings = &janitor.settings;
+    tracing::info!(
+        max_age = ?settings.max_age,
+        logs_max_age = ?settings.logs_max_age,
+        metrics_max_age = ?settings.metrics_max_age,
+        max_disk_bytes = ?settings.max_disk_bytes,
+        rules = settings.rules.len(),
+        interval = ?settings.interval,
+        "retention janitor started"
+    );
     let mut ticks = tokio::time::interval(janitor.settings.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

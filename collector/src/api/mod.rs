@@ -7,6 +7,7 @@ pub mod export;
 pub mod histogram;
 pub mod logs;
 pub mod prom;
+pub mod retention;
 pub mod tail;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -24,6 +25,7 @@ use axum::routing::get;
 
 use crate::error::Error;
 use crate::index::partition::LogStore;
+use crate::retention::Janitor;
 use crate::series::select::SourceFactory;
 
 /// What every handler can reach.
@@ -36,6 +38,8 @@ pub struct AppState {
     pub series: SourceFactory,
     /// Longest a log search may take before it is answered 503.
     pub search_timeout: Duration,
+    /// What retention keeps (`None` in tests that do not ask).
+    pub retention: Option<Arc<Janitor>>,
 }
 
 /// Runs blocking index work `what` within `budget`: its result, or a 503 saying it took too
@@ -88,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/label/{name}/values",
             get(prom::label_values).post(prom::label_values),
         )
+        .route("/api/v1/retention", get(retention::status))
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/api/v1/metadata", get(prom::metadata))
         .route(

@@ -22,6 +22,7 @@ pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState 
         readable_tenants: Arc::new(tenants.iter().map(|&tenant| tenant.to_owned()).collect()),
         series: crate::series::select::no_series(),
         search_timeout: Duration::from_secs(30),
+        retention: None,
     }
 }
 
