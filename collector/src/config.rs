@@ -34,6 +34,128 @@ pub struct CollectorConfig {
     /// Log search.
     #[serde(default)]
     pub search: SearchConfig,
+    /// How long data is kept and how much disk it may take (none of it: kept for ever).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// The `[retention]` table. Every limit is optional; without any, everything is kept.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RetentionConfig {
+    /// Age past which logs and metrics are deleted, unless `logs_max_age`, `metrics_max_age` or
+    /// a rule says otherwise. A (tenant, UTC day) partition goes once its whole day is older.
+    pub max_age: Option<String>,
+    /// Most bytes the whole data directory may take (e.g. `"50GiB"`); past it the oldest
+    /// partitions, logs and metrics alike, are deleted until it is under.
+    pub max_disk: Option<String>,
+    /// Overrides `max_age` for logs.
+    pub logs_max_age: Option<String>,
+    /// Overrides `max_age` for metrics.
+    pub metrics_max_age: Option<String>,
+    /// How often the limits are applied (also once at start-up).
+    #[serde(default = "default_retention_interval")]
+    pub interval: String,
+    /// Per-tenant ages; the first rule that matches a tenant wins over every other age limit.
+    #[serde(default)]
+    pub rules: Vec<RetentionRuleConfig>,
+}
+
+/// One `[[retention.rules]]` entry.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RetentionRuleConfig {
+    /// The tenant the rule is for; without it, every tenant.
+    pub tenant: Option<String>,
+    /// A glob of cluster names. Not supported yet: a file with it is rejected, since a
+    /// cluster's records share their day partition with other clusters'.
+    pub cluster: Option<String>,
+    /// Age past which the matching data (logs and metrics) is deleted.
+    pub max_age: String,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_age: None,
+            max_disk: None,
+            logs_max_age: None,
+            metrics_max_age: None,
+            interval: default_retention_interval(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The problems of the table, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check_age = |name: String, value: &str| match parse_duration(value) {
+            Err(error) => problems.push(format!("`{name}`: {error}")),
+            Ok(duration) if duration.is_zero() => {
+                problems.push(format!("`{name}`: must be above 0"));
+            }
+            Ok(_) => {}
+        };
+        for (name, value) in [
+            ("retention.max_age", &self.max_age),
+            ("retention.logs_max_age", &self.logs_max_age),
+            ("retention.metrics_max_age", &self.metrics_max_age),
+        ] {
+            if let Some(value) = value {
+                check_age(name.to_owned(), value);
+            }
+        }
+        check_age("retention.interval".to_owned(), &self.interval);
+        for (at, rule) in self.rules.iter().enumerate() {
+            check_age(format!("retention.rules[{at}].max_age"), &rule.max_age);
+        }
+        for (at, rule) in self.rules.iter().enumerate() {
+            if rule.cluster.is_some() {
+                problems.push(format!(
+                    "`retention.rules[{at}].cluster`: per-cluster retention is not supported yet (a cluster's records share their day partition with other clusters'); remove `cluster` or the rule"
+                ));
+            }
+        }
+        if let Some(max_disk) = &self.max_disk {
+            match parse_bytes(max_disk) {
+                Err(error) => problems.push(format!("`retention.max_disk`: {error}")),
+                Ok(0) => problems.push("`retention.max_disk`: must be above 0".to_owned()),
+                Ok(_) => {}
+            }
+        }
+        problems
+    }
+
+    /// The limits, parsed.
+    pub fn settings(&self) -> crate::retention::RetentionSettings {
+        let age = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|value| parse_duration(value).expect("validated when loaded"))
+        };
+        crate::retention::RetentionSettings {
+            max_age: age(&self.max_age),
+            logs_max_age: age(&self.logs_max_age),
+            metrics_max_age: age(&self.metrics_max_age),
+            max_disk_bytes: self
+                .max_disk
+                .as_deref()
+                .map(|value| parse_bytes(value).expect("validated when loaded")),
+            interval: parse_duration(&self.interval).expect("validated when loaded"),
+            rules: self
+                .rules
+                .iter()
+                .map(|rule| crate::retention::TenantRule {
+                    tenant: rule.tenant.clone(),
+                    max_age: parse_duration(&rule.max_age).expect("validated when loaded"),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn default_retention_interval() -> String {
+    "5m".to_owned()
 }
 
 /// The `[search]` table.
@@ -338,6 +460,7 @@ impl CollectorConfig {
         if self.search.max_open_partitions == 0 {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
+        problems.extend(self.retention.problems());
         match parse_duration(&self.wal.fsync_interval) {
             Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
             Ok(interval) if interval.is_zero() => {
@@ -380,6 +503,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|error| format!("{text:?} is not a duration like \"15s\" or \"720h\": {error}"))?;
     Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// Parses a size such as `"50GiB"`, `"500MB"` or `"1024"` (bytes): a whole number and an
+/// optional unit, B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(digits_end);
+    let not_a_size = || format!("{text:?} is not a size like \"50GiB\" or \"500MB\"");
+    let number: u64 = digits.parse().map_err(|_| not_a_size())?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "TB" => 1000_u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return Err(not_a_size()),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[cfg(test)]
@@ -430,6 +580,73 @@ mod tests {
             problems,
             ["`search.max_open_partitions`: must be at least 1"]
         );
+    }
+
+    #[test]
+    fn no_retention_table_keeps_everything() {
+        let settings = CollectorConfig::embedded_default().retention.settings();
+        assert_eq!(settings.max_age, None);
+        assert_eq!(settings.max_disk_bytes, None);
+        assert!(settings.rules.is_empty());
+        assert_eq!(settings.interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn retention_limits_are_parsed() {
+        let text = "[retention]\nmax_age = \"720h\"\nmax_disk = \"50GiB\"\nlogs_max_age = \"336h\"\nmetrics_max_age = \"2160h\"\ninterval = \"1m\"\n[[retention.rules]]\ntenant = \"team-a\"\nmax_age = \"72h\"\n";
+        let settings = CollectorConfig::parse(text)
+            .expect("valid")
+            .retention
+            .settings();
+        let hours = |hours: u64| Some(Duration::from_secs(hours * 3600));
+        assert_eq!(settings.max_age, hours(720));
+        assert_eq!(settings.logs_max_age, hours(336));
+        assert_eq!(settings.metrics_max_age, hours(2160));
+        assert_eq!(settings.max_disk_bytes, Some(50 << 30));
+        assert_eq!(settings.interval, Duration::from_secs(60));
+        assert_eq!(settings.rules[0].tenant.as_deref(), Some("team-a"));
+        assert_eq!(settings.rules[0].max_age, Duration::from_secs(72 * 3600));
+    }
+
+    #[test]
+    fn a_cluster_rule_is_rejected_until_supported() {
+        let text =
+            "[[retention.rules]]\ntenant = \"team-a\"\ncluster = \"ci-*\"\nmax_age = \"72h\"\n";
+        let problems = CollectorConfig::parse(text).expect_err("not supported yet");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "`retention.rules[0].cluster`: per-cluster retention is not supported yet"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn every_retention_problem_is_reported() {
+        let text = "[retention]\nmax_age = \"30d\"\nmax_disk = \"lots\"\ninterval = \"0s\"\n[[retention.rules]]\nmax_age = \"soon\"\n";
+        let problems = CollectorConfig::parse(text).expect_err("broken");
+        let all = problems.join("\n");
+        assert_eq!(problems.len(), 4, "{all}");
+        for expected in [
+            "`retention.max_age`",
+            "`retention.max_disk`",
+            "`retention.interval`: must be above 0",
+            "`retention.rules[0].max_age`",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_decimal_and_binary_units() {
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert_eq!(parse_bytes("500MB"), Ok(500_000_000));
+        assert_eq!(parse_bytes("50GiB"), Ok(50 << 30));
+        assert_eq!(parse_bytes("2 TiB"), Ok(2 << 40));
+        assert!(parse_bytes("1.5GiB").is_err());
+        assert!(parse_bytes("5 GiBs").is_err());
+        assert!(parse_bytes("").is_err());
     }
 
     #[test]

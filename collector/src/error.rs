@@ -25,6 +25,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot delete partition {path}")]
+    DeletePartition {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("partition {partition} was deleted by retention during the request; ask again")]
+    PartitionDeleted { partition: String },
     #[error("index {path}: {source}")]
     Index {
         path: PathBuf,

@@ -1,6 +1,6 @@
 //! The Afterglow collector: receives batches from agents over gRPC, logs them in its WAL,
 //! indexes them with tantivy, and serves search and the web UI over HTTP. `run` owns the
-//! servers, start-up recovery and shutdown.
+//! servers, start-up recovery, the retention janitor and shutdown.
 
 pub mod api;
 pub mod batch;
@@ -12,11 +12,13 @@ pub mod ingest;
 mod parallel;
 pub mod promql;
 pub mod reload;
+pub mod retention;
 pub mod series;
 pub mod telemetry;
 pub mod wal;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use afterglow_proto::v1::ingest_server::IngestServer;
@@ -32,6 +34,7 @@ use crate::api::AppState;
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogWriter, WalReplay};
 use crate::ingest::{DEFAULT_TENANT, IngestService};
+use crate::retention::Janitor;
 use crate::series::{SeriesConfig, SeriesStore};
 use crate::wal::Wal;
 
@@ -49,6 +52,38 @@ pub async fn run(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(BoundAddrs),
 ) -> Result<()> {
+    run_following(config, None, shutdown, on_listening).await
+}
+
+/// Runs the collector as `run` does, following `path`, the file `config` was read from: a
+/// valid new file (reread on change and on SIGHUP, `reload.rs`) changes the `[retention]`
+/// settings at once; its other settings take effect at the next start.
+pub async fn run_from_file(
+    path: PathBuf,
+    config: CollectorConfig,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(BoundAddrs),
+) -> Result<()> {
+    run_following(config, Some(path), shutdown, on_listening).await
+}
+
+async fn run_following(
+    config: CollectorConfig,
+    path: Option<PathBuf>,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(BoundAddrs),
+) -> Result<()> {
+    let metrics = Arc::new(telemetry::CollectorMetrics::new());
+    let reloads = path.map(|path| {
+        let watch = reload::watch_config(path, config.clone(), shutdown.clone());
+        tokio::spawn(count_rejected_reloads(
+            watch.rejected.clone(),
+            Arc::clone(&metrics),
+        ));
+        watch.config
+    });
+    // Before the stores list their partitions: a deletion a stop interrupted is finished.
+    retention::remove_leftovers(&config.data_dir)?;
     let store = Arc::new(LogStore::open(
         &config.data_dir.join("logs"),
         config.search.max_open_partitions,
@@ -70,6 +105,13 @@ pub async fn run(
         }),
         Some(Arc::clone(&series)),
     )?;
+    let janitor = Arc::new(Janitor::new(
+        config.data_dir.clone(),
+        Arc::clone(&store),
+        Arc::clone(&series),
+        config.retention.clone(),
+        Arc::clone(&metrics),
+    ));
     let wal = Wal::start(
         &wal_dir,
         recovered.next_segment,
@@ -98,12 +140,17 @@ pub async fn run(
     };
     tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
     on_listening(addrs);
+    // Started once the collector is up: a collector that cannot start deletes nothing.
+    let retention_task = tokio::spawn(retention::run_periodically(
+        Arc::clone(&janitor),
+        reloads,
+        shutdown.clone(),
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<IngestServer<IngestService>>()
         .await;
-    let metrics = Arc::new(telemetry::CollectorMetrics::new());
     let ingest = IngestServer::new(IngestService::new(
         wal.clone(),
         shutdown.clone(),
@@ -135,6 +182,7 @@ pub async fn run(
         },
         search_timeout: config.search.timeout(),
         metrics,
+        retention: Some(janitor),
     };
     let http_shutdown = shutdown.clone();
     let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {
@@ -143,8 +191,24 @@ pub async fn run(
     let (grpc_result, http_result) = tokio::join!(grpc, http);
     wal.shutdown().await;
     writer.shutdown().await;
+    if let Err(error) = retention_task.await {
+        tracing::error!(%error, "the retention task failed unexpectedly");
+    }
     grpc_result.map_err(|error| Error::Serve("grpc", Box::new(error)))?;
     http_result.map_err(|error| Error::Serve("http", Box::new(error)))?;
     tracing::info!("collector stopped");
     Ok(())
+}
+
+/// Adds the configuration files `reload.rs` rejects to `metrics`, as they are rejected.
+async fn count_rejected_reloads(
+    mut rejected: tokio::sync::watch::Receiver<u64>,
+    metrics: Arc<telemetry::CollectorMetrics>,
+) {
+    let mut counted = 0;
+    while rejected.changed().await.is_ok() {
+        let now = *rejected.borrow_and_update();
+        metrics.config_reloads_rejected.inc_by(now - counted);
+        counted = now;
+    }
 }

@@ -53,14 +53,19 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        afterglow_collector::run(config, shutdown, |addrs| {
+        let on_listening = |addrs: afterglow_collector::BoundAddrs| {
             // A stable line for scripts and tests: where to reach this collector.
             println!(
                 "afterglow-collector listening: http=http://{} grpc=http://{}",
                 addrs.http, addrs.grpc
             );
-        })
-        .await
+        };
+        match cli.config {
+            Some(path) => {
+                afterglow_collector::run_from_file(path, config, shutdown, on_listening).await
+            }
+            None => afterglow_collector::run(config, shutdown, on_listening).await,
+        }
     })?;
     Ok(())
 }

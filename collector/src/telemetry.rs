@@ -26,6 +26,13 @@ pub struct QueryKind {
     pub query: String,
 }
 
+/// What retention deleted: `kind` `logs` or `metrics`, `reason` `age` or `disk`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetentionLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
 /// Every metric the collector exposes about itself, and the registry that encodes them.
 /// Clones of a metric share its value.
 #[derive(Debug)]
@@ -42,6 +49,13 @@ pub struct CollectorMetrics {
     pub queries_over_budget: Family<QueryKind, Counter>,
     /// `afterglow_collector_open_log_partitions`: log partitions open now (set when scraped).
     pub open_log_partitions: Gauge,
+    /// `afterglow_collector_retention_partitions_deleted_total{kind, reason}`.
+    pub retention_partitions_deleted: Family<RetentionLabels, Counter>,
+    /// `afterglow_collector_retention_bytes_freed_total{kind, reason}`.
+    pub retention_bytes_freed: Family<RetentionLabels, Counter>,
+    /// `afterglow_collector_config_reloads_rejected_total`: new configuration files rejected
+    /// for their errors (the settings in force stayed).
+    pub config_reloads_rejected: Counter,
 }
 
 impl CollectorMetrics {
@@ -53,6 +67,9 @@ impl CollectorMetrics {
         let batches_refused = Family::<Refusal, Counter>::default();
         let queries_over_budget = Family::<QueryKind, Counter>::default();
         let open_log_partitions = Gauge::default();
+        let retention_partitions_deleted = Family::<RetentionLabels, Counter>::default();
+        let retention_bytes_freed = Family::<RetentionLabels, Counter>::default();
+        let config_reloads_rejected = Counter::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -79,6 +96,21 @@ impl CollectorMetrics {
             "Log partitions open now",
             open_log_partitions.clone(),
         );
+        registry.register(
+            "retention_partitions_deleted",
+            "Partitions retention deleted, by kind and reason",
+            retention_partitions_deleted.clone(),
+        );
+        registry.register(
+            "retention_bytes_freed",
+            "Bytes retention freed, by kind and reason",
+            retention_bytes_freed.clone(),
+        );
+        registry.register(
+            "config_reloads_rejected",
+            "New configuration files rejected for their errors",
+            config_reloads_rejected.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -86,7 +118,24 @@ impl CollectorMetrics {
             batches_refused,
             queries_over_budget,
             open_log_partitions,
+            retention_partitions_deleted,
+            retention_bytes_freed,
+            config_reloads_rejected,
         }
+    }
+
+    /// Counts a partition retention deleted.
+    pub fn retention_deleted(&self, kind: &str, reason: &str, bytes_freed: u64) {
+        let labels = RetentionLabels {
+            kind: kind.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.retention_partitions_deleted
+            .get_or_create(&labels)
+            .inc();
+        self.retention_bytes_freed
+            .get_or_create(&labels)
+            .inc_by(bytes_freed);
     }
 
     /// Counts a refused batch.

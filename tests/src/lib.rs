@@ -143,6 +143,17 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGHUP (a collector reads its configuration file again).
+    pub fn hang_up(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("cannot signal {}", self.name);
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the process to exit; returns the exit code.
     pub fn terminate_within(&mut self, limit: Duration) -> Result<Option<i32>> {
         let status = Command::new("kill")

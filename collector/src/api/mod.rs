@@ -7,6 +7,7 @@ pub mod export;
 pub mod histogram;
 pub mod logs;
 pub mod prom;
+pub mod retention;
 pub mod tail;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -24,6 +25,7 @@ use axum::routing::get;
 
 use crate::error::Error;
 use crate::index::partition::LogStore;
+use crate::retention::Janitor;
 use crate::series::select::SourceFactory;
 use crate::telemetry::{self, CollectorMetrics, QueryKind};
 
@@ -39,6 +41,8 @@ pub struct AppState {
     pub search_timeout: Duration,
     /// The collector's own metrics, served at `/metrics`.
     pub metrics: Arc<CollectorMetrics>,
+    /// What retention keeps (`None` in tests that do not ask).
+    pub retention: Option<Arc<Janitor>>,
 }
 
 /// Runs blocking index work `what` within `state`'s search budget: its result, or a 503
@@ -117,6 +121,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/label/{name}/values",
             get(prom::label_values).post(prom::label_values),
         )
+        .route("/api/v1/retention", get(retention::status))
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/api/v1/metadata", get(prom::metadata))
         .route(
@@ -169,6 +174,11 @@ impl From<Error> for ApiError {
             Error::OverBudget => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: "the query took longer than its budget ([search] timeout): narrow the time range or the query".to_owned(),
+            },
+            // A race with retention, not a failure: asking again answers without that day.
+            deleted @ Error::PartitionDeleted { .. } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: deleted.to_string(),
             },
             other => {
                 tracing::error!(error = %other, "request failed");

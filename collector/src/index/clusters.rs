@@ -63,11 +63,10 @@ pub fn cluster_activity(store: &LogStore, tenants: &[String]) -> Result<Vec<Clus
     let collector = ActivityCollector {
         columns: store.columns(),
     };
-    for ((key, found), (_, stamp)) in store
-        .search_keys(&stale_keys, (None, None), &AllQuery, &collector)?
-        .into_iter()
-        .zip(stale)
-    {
+    // By key, not by position: a partition deleted by retention meanwhile has no fruit.
+    let stamps: HashMap<PartitionKey, u64> = stale.into_iter().collect();
+    for (key, found) in store.search_keys(&stale_keys, (None, None), &AllQuery, &collector)? {
+        let stamp = stamps[&key];
         let summary = Arc::new(found);
         cache.put(key.clone(), stamp, Arc::clone(&summary));
         summaries.push((key, summary));
@@ -142,6 +141,11 @@ impl ActivityCache {
             Some((cached_stamp, summary)) if *cached_stamp == stamp => Some(Arc::clone(summary)),
             _ => None,
         }
+    }
+
+    /// Drops the summary of partition `key` (deleted by retention).
+    pub(crate) fn forget(&self, key: &PartitionKey) {
+        self.lock().remove(key);
     }
 
     fn put(&self, key: PartitionKey, stamp: u64, summary: Summary) {

@@ -28,6 +28,7 @@ use crate::index::record::ColumnCache;
 use crate::index::schema::LogSchema;
 use crate::index::tail::Arrivals;
 use crate::parallel;
+use crate::retention::{self, Detach};
 
 /// zstd level of the stored records: level 1 costs about half of the default 3 in the writer,
 /// for a slightly larger store (see BENCHMARKS.md, collector ingest).
@@ -91,6 +92,10 @@ impl ChangeStamps {
     /// The stamp of partition `key` now.
     pub fn get(&self, key: &PartitionKey) -> u64 {
         self.lock().get(key).copied().unwrap_or(0)
+    }
+
+    fn forget(&self, key: &PartitionKey) {
+        self.lock().remove(key);
     }
 
     fn bump(&self, key: &PartitionKey) {
@@ -269,18 +274,71 @@ impl LogStore {
 
     /// Returns the partition for `key`, creating it on disk if needed.
     pub fn get_or_create(&self, key: &PartitionKey) -> Result<OpenPartition> {
-        let partition = self.partition(key)?;
-        self.keys
-            .write()
-            .expect("partition key lock is not poisoned")
-            .insert(key.clone());
-        Ok(partition)
+        self.open_partitions.get_or_open(key, || {
+            let partition = self.open_partition(key)?;
+            // Under the cache's lock, as retention takes keys out: an open partition is a key.
+            self.keys
+                .write()
+                .expect("partition key lock is not poisoned")
+                .insert(key.clone());
+            Ok(partition)
+        })
     }
 
-    /// Returns partition `key` (one of `keys_for`), opening it if it is not open.
+    /// Returns partition `key` (one of `keys_for`), opening it if it is not open; fails with
+    /// `Error::PartitionDeleted` when retention deleted it since `keys_for`.
     pub fn partition(&self, key: &PartitionKey) -> Result<OpenPartition> {
-        self.open_partitions
-            .get_or_open(key, || self.open_partition(key))
+        self.open_partitions.get_or_open(key, || {
+            // Checked under the cache's lock: a read must not create a deleted partition anew.
+            if !self
+                .keys
+                .read()
+                .expect("partition key lock is not poisoned")
+                .contains(key)
+            {
+                return Err(Error::PartitionDeleted {
+                    partition: format!("{}/{}", key.tenant, key.day),
+                });
+            }
+            self.open_partition(key)
+        })
+    }
+
+    /// Every partition's key, in (tenant, day) order.
+    pub fn all_keys(&self) -> Vec<PartitionKey> {
+        self.keys
+            .read()
+            .expect("partition key lock is not poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Takes partition `key` out of the store and moves its directory aside for deletion
+    /// (`retention::move_aside_for_deletion`), unless a search or the writer holds it open:
+    /// `Detach::InUse` then, and nothing changes. Its cluster summary and change stamp go too
+    /// (its columns go as it closes). The caller deletes the directory moved aside.
+    pub fn detach_unless_in_use(&self, key: &PartitionKey) -> Result<Detach> {
+        let dir = self.partition_dir(key);
+        let detached = self.open_partitions.remove_unless_in_use(key, || {
+            let aside = retention::move_aside_for_deletion(&dir).map_err(|source| {
+                Error::DeletePartition {
+                    path: dir.clone(),
+                    source,
+                }
+            })?;
+            self.keys
+                .write()
+                .expect("partition key lock is not poisoned")
+                .remove(key);
+            Ok(aside.map_or(Detach::NothingOnDisk, Detach::MovedAside))
+        });
+        let Some(detached) = detached else {
+            return Ok(Detach::InUse);
+        };
+        self.activity.forget(key);
+        self.shared.stamps.forget(key);
+        detached
     }
 
     /// The keys of the partitions of `tenants` whose day overlaps `[start, end)`, oldest day
@@ -366,20 +424,25 @@ impl LogStore {
         let parts: Vec<&[PartitionKey]> = keys.chunks(keys.len().div_ceil(cores).max(1)).collect();
         let mut found = Vec::with_capacity(keys.len());
         for part in parallel::map_parts(parts, |part| {
-            part.iter()
-                .map(|key| {
-                    budget::check()?;
-                    let fruit = self.partition(key)?.search(query, range, collector)?;
-                    Ok((key.clone(), fruit))
-                })
-                .collect::<Result<Vec<_>>>()
+            let mut found = Vec::with_capacity(part.len());
+            for key in part {
+                budget::check()?;
+                let partition = match self.partition(key) {
+                    // Deleted by retention since it was picked: it holds nothing now.
+                    Err(Error::PartitionDeleted { .. }) => continue,
+                    other => other?,
+                };
+                found.push((key.clone(), partition.search(query, range, collector)?));
+            }
+            Ok::<_, Error>(found)
         }) {
             found.extend(part?);
         }
         Ok(found)
     }
 
-    fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
+    /// The directory of partition `key`.
+    pub fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
         self.root.join(&key.tenant).join(key.day.to_string())
     }
 
@@ -663,6 +726,38 @@ mod tests {
             .await?;
         assert_eq!(messages(&store, 5..6)?, ["written 1", "written 2"]);
         writer.shutdown().await;
+        Ok(())
+    }
+
+    /// Retention deletes a partition between a search's `keys_for` and its reading: the search
+    /// skips it, and no read makes it anew on disk.
+    #[tokio::test]
+    async fn a_partition_deleted_after_a_search_picked_it_is_skipped_not_recreated() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = five_days_written(dir.path(), 2).await?;
+        let keys = store.keys_for(&tenants(), None, None);
+        let day_dir = store.partition_dir(&keys[0]);
+        let Detach::MovedAside(aside) = store.detach_unless_in_use(&keys[0])? else {
+            panic!("day 0 is on disk and not in use");
+        };
+        assert!(!day_dir.exists() && aside.exists());
+        let found = store.search_keys(
+            &keys,
+            (None, None),
+            &tantivy::query::AllQuery,
+            &tantivy::collector::Count,
+        )?;
+        let counts: Vec<usize> = found.into_iter().map(|(_, count)| count).collect();
+        assert_eq!(counts, [1, 1, 1, 1], "day 0 skipped");
+        assert!(matches!(
+            store.partition(&keys[0]),
+            Err(Error::PartitionDeleted { .. })
+        ));
+        assert!(
+            !day_dir.exists(),
+            "a read does not create a deleted partition"
+        );
+        assert_eq!(messages(&store, 0..5)?, &all_days()[1..]);
         Ok(())
     }
 

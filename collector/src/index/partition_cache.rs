@@ -89,6 +89,29 @@ impl PartitionCache {
         })
     }
 
+    /// Closes partition `key` and runs `remove` under the cache's lock, unless something holds
+    /// the partition (a search or the writer): `None` then, and `remove` is not run. While
+    /// `remove` runs no one can open the partition.
+    pub(crate) fn remove_unless_in_use<T>(
+        &self,
+        key: &PartitionKey,
+        remove: impl FnOnce() -> T,
+    ) -> Option<T> {
+        let mut state = self.shared.lock();
+        if state
+            .open
+            .get(key)
+            .is_some_and(|entry| Arc::strong_count(&entry.partition) > 1)
+        {
+            return None;
+        }
+        let closed = state.open.remove(key);
+        let removed = remove();
+        drop(state);
+        drop(closed);
+        Some(removed)
+    }
+
     /// How many partitions are open.
     pub(crate) fn open_count(&self) -> usize {
         self.shared.lock().open.len()
@@ -204,6 +227,26 @@ mod tests {
         drop(copy);
         assert_eq!(open_days(&cache), [2]);
         assert_eq!(second.key, key(2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_partition_in_use_is_not_removed() -> Result<()> {
+        let cache = PartitionCache::new(4);
+        let held = cache.get_or_open(&key(1), || in_ram(1))?;
+        cache.get_or_open(&key(2), || in_ram(2))?;
+        assert_eq!(cache.remove_unless_in_use(&key(1), || "removed"), None);
+        assert_eq!(
+            cache.remove_unless_in_use(&key(2), || "removed"),
+            Some("removed")
+        );
+        assert_eq!(open_days(&cache), [1]);
+        drop(held);
+        assert_eq!(
+            cache.remove_unless_in_use(&key(1), || "removed"),
+            Some("removed")
+        );
+        assert_eq!(open_days(&cache), Vec::<i8>::new());
         Ok(())
     }
 }

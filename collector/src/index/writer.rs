@@ -30,8 +30,12 @@ use crate::wal::{self, WalPosition};
 
 /// Memory for one partition writer's in-progress segment.
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
-/// A partition not written to for this long has its writer closed (its memory freed).
+/// A partition of today (UTC) not written to for this long has its writer closed (its memory
+/// freed).
 const IDLE_WRITER_TIMEOUT: Duration = Duration::from_secs(600);
+/// A partition of an earlier day (a backlog caught up) not written to for this long has its
+/// writer closed: it is rarely written again, and retention cannot delete it while open.
+const PAST_DAY_IDLE_WRITER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the series store's head is sealed into a block: the WAL is kept at least this
 /// long (the head is rebuilt from it after a crash).
 const SERIES_SEAL_INTERVAL: Duration = Duration::from_secs(30);
@@ -434,8 +438,16 @@ impl WriterThread {
             self.fall_behind();
             return Err(Error::CommitFailed(reason));
         }
-        self.writers.retain(|_, writer| {
-            writer.dirty || writer.last_write_at.elapsed() < IDLE_WRITER_TIMEOUT
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        self.writers.retain(|key, writer| {
+            let timeout = if key.day < today {
+                PAST_DAY_IDLE_WRITER_TIMEOUT
+            } else {
+                IDLE_WRITER_TIMEOUT
+            };
+            writer.dirty || writer.last_write_at.elapsed() < timeout
         });
         let mut advanced = self.received > self.committed;
         self.committed = self.received;

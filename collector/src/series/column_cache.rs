@@ -76,6 +76,20 @@ impl ColumnCache {
         Ok(columns)
     }
 
+    /// Drops the columns of every block under `dir` (a partition deleted by retention).
+    pub(crate) fn forget_under(&self, dir: &Path) {
+        let mut state = self.lock();
+        let mut freed = 0;
+        state.entries.retain(|(path, _), (columns, _)| {
+            let keep = !path.starts_with(dir);
+            if !keep {
+                freed += columns.len() * SAMPLE_BYTES;
+            }
+            keep
+        });
+        state.bytes -= freed;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
         self.state
             .lock()

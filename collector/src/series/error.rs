@@ -35,6 +35,8 @@ pub enum SeriesError {
         #[source]
         source: std::io::Error,
     },
+    #[error("partition {path} was deleted by retention")]
+    PartitionDeleted { path: PathBuf },
     #[error("block {path} is corrupt: {reason}")]
     CorruptBlock { path: PathBuf, reason: String },
     #[error("cannot compress series {series_id} for {path}: {reason}")]

@@ -95,6 +95,11 @@ impl IndexCache {
         Ok(index)
     }
 
+    /// Drops the index at `path` (its partition was deleted by retention).
+    pub(crate) fn forget(&self, path: &Path) {
+        self.lock().retain(|(cached, _, _, _)| cached != path);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CachedIndex>> {
         self.entries
             .lock()

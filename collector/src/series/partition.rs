@@ -43,9 +43,14 @@ impl PartitionKey {
 
     /// The directory name of the day, `YYYY-MM-DD`.
     pub(crate) fn day_name(&self) -> String {
+        self.date().to_string()
+    }
+
+    /// The UTC day.
+    pub(crate) fn date(&self) -> jiff::civil::Date {
         let start = Timestamp::from_millisecond(self.start_ms())
             .expect("partition days come from valid timestamps");
-        start.to_zoned_datetime(TimeZone::UTC).date().to_string()
+        start.to_zoned_datetime(TimeZone::UTC).date()
     }
 }
 
@@ -157,6 +162,9 @@ pub(crate) struct PartitionState {
     /// Present while the partition is written to (loaded on the first append, dropped by
     /// `compact` once its day has ended and all is sealed).
     pub(crate) live: Option<LiveSeries>,
+    /// Deleted by retention: no blocks, and never written again (a new sample of its day goes
+    /// to a new partition).
+    pub(crate) deleted: bool,
 }
 
 /// One partition: its key, directory and state.
@@ -196,6 +204,11 @@ impl Partition {
     /// Locks the state with its live part loaded.
     pub(crate) fn lock_live(&self) -> SeriesResult<MutexGuard<'_, PartitionState>> {
         let mut state = self.lock();
+        if state.deleted {
+            return Err(SeriesError::PartitionDeleted {
+                path: self.dir.clone(),
+            });
+        }
         if state.live.is_none() {
             let live = LiveSeries::load(&self.dir, &state.blocks)?;
             state.live = Some(live);

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use afterglow_proto::v1::PushRequest;
 
+use crate::retention::{self, Detach};
 use crate::series::block::{self, BlockWriter, TEMP_SUFFIX};
 use crate::series::column_cache::ColumnCache;
 use crate::series::error::{SeriesError, SeriesResult};
@@ -172,6 +173,7 @@ fn open_partition_dir(dir: &Path) -> SeriesResult<PartitionState> {
         blocks: blocks.into_values().map(Arc::new).collect(),
         next_block_id: highest_id.map_or(0, |id| id + 1),
         live: None,
+        deleted: false,
     })
 }
 
@@ -244,6 +246,32 @@ impl SeriesStore {
         )
     }
 
+    /// Every partition as (tenant, UTC day, directory), in (tenant, day) order.
+    pub(crate) fn partition_days(&self) -> Vec<(String, jiff::civil::Date, PathBuf)> {
+        self.all_partitions()
+            .iter()
+            .map(|partition| {
+                (
+                    partition.key.tenant.clone(),
+                    partition.key.date(),
+                    partition.dir.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The partition of `tenant` on `day` to write to: never one retention just deleted.
+    fn partition_to_write(&self, tenant: &str, day: i64) -> Arc<Partition> {
+        loop {
+            let partition = self.partition(tenant, day);
+            if !partition.lock().deleted {
+                return partition;
+            }
+            // Deleted after `partition` found it: the store no longer has it, the next
+            // call makes a new one.
+        }
+    }
+
     /// Every partition, in (tenant, day) order.
     pub(crate) fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions
@@ -311,7 +339,7 @@ impl SeriesStore {
                 days.sort_unstable();
                 days.dedup();
                 for day in days {
-                    let partition = self.partition(tenant, day);
+                    let partition = self.partition_to_write(tenant, day);
                     let Ok(state) = partition.lock_live() else {
                         continue;
                     };
@@ -392,7 +420,7 @@ impl SeriesStore {
             }
         }
         for (day, series) in by_day {
-            let partition = self.partition(tenant, day);
+            let partition = self.partition_to_write(tenant, day);
             let mut state = match partition.lock_live() {
                 Ok(state) => state,
                 Err(error) => {
@@ -540,6 +568,60 @@ impl SeriesStore {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Takes partition `key` out of the store and moves its directory aside for deletion
+    /// (`retention::move_aside_for_deletion`), unless it is being written (its live part is
+    /// loaded: today's, or a past day that got late samples and is not merged yet):
+    /// `Detach::InUse` then, and nothing changes. A query that took its snapshot before keeps
+    /// reading the blocks it opened (see `partition`); a later one finds no partition. The
+    /// caller deletes the directory moved aside.
+    pub(crate) fn detach_unless_written(
+        &self,
+        tenant: &str,
+        day: jiff::civil::Date,
+    ) -> SeriesResult<Detach> {
+        let Some(day) = jiff::tz::TimeZone::UTC
+            .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
+            .and_then(|start| day_of(start.as_millisecond()))
+        else {
+            return Ok(Detach::NothingOnDisk);
+        };
+        let key = &PartitionKey {
+            tenant: tenant.to_owned(),
+            day,
+        };
+        // No seal or merge writes into the directory while it moves.
+        let _maintenance = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut partitions = self
+            .partitions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(partition) = partitions.get(key).cloned() else {
+            return Ok(Detach::NothingOnDisk);
+        };
+        let mut state = partition.lock();
+        if state.live.is_some() {
+            return Ok(Detach::InUse);
+        }
+        let aside = retention::move_aside_for_deletion(&partition.dir).map_err(|source| {
+            SeriesError::Delete {
+                path: partition.dir.clone(),
+                source,
+            }
+        })?;
+        state.blocks.clear();
+        state.deleted = true;
+        drop(state);
+        partitions.remove(key);
+        drop(partitions);
+        self.column_cache.forget_under(&partition.dir);
+        self.index_cache.forget(&partition.dir.join(INDEX_FILE));
+        Ok(aside.map_or(Detach::NothingOnDisk, Detach::MovedAside))
     }
 
     /// Read access to the series of `tenants` only.

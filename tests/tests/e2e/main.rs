@@ -10,6 +10,7 @@ mod crash;
 mod dask_metrics;
 mod logs;
 mod metrics;
+mod retention;
 mod spool;
 mod tailing;
 mod ui;
