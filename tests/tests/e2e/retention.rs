@@ -103,3 +103,107 @@ fn an_age_limit_added_to_the_running_config_deletes_old_days_and_keeps_today() -
     assert_eq!(retention["settings"]["logs_max_age"], "1h", "{retention}");
     Ok(())
 }
+
+/// Killed with SIGKILL at several moments while the janitor deletes 60 old days, a collector
+/// restarts onto a consistent store: every day is either whole (all its records) or gone,
+/// nothing half-deleted is left on disk, and search answers.
+#[test]
+fn sigkill_while_retention_deletes_leaves_every_day_whole_or_gone() -> Result<()> {
+    let scene = Scene::new()?;
+    let days: Vec<String> = (0..60)
+        .map(|day| {
+            let date = jiff::civil::date(2026, 9, 1) + jiff::ToSpan::days(day);
+            date.to_string()
+        })
+        .collect();
+    let per_day = 3;
+    {
+        let collector = scene.collector(None)?;
+        let logs_dir = scene.path().join("node");
+        std::fs::create_dir(&logs_dir)?;
+        let mut text = String::new();
+        for day in &days {
+            for record in 0..per_day {
+                text.push_str(&format!(
+                    "{day} 12:00:0{record},000 - distributed.worker - INFO - old record {record}\n"
+                ));
+            }
+        }
+        std::fs::write(logs_dir.join("worker.log"), text)?;
+        let mut agent = Agent::start(
+            scene.path(),
+            "node",
+            &format!(
+                "collector = \"{}\"\ncluster = \"c\"\nnode = \"node\"\ntimezone = \"UTC\"\n\
+                 [[logs]]\npaths = [\"{}/*.log\"]\nrole = \"worker\"\n",
+                collector.grpc_url,
+                logs_dir.display(),
+            ),
+        )?;
+        let expected = days.len() * per_day;
+        wait_for(&format!("{expected} records"), || {
+            let found = collector.search_all("*", 1000)?.len();
+            Ok(if found == expected {
+                Ok(())
+            } else {
+                Err(found)
+            })
+        })?;
+        agent
+            .process
+            .terminate_within(std::time::Duration::from_secs(10))?;
+        let mut collector = collector;
+        collector
+            .process
+            .terminate_within(std::time::Duration::from_secs(30))?;
+    }
+    let per_day_counts = |collector: &Collector| -> Result<Vec<u64>> {
+        days.iter()
+            .map(|day| {
+                let (_, json) = collector.get_json(&format!(
+                    "/api/v1/logs/search?q=*&start={day}T00:00:00Z&end={day}T23:59:59Z&limit=1&count=true"
+                ))?;
+                Ok(json["count"].as_u64().unwrap_or(u64::MAX))
+            })
+            .collect()
+    };
+    let mut killed_mid_run = 0;
+    for delay_ms in [0, 2, 5, 10, 20, 40] {
+        let mut collector = Collector::start_with(
+            scene.path(),
+            &scene.data_dir(),
+            None,
+            "[retention]\nmax_age = \"24h\"\ninterval = \"1h\"\n",
+        )?;
+        // Not a wait for a condition: the moment of the kill is what varies.
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        collector.process.kill();
+        let collector = scene.collector(None)?;
+        let counts = per_day_counts(&collector)?;
+        assert!(
+            counts
+                .iter()
+                .all(|&count| count == 0 || count == per_day as u64),
+            "after a SIGKILL {delay_ms} ms into the janitor's run, days are whole or gone: {counts:?}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(scene.data_dir().join("logs/default"))?
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".deleting"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        let kept = counts.iter().filter(|&&count| count > 0).count();
+        eprintln!(
+            "SIGKILL {delay_ms} ms after start: {kept} of {} days kept",
+            days.len()
+        );
+        if kept > 0 && kept < days.len() {
+            killed_mid_run += 1;
+        }
+    }
+    assert!(
+        killed_mid_run > 0,
+        "no SIGKILL landed while the janitor was deleting"
+    );
+    Ok(())
+}
