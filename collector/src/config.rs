@@ -55,7 +55,8 @@ pub struct RetentionConfig {
     /// How often the limits are applied (also once at start-up).
     #[serde(default = "default_retention_interval")]
     pub interval: String,
-    /// Per-tenant ages; the first rule that matches a tenant wins over every other age limit.
+    /// Per-tenant and per-cluster ages; the first rule that matches a (tenant, cluster) wins over
+    /// every other age limit.
     #[serde(default)]
     pub rules: Vec<RetentionRuleConfig>,
 }
@@ -65,8 +66,8 @@ pub struct RetentionConfig {
 pub struct RetentionRuleConfig {
     /// The tenant the rule is for; without it, every tenant.
     pub tenant: Option<String>,
-    /// A glob of cluster names. Not supported yet: a file with it is rejected, since a
-    /// cluster's records share their day partition with other clusters'.
+    /// A glob of cluster names (`*`, `?`, `[...]`, `{a,b}`); without it, every cluster. A
+    /// cluster's records and series are deleted from inside a day that other clusters keep.
     pub cluster: Option<String>,
     /// Age past which the matching data (logs and metrics) is deleted.
     pub max_age: String,
@@ -110,10 +111,10 @@ impl RetentionConfig {
             check_age(format!("retention.rules[{at}].max_age"), &rule.max_age);
         }
         for (at, rule) in self.rules.iter().enumerate() {
-            if rule.cluster.is_some() {
-                problems.push(format!(
-                    "`retention.rules[{at}].cluster`: per-cluster retention is not supported yet (a cluster's records share their day partition with other clusters'); remove `cluster` or the rule"
-                ));
+            if let Some(cluster) = &rule.cluster
+                && let Err(error) = globset::Glob::new(cluster)
+            {
+                problems.push(format!("`retention.rules[{at}].cluster`: {error}"));
             }
         }
         if let Some(max_disk) = &self.max_disk {
@@ -145,8 +146,11 @@ impl RetentionConfig {
             rules: self
                 .rules
                 .iter()
-                .map(|rule| crate::retention::TenantRule {
+                .map(|rule| crate::retention::RetentionRule {
                     tenant: rule.tenant.clone(),
+                    cluster: rule.cluster.as_deref().map(|glob| {
+                        crate::retention::ClusterGlob::new(glob).expect("validated when loaded")
+                    }),
                     max_age: parse_duration(&rule.max_age).expect("validated when loaded"),
                 })
                 .collect(),
@@ -609,17 +613,29 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_rule_is_rejected_until_supported() {
-        let text =
-            "[[retention.rules]]\ntenant = \"team-a\"\ncluster = \"ci-*\"\nmax_age = \"72h\"\n";
-        let problems = CollectorConfig::parse(text).expect_err("not supported yet");
+    fn a_cluster_glob_is_accepted_and_a_bad_one_rejected() {
+        let text = "[[retention.rules]]\ntenant = \"team-a\"\ncluster = \"ci-*\"\nmax_age = \"72h\"\n[[retention.rules]]\ncluster = \"{nightly,weekly}-?\"\nmax_age = \"24h\"\n";
+        let settings = CollectorConfig::parse(text)
+            .expect("valid")
+            .retention
+            .settings();
+        let rule = &settings.rules[0];
+        assert_eq!(rule.tenant.as_deref(), Some("team-a"));
+        let glob = rule.cluster.as_ref().expect("a cluster glob");
+        assert!(glob.is_match("ci-42"));
+        assert!(!glob.is_match("prod"));
+        let second = settings.rules[1].cluster.as_ref().expect("a cluster glob");
+        assert!(second.is_match("weekly-3"));
+        assert!(!second.is_match("weekly-33"));
+
+        let bad = "[[retention.rules]]\ncluster = \"ci-[\"\nmax_age = \"72h\"\n";
+        let problems = CollectorConfig::parse(bad).expect_err("an unclosed class");
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].starts_with(
-                "`retention.rules[0].cluster`: per-cluster retention is not supported yet"
-            ),
+            problems[0].starts_with("`retention.rules[0].cluster`: "),
             "{problems:?}"
         );
+        assert!(problems[0].contains("ci-["), "{problems:?}");
     }
 
     #[test]

@@ -105,13 +105,16 @@ async fn run_following(
         }),
         Some(Arc::clone(&series)),
     )?;
-    let janitor = Arc::new(Janitor::new(
-        config.data_dir.clone(),
-        Arc::clone(&store),
-        Arc::clone(&series),
-        config.retention.clone(),
-        Arc::clone(&metrics),
-    ));
+    let janitor = Arc::new(
+        Janitor::new(
+            config.data_dir.clone(),
+            Arc::clone(&store),
+            Arc::clone(&series),
+            config.retention.clone(),
+            Arc::clone(&metrics),
+        )
+        .with_log_writer(writer.clone()),
+    );
     let wal = Wal::start(
         &wal_dir,
         recovered.next_segment,

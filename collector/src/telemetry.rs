@@ -26,10 +26,17 @@ pub struct QueryKind {
     pub query: String,
 }
 
-/// What retention deleted: `kind` `logs` or `metrics`, `reason` `age` or `disk`.
+/// What retention deleted: `kind` `logs` or `metrics`, `reason` `age`, `disk` or
+/// `cluster_age` (a cluster's data inside a partition other clusters keep).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RetentionLabels {
     pub kind: String,
+    pub reason: String,
+}
+
+/// Why retention deleted records or series from inside a partition: `cluster_age`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetentionReason {
     pub reason: String,
 }
 
@@ -53,6 +60,12 @@ pub struct CollectorMetrics {
     pub retention_partitions_deleted: Family<RetentionLabels, Counter>,
     /// `afterglow_collector_retention_bytes_freed_total{kind, reason}`.
     pub retention_bytes_freed: Family<RetentionLabels, Counter>,
+    /// `afterglow_collector_retention_records_deleted_total{reason}`: log records retention
+    /// deleted from inside partitions (whole partitions are not counted here).
+    pub retention_records_deleted: Family<RetentionReason, Counter>,
+    /// `afterglow_collector_retention_series_deleted_total{reason}`: metric series retention
+    /// dropped from inside partitions.
+    pub retention_series_deleted: Family<RetentionReason, Counter>,
     /// `afterglow_collector_config_reloads_rejected_total`: new configuration files rejected
     /// for their errors (the settings in force stayed).
     pub config_reloads_rejected: Counter,
@@ -69,6 +82,8 @@ impl CollectorMetrics {
         let open_log_partitions = Gauge::default();
         let retention_partitions_deleted = Family::<RetentionLabels, Counter>::default();
         let retention_bytes_freed = Family::<RetentionLabels, Counter>::default();
+        let retention_records_deleted = Family::<RetentionReason, Counter>::default();
+        let retention_series_deleted = Family::<RetentionReason, Counter>::default();
         let config_reloads_rejected = Counter::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
@@ -107,6 +122,16 @@ impl CollectorMetrics {
             retention_bytes_freed.clone(),
         );
         registry.register(
+            "retention_records_deleted",
+            "Log records retention deleted from inside partitions, by reason",
+            retention_records_deleted.clone(),
+        );
+        registry.register(
+            "retention_series_deleted",
+            "Metric series retention dropped from inside partitions, by reason",
+            retention_series_deleted.clone(),
+        );
+        registry.register(
             "config_reloads_rejected",
             "New configuration files rejected for their errors",
             config_reloads_rejected.clone(),
@@ -120,6 +145,8 @@ impl CollectorMetrics {
             open_log_partitions,
             retention_partitions_deleted,
             retention_bytes_freed,
+            retention_records_deleted,
+            retention_series_deleted,
             config_reloads_rejected,
         }
     }
@@ -135,6 +162,26 @@ impl CollectorMetrics {
             .inc();
         self.retention_bytes_freed
             .get_or_create(&labels)
+            .inc_by(bytes_freed);
+    }
+
+    /// Counts what retention deleted from inside a partition of `kind` for `reason`: `items`
+    /// log records or metric series, freeing `bytes_freed`.
+    pub fn retention_deleted_inside(&self, kind: &str, reason: &str, items: u64, bytes_freed: u64) {
+        let labels = RetentionReason {
+            reason: reason.to_owned(),
+        };
+        let items_deleted = if kind == "logs" {
+            &self.retention_records_deleted
+        } else {
+            &self.retention_series_deleted
+        };
+        items_deleted.get_or_create(&labels).inc_by(items);
+        self.retention_bytes_freed
+            .get_or_create(&RetentionLabels {
+                kind: kind.to_owned(),
+                reason: reason.to_owned(),
+            })
             .inc_by(bytes_freed);
     }
 

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use tantivy::collector::Collector;
+use tantivy::collector::{Collector, Count};
 use tantivy::directory::MmapDirectory;
 use tantivy::index::SegmentId;
-use tantivy::query::{BooleanQuery, Query, RangeQuery};
-use tantivy::schema::Field;
+use tantivy::query::{BooleanQuery, Query, RangeQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Term};
 
@@ -339,6 +339,42 @@ impl LogStore {
         self.activity.forget(key);
         self.shared.stamps.forget(key);
         detached
+    }
+
+    /// The clusters with records in partition `key` (deleted records not counted), each with
+    /// its number of records, by name.
+    pub fn live_clusters(&self, key: &PartitionKey) -> Result<Vec<(String, u64)>> {
+        let partition = self.partition(key)?;
+        let searcher = partition.reader.searcher();
+        let field = self.schema.cluster;
+        let mut names = BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment
+                .inverted_index(field)
+                .map_err(|source| partition.error(source))?;
+            let mut terms = inverted
+                .terms()
+                .stream()
+                .map_err(|source| partition.error(source.into()))?;
+            while terms.advance() {
+                names.insert(String::from_utf8_lossy(terms.key()).into_owned());
+            }
+        }
+        let mut clusters = Vec::with_capacity(names.len());
+        for name in names {
+            // A term's document frequency counts deleted records too; a search does not.
+            let query = TermQuery::new(
+                Term::from_field_text(field, &name),
+                IndexRecordOption::Basic,
+            );
+            let records = searcher
+                .search(&query, &Count)
+                .map_err(|source| partition.error(source))?;
+            if records > 0 {
+                clusters.push((name, records as u64));
+            }
+        }
+        Ok(clusters)
     }
 
     /// The keys of the partitions of `tenants` whose day overlaps `[start, end)`, oldest day

@@ -9,6 +9,9 @@
 //! it is dropped, so resends and WAL replays are harmless. When adding or committing fails,
 //! the writer rolls back and falls behind: it stops adding and, at the next tick, re-reads the
 //! WAL from the last committed position. Start-up replay is the same catch-up.
+//!
+//! Retention deletes a cluster's records from a partition through this thread too
+//! (`delete_clusters`), since it owns the partition's only `IndexWriter`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tantivy::{DateTime, IndexWriter, TantivyDocument};
+use tantivy::{DateTime, IndexWriter, TantivyDocument, Term};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -76,6 +79,13 @@ enum Command {
         answer: Option<oneshot::Sender<Result<WriteOutcome>>>,
     },
     Commit,
+    /// Deletes the records of `clusters` from partition `key`, commits, and merges its
+    /// segments.
+    DeleteClusters {
+        key: PartitionKey,
+        clusters: Vec<String>,
+        answer: oneshot::Sender<Result<()>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -176,6 +186,21 @@ impl LogWriter {
             .await
             .map_err(|_| Error::WriterStopped)?;
         outcome.await.map_err(|_| Error::WriterStopped)?
+    }
+
+    /// Deletes the records of `clusters` from partition `key` and answers once that is
+    /// committed (the commit payload, the high-water marks, unchanged) and the partition's
+    /// segments are merged, so their bytes are freed. For a blocking thread (it blocks).
+    pub fn delete_clusters_blocking(&self, key: PartitionKey, clusters: Vec<String>) -> Result<()> {
+        let (answer, outcome) = oneshot::channel();
+        self.commands
+            .blocking_send(Command::DeleteClusters {
+                key,
+                clusters,
+                answer,
+            })
+            .map_err(|_| Error::WriterStopped)?;
+        outcome.blocking_recv().map_err(|_| Error::WriterStopped)?
     }
 
     /// Commits what is pending and stops the writer thread.
@@ -295,6 +320,13 @@ impl WriterThread {
                 }
                 Command::Commit => {
                     let _ = self.commit_all();
+                }
+                Command::DeleteClusters {
+                    key,
+                    clusters,
+                    answer,
+                } => {
+                    let _ = answer.send(self.delete_clusters(&key, &clusters));
                 }
                 Command::Shutdown(done) => {
                     // The WAL thread has stopped: once everything is committed, no segment
@@ -416,6 +448,46 @@ impl WriterThread {
             );
         }
         Ok(self.writers.get_mut(key).expect("inserted above"))
+    }
+
+    /// Deletes the records of `clusters` from partition `key`: commits the deletion (with the
+    /// partition's records added so far, and their high-water marks), then merges all its
+    /// segments into one, waiting for it, so the deleted records leave the disk. A writer
+    /// opened for this alone is closed again, so that the partition is not held open.
+    fn delete_clusters(&mut self, key: &PartitionKey, clusters: &[String]) -> Result<()> {
+        let was_open = self.writers.contains_key(key);
+        let cluster_field = self.store.schema().cluster;
+        let deleted = self.writer_for(key).and_then(|writer| {
+            for cluster in clusters {
+                writer
+                    .writer
+                    .delete_term(Term::from_field_text(cluster_field, cluster));
+            }
+            commit_partition(writer)?;
+            let index_error = |source| Error::Index {
+                path: format!("{}/{}", key.tenant, key.day).into(),
+                source,
+            };
+            let segments = writer
+                .partition
+                .index
+                .searchable_segment_ids()
+                .map_err(index_error)?;
+            if !segments.is_empty() {
+                // The deletion is committed either way: a merge that fails (one of tantivy's
+                // own may hold a segment) only leaves the bytes for a later merge to free.
+                if let Err(error) = writer.writer.merge(&segments).wait() {
+                    tracing::warn!(tenant = %key.tenant, day = %key.day, %error, "cannot merge a partition after deleting records; its bytes are freed by a later merge");
+                }
+                writer.partition.reload().map_err(index_error)?;
+            }
+            Ok(())
+        });
+        if !was_open && self.writers.get(key).is_some_and(|writer| !writer.dirty) {
+            // Dropping the writer waits for its merges and releases the partition.
+            self.writers.remove(key);
+        }
+        deleted
     }
 
     /// Re-reads the WAL after the committed position when behind, commits every partition

@@ -7,6 +7,11 @@
 //! removing it; start-up removes what a crash left as `.deleting`. A partition in use (held
 //! open by a search or the writer, or a series partition being written) is skipped and tried
 //! again at the next run. The settings follow the configuration file as it is reloaded.
+//!
+//! A cluster rule narrower than a partition deletes from inside it (`cluster` module): the
+//! expired clusters' records through the index writer (delete, commit, merge) and their series
+//! by a rewrite of the partition's blocks; the partition goes whole only once every cluster in
+//! it is expired.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -24,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CollectorConfig, RetentionConfig};
 use crate::error::{Error, Result};
 use crate::index::partition::{LogStore, PartitionKey};
+use crate::index::writer::LogWriter;
 use crate::series::SeriesStore;
 use crate::telemetry::CollectorMetrics;
 
@@ -46,17 +52,55 @@ pub struct RetentionSettings {
     pub max_disk_bytes: Option<u64>,
     /// Time between two runs.
     pub interval: Duration,
-    /// Per-tenant age limits; the first that matches wins.
-    pub rules: Vec<TenantRule>,
+    /// Per-tenant and per-cluster age limits; the first that matches wins.
+    pub rules: Vec<RetentionRule>,
 }
 
-/// A `[[retention.rules]]` entry without a cluster.
+/// A `[[retention.rules]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantRule {
+pub struct RetentionRule {
     /// `None`: every tenant.
     pub tenant: Option<String>,
+    /// `None`: every cluster.
+    pub cluster: Option<ClusterGlob>,
     pub max_age: Duration,
 }
+
+impl RetentionRule {
+    fn matches_tenant(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|name| name == tenant)
+    }
+}
+
+/// A glob of cluster names, compiled.
+#[derive(Debug, Clone)]
+pub struct ClusterGlob {
+    pattern: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl ClusterGlob {
+    /// Compiles `pattern`.
+    pub fn new(pattern: &str) -> Result<ClusterGlob, globset::Error> {
+        Ok(ClusterGlob {
+            pattern: pattern.to_owned(),
+            matcher: globset::Glob::new(pattern)?.compile_matcher(),
+        })
+    }
+
+    /// Tells whether cluster `name` matches.
+    pub fn is_match(&self, name: &str) -> bool {
+        self.matcher.is_match(name)
+    }
+}
+
+impl PartialEq for ClusterGlob {
+    fn eq(&self, other: &ClusterGlob) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for ClusterGlob {}
 
 /// The two kinds of data, each in its own partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -67,16 +111,56 @@ pub enum DataKind {
 }
 
 impl RetentionSettings {
-    /// The age limit of `tenant`'s data of `kind`: the first matching rule's, else the kind's,
-    /// else `max_age`; `None` keeps it for ever (as far as age goes).
-    pub fn max_age_for(&self, tenant: &str, kind: DataKind) -> Option<Duration> {
-        if let Some(rule) = self
-            .rules
-            .iter()
-            .find(|rule| rule.tenant.as_deref().is_none_or(|name| name == tenant))
-        {
-            return Some(rule.max_age);
+    /// The age limit of `tenant`'s partitions of `kind`: the same for every cluster in them
+    /// unless a cluster rule matching `tenant` comes before the first rule without `cluster`
+    /// that does.
+    pub fn max_age_for(&self, tenant: &str, kind: DataKind) -> PartitionMaxAge {
+        match self.rules.iter().find(|rule| rule.matches_tenant(tenant)) {
+            Some(rule) if rule.cluster.is_some() => PartitionMaxAge::PerCluster,
+            Some(rule) => PartitionMaxAge::Uniform(Some(rule.max_age)),
+            None => PartitionMaxAge::Uniform(self.kind_max_age(kind)),
         }
+    }
+
+    /// The age limit of `cluster`'s data of `kind` in `tenant`'s partitions: the first rule
+    /// matching both's, else the kind's, else `max_age`; `None` keeps it for ever.
+    pub fn max_age_for_cluster(
+        &self,
+        tenant: &str,
+        cluster: &str,
+        kind: DataKind,
+    ) -> Option<Duration> {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.matches_tenant(tenant)
+                    && rule
+                        .cluster
+                        .as_ref()
+                        .is_none_or(|glob| glob.is_match(cluster))
+            })
+            .map(|rule| rule.max_age)
+            .or_else(|| self.kind_max_age(kind))
+    }
+
+    /// The shortest age limit any cluster's data of `kind` in `tenant`'s partitions can have;
+    /// `None` when every one is kept for ever.
+    pub fn shortest_max_age_for(&self, tenant: &str, kind: DataKind) -> Option<Duration> {
+        let mut shortest: Option<Duration> = None;
+        for rule in self.rules.iter().filter(|rule| rule.matches_tenant(tenant)) {
+            shortest = Some(shortest.map_or(rule.max_age, |age| age.min(rule.max_age)));
+            if rule.cluster.is_none() {
+                // Every cluster matches it: no later rule, nor the kind's limit, applies.
+                return shortest;
+            }
+        }
+        match (shortest, self.kind_max_age(kind)) {
+            (Some(age), Some(kind_age)) => Some(age.min(kind_age)),
+            (age, kind_age) => age.or(kind_age),
+        }
+    }
+
+    fn kind_max_age(&self, kind: DataKind) -> Option<Duration> {
         let per_kind = match kind {
             DataKind::Logs => self.logs_max_age,
             DataKind::Metrics => self.metrics_max_age,
@@ -92,6 +176,15 @@ impl RetentionSettings {
             && self.max_disk_bytes.is_none()
             && self.rules.is_empty()
     }
+}
+
+/// The age limit of a tenant's partitions of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionMaxAge {
+    /// The same for every cluster; `None` keeps them for ever (as far as age goes).
+    Uniform(Option<Duration>),
+    /// Depends on the cluster (`RetentionSettings::max_age_for_cluster`).
+    PerCluster,
 }
 
 /// What a store did when asked to let a partition go.
@@ -217,6 +310,8 @@ pub struct Deletion {
 #[derive(Debug, Default)]
 pub struct RetentionReport {
     pub deleted: Vec<Deletion>,
+    /// Expired clusters' data deleted from inside partitions other clusters keep.
+    pub cluster_deletions: Vec<ClusterDeletion>,
     /// Due for deletion but in use; tried again at the next run.
     pub skipped_in_use: Vec<StoredPartition>,
 }
@@ -229,6 +324,8 @@ pub struct Janitor {
     /// `[retention]` in force and its limits; replaced when the file is reloaded.
     current: RwLock<Arc<(RetentionConfig, RetentionSettings)>>,
     metrics: Arc<CollectorMetrics>,
+    /// Deletes expired clusters' records from log partitions; without it they are kept.
+    log_writer: Option<LogWriter>,
 }
 
 impl Janitor {
@@ -247,7 +344,16 @@ impl Janitor {
             series,
             current: RwLock::new(Arc::new((config, settings))),
             metrics,
+            log_writer: None,
         }
+    }
+
+    /// Deletes expired clusters' records from log partitions through `writer` (the writer
+    /// thread owns every partition's `IndexWriter`). `run_at` then blocks on it: call it from
+    /// a blocking thread.
+    pub fn with_log_writer(mut self, writer: LogWriter) -> Janitor {
+        self.log_writer = Some(writer);
+        self
     }
 
     /// `[retention]` in force and its limits.
@@ -302,17 +408,24 @@ impl Janitor {
         partitions
     }
 
-    /// Deletes, as if the time were `now`, the partitions older than their age limit, then
-    /// the oldest while the data directory is over `max_disk`. Blocks: file system work.
+    /// Deletes, as if the time were `now`, the partitions older than their age limit (and
+    /// the expired clusters' data inside the others), then the oldest while the data directory
+    /// is over `max_disk`. Blocks: file system work, and waits for the index writer.
     pub fn run_at(&self, now: Timestamp) -> RetentionReport {
         let current = self.current();
         let settings = &current.1;
         let mut report = RetentionReport::default();
         let mut kept = Vec::new();
         for partition in self.partitions() {
-            let expired = settings
-                .max_age_for(&partition.tenant, partition.kind)
-                .is_some_and(|max_age| day_end(partition.day) + max_age < now);
+            let expired = match settings.max_age_for(&partition.tenant, partition.kind) {
+                PartitionMaxAge::Uniform(max_age) => {
+                    max_age.is_some_and(|max_age| day_end(partition.day) + max_age < now)
+                }
+                PartitionMaxAge::PerCluster => {
+                    self.apply_cluster_rules(&partition, settings, now, &mut report)
+                        == ClusterVerdict::AllExpired
+                }
+            };
             if expired {
                 self.delete(partition, DeletionReason::Age, &mut report);
             } else {
@@ -512,6 +625,7 @@ pub async fn run_periodically(
         match finished {
             Ok(report) => tracing::debug!(
                 deleted = report.deleted.len(),
+                cluster_deletions = report.cluster_deletions.len(),
                 skipped_in_use = report.skipped_in_use.len(),
                 "retention run finished"
             ),
@@ -539,6 +653,11 @@ fn log_settings(settings: &RetentionSettings, what: &str) {
         "{what}"
     );
 }
+
+mod cluster;
+
+pub use cluster::ClusterDeletion;
+use cluster::ClusterVerdict;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -202,29 +202,34 @@ fn a_tenant_rule_beats_the_kind_limit_which_beats_max_age() {
     )
     .settings();
     assert_eq!(
-        settings.max_age_for("team-a", DataKind::Logs),
+        settings.max_age_for_cluster("team-a", "c", DataKind::Logs),
         Some(72 * HOUR)
     );
     assert_eq!(
-        settings.max_age_for("team-a", DataKind::Metrics),
+        settings.max_age_for_cluster("team-a", "c", DataKind::Metrics),
         Some(72 * HOUR)
     );
     assert_eq!(
-        settings.max_age_for("team-b", DataKind::Logs),
+        settings.max_age_for_cluster("team-b", "c", DataKind::Logs),
         Some(1000 * HOUR)
     );
     let without_catch_all =
         config("[retention]\nmax_age = \"720h\"\nlogs_max_age = \"336h\"\n").settings();
     assert_eq!(
-        without_catch_all.max_age_for("x", DataKind::Logs),
+        without_catch_all.max_age_for_cluster("x", "c", DataKind::Logs),
         Some(336 * HOUR)
     );
     assert_eq!(
-        without_catch_all.max_age_for("x", DataKind::Metrics),
+        without_catch_all.max_age_for_cluster("x", "c", DataKind::Metrics),
         Some(720 * HOUR)
     );
     assert!(config("").settings().keeps_everything());
-    assert_eq!(config("").settings().max_age_for("x", DataKind::Logs), None);
+    assert_eq!(
+        config("")
+            .settings()
+            .max_age_for_cluster("x", "c", DataKind::Logs),
+        None
+    );
 }
 
 /// Logs keep 3 days, metrics 7: a day goes once it ended that long ago, and what is newer
@@ -512,5 +517,401 @@ async fn a_reloaded_configuration_applies_at_once_and_deletions_are_counted() ->
     assert_eq!(janitor.settings().logs_max_age, Some(HOUR * 240));
     shutdown.cancel();
     task.await?;
+    Ok(())
+}
+
+/// A record of `cluster` at noon of `day` (plus `offset_micros`), "<cluster> day <day>".
+fn cluster_record(cluster: &str, day: i64, offset_micros: i64) -> crate::index::writer::LogEntry {
+    let mut record = entry(
+        noon_ms(day) * 1000 + offset_micros,
+        "a",
+        offset_micros as u64 + 1,
+        day as u64,
+        &format!("{cluster} day {day}"),
+    );
+    record.cluster = cluster.to_owned();
+    record
+}
+
+/// A batch with one sample of `up{cluster=...}` per day in `days`, valued the day.
+fn cluster_push(cluster: &str, days: &[i64]) -> PushRequest {
+    let mut batch = push(days);
+    batch.streams[0].cluster = cluster.to_owned();
+    batch.metric_families[0].series[0].labels = vec![afterglow_proto::v1::Label {
+        name: "cluster".to_owned(),
+        value: cluster.to_owned(),
+    }];
+    batch
+}
+
+/// Stores records and samples of each of `clusters` (in that order within a day) on `days`
+/// for `tenant` through `writer`, sealed and merged as at `now`.
+async fn write_clusters(
+    stores: &Stores,
+    writer: &LogWriter,
+    tenant: &str,
+    clusters: &[&str],
+    days: &[i64],
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let mut records = Vec::new();
+    for &day in days {
+        for (at, cluster) in clusters.iter().enumerate() {
+            records.push(cluster_record(cluster, day, at as i64));
+        }
+    }
+    writer.write(tenant.to_owned(), records).await?;
+    for cluster in clusters {
+        stores.series.append(tenant, &cluster_push(cluster, days));
+    }
+    stores.series.seal()?;
+    stores.series.compact_at(now.as_millisecond())?;
+    Ok(())
+}
+
+/// `(cluster, day)` of `tenant`'s `up` samples, sorted.
+fn metric_clusters(stores: &Stores, tenant: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    let found = stores
+        .series
+        .source(vec![tenant.to_owned()])
+        .select(&[], i64::MIN, i64::MAX)?;
+    let mut pairs: Vec<(String, i64)> = found
+        .iter()
+        .flat_map(|series| {
+            let cluster = series
+                .labels
+                .iter()
+                .find(|(name, _)| name == "cluster")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default();
+            series
+                .samples
+                .iter()
+                .map(move |&(_, value)| (cluster.clone(), value as i64))
+        })
+        .collect();
+    pairs.sort();
+    Ok(pairs)
+}
+
+/// Runs `janitor` at `now` on a blocking thread, as `run_periodically` does: it waits for the
+/// index writer.
+async fn run_blocking(janitor: &Arc<Janitor>, now: Timestamp) -> anyhow::Result<RetentionReport> {
+    let janitor = Arc::clone(janitor);
+    Ok(tokio::task::spawn_blocking(move || janitor.run_at(now)).await?)
+}
+
+fn cluster_deleted(report: &RetentionReport) -> Vec<(DataKind, Date, String, u64)> {
+    report
+        .cluster_deletions
+        .iter()
+        .map(|deletion| {
+            (
+                deletion.partition.kind,
+                deletion.partition.day,
+                deletion.cluster.clone(),
+                deletion.deleted,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn with_clusters_the_first_matching_rule_wins() {
+    let settings = config(
+        "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ntenant = \"team-a\"\ncluster = \"ci-*\"\nmax_age = \"24h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"48h\"\n[[retention.rules]]\ntenant = \"team-a\"\nmax_age = \"96h\"\n[[retention.rules]]\ntenant = \"team-c\"\nmax_age = \"12h\"\n[[retention.rules]]\ntenant = \"team-c\"\ncluster = \"*\"\nmax_age = \"1h\"\n",
+    )
+    .settings();
+    let limit =
+        |tenant: &str, cluster: &str| settings.max_age_for_cluster(tenant, cluster, DataKind::Logs);
+    // Tenant and cluster, before cluster only, before tenant only, before `max_age`.
+    assert_eq!(limit("team-a", "ci-1"), Some(24 * HOUR));
+    assert_eq!(limit("team-b", "ci-1"), Some(48 * HOUR));
+    assert_eq!(limit("team-a", "prod"), Some(96 * HOUR));
+    assert_eq!(limit("team-b", "prod"), Some(720 * HOUR));
+    // A rule after a broader one that matches never applies.
+    assert_eq!(limit("team-c", "ci-1"), Some(48 * HOUR));
+    assert_eq!(limit("team-c", "prod"), Some(12 * HOUR));
+    assert_eq!(
+        settings.shortest_max_age_for("team-a", DataKind::Logs),
+        Some(24 * HOUR)
+    );
+    assert_eq!(
+        settings.shortest_max_age_for("team-c", DataKind::Logs),
+        Some(12 * HOUR),
+        "the rule after team-c's catch-all never applies"
+    );
+    // A partition's clusters share one limit unless a cluster rule comes first.
+    assert_eq!(
+        settings.max_age_for("team-a", DataKind::Logs),
+        PartitionMaxAge::PerCluster
+    );
+    let tenant_first = config(
+        "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ntenant = \"team-a\"\nmax_age = \"96h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"48h\"\n",
+    )
+    .settings();
+    assert_eq!(
+        tenant_first.max_age_for("team-a", DataKind::Metrics),
+        PartitionMaxAge::Uniform(Some(96 * HOUR))
+    );
+    assert_eq!(
+        tenant_first.max_age_for("team-b", DataKind::Metrics),
+        PartitionMaxAge::PerCluster
+    );
+}
+
+/// Clusters `ci-1` and `prod` share tenant `t`'s days; `ci-*` keeps 3 days, the rest 30: the
+/// old day loses `ci-1`'s records and series and keeps `prod`'s, the new day keeps both, and
+/// a second run does nothing.
+#[tokio::test]
+async fn a_cluster_rule_inside_a_shared_partition_drops_only_that_cluster() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let stores = Stores::open(dir.path())?;
+    let now = at(10, 1);
+    let writer = LogWriter::start(Arc::clone(&stores.logs), Duration::from_millis(10), None)?;
+    write_clusters(&stores, &writer, "t", &["ci-1", "prod"], &[5, 9], now).await?;
+    let metrics = Arc::new(CollectorMetrics::new());
+    let janitor = Arc::new(
+        Janitor::new(
+            stores.data_dir.clone(),
+            Arc::clone(&stores.logs),
+            Arc::clone(&stores.series),
+            config(
+                "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"72h\"\n",
+            ),
+            Arc::clone(&metrics),
+        )
+        .with_log_writer(writer.clone()),
+    );
+
+    let report = run_blocking(&janitor, now).await?;
+    assert!(report.deleted.is_empty(), "{:?}", report.deleted);
+    assert_eq!(
+        cluster_deleted(&report),
+        [
+            (DataKind::Logs, date_of(5), "ci-1".to_owned(), 1),
+            (DataKind::Metrics, date_of(5), "ci-1".to_owned(), 1),
+        ]
+    );
+    assert_eq!(
+        stores.messages("t")?,
+        ["prod day 5", "ci-1 day 9", "prod day 9"]
+    );
+    assert_eq!(
+        metric_clusters(&stores, "t")?,
+        [
+            ("ci-1".to_owned(), 9),
+            ("prod".to_owned(), 5),
+            ("prod".to_owned(), 9)
+        ]
+    );
+    let day_5 = PartitionKey {
+        tenant: "t".to_owned(),
+        day: date_of(5),
+    };
+    assert_eq!(stores.logs.live_clusters(&day_5)?, [("prod".to_owned(), 1)]);
+    let segments = stores
+        .logs
+        .partition(&day_5)?
+        .index
+        .searchable_segment_ids()?;
+    assert_eq!(
+        segments.len(),
+        1,
+        "merged, the deleted record's bytes freed"
+    );
+    let searcher = stores.logs.partition(&day_5)?.reader.searcher();
+    let segment = &searcher.segment_readers()[0];
+    assert_eq!(
+        (segment.num_docs(), segment.num_deleted_docs()),
+        (1, 0),
+        "the deleted record is gone from the files, not only marked deleted"
+    );
+    let text = metrics.encode();
+    for line in [
+        "afterglow_collector_retention_records_deleted_total{reason=\"cluster_age\"} 1",
+        "afterglow_collector_retention_series_deleted_total{reason=\"cluster_age\"} 1",
+    ] {
+        assert!(text.lines().any(|found| found == line), "{line} in\n{text}");
+    }
+
+    // Nothing left to do: no rewrite, no commit.
+    let metric_blocks =
+        std::fs::read_dir(dir.path().join("metrics/t").join(date_of(5).to_string()))?
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect::<std::collections::BTreeSet<_>>();
+    let again = run_blocking(&janitor, now).await?;
+    assert!(again.deleted.is_empty() && again.cluster_deletions.is_empty());
+    let metric_blocks_after =
+        std::fs::read_dir(dir.path().join("metrics/t").join(date_of(5).to_string()))?
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(metric_blocks, metric_blocks_after);
+
+    // A reopened store finds the same.
+    writer.shutdown().await;
+    drop((janitor, stores));
+    let reopened = Stores::open(dir.path())?;
+    assert_eq!(
+        reopened.messages("t")?,
+        ["prod day 5", "ci-1 day 9", "prod day 9"]
+    );
+    assert_eq!(metric_clusters(&reopened, "t")?.len(), 3);
+    Ok(())
+}
+
+/// A day whose every cluster is expired goes whole, as by an age limit.
+#[tokio::test]
+async fn a_partition_whose_every_cluster_is_expired_is_deleted_whole() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let stores = Stores::open(dir.path())?;
+    let now = at(10, 1);
+    let writer = LogWriter::start(Arc::clone(&stores.logs), Duration::from_millis(10), None)?;
+    write_clusters(&stores, &writer, "t", &["ci-1", "ci-2"], &[5, 9], now).await?;
+    writer.shutdown().await;
+    let writer = LogWriter::start(Arc::clone(&stores.logs), Duration::from_millis(10), None)?;
+    let janitor = Arc::new(
+        stores
+            .janitor(config(
+                "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"72h\"\n",
+            ))
+            .with_log_writer(writer.clone()),
+    );
+    let report = run_blocking(&janitor, now).await?;
+    assert!(report.cluster_deletions.is_empty());
+    assert_eq!(
+        deleted(&report),
+        [
+            (
+                DataKind::Logs,
+                "t".to_owned(),
+                date_of(5),
+                DeletionReason::Age
+            ),
+            (
+                DataKind::Metrics,
+                "t".to_owned(),
+                date_of(5),
+                DeletionReason::Age
+            ),
+        ]
+    );
+    assert_eq!(stores.days_on_disk("logs", "t"), [date_of(9).to_string()]);
+    assert_eq!(
+        stores.days_on_disk("metrics", "t"),
+        [date_of(9).to_string()]
+    );
+    assert_eq!(stores.messages("t")?, ["ci-1 day 9", "ci-2 day 9"]);
+    assert_eq!(
+        metric_clusters(&stores, "t")?,
+        [("ci-1".to_owned(), 9), ("ci-2".to_owned(), 9)]
+    );
+    writer.shutdown().await;
+    Ok(())
+}
+
+/// Over real stores: `team-a`'s `ci-*` keeps 1 day, other tenants' `ci-*` 3, the rest of
+/// `team-a` 5, everything else 30; each (tenant, cluster) keeps the days of its own limit.
+#[tokio::test]
+async fn cluster_rules_apply_tenant_and_cluster_then_cluster_then_tenant() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let stores = Stores::open(dir.path())?;
+    let now = at(10, 1);
+    let writer = LogWriter::start(Arc::clone(&stores.logs), Duration::from_millis(10), None)?;
+    let days = [4, 5, 7, 8, 9];
+    for tenant in ["team-a", "team-b"] {
+        write_clusters(&stores, &writer, tenant, &["ci-1", "prod"], &days, now).await?;
+    }
+    // A new writer: the old one holds the days it wrote open, so none could go whole.
+    writer.shutdown().await;
+    let writer = LogWriter::start(Arc::clone(&stores.logs), Duration::from_millis(10), None)?;
+    let janitor = Arc::new(
+        stores
+            .janitor(config(
+                "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ntenant = \"team-a\"\ncluster = \"ci-*\"\nmax_age = \"24h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"72h\"\n[[retention.rules]]\ntenant = \"team-a\"\nmax_age = \"120h\"\n",
+            ))
+            .with_log_writer(writer.clone()),
+    );
+    let report = run_blocking(&janitor, now).await?;
+    let whole: Vec<(DataKind, String, Date)> = deleted(&report)
+        .into_iter()
+        .map(|(kind, tenant, day, _)| (kind, tenant, day))
+        .collect();
+    assert_eq!(
+        whole,
+        [
+            (DataKind::Logs, "team-a".to_owned(), date_of(4)),
+            (DataKind::Metrics, "team-a".to_owned(), date_of(4))
+        ],
+        "every cluster of team-a's day 4 is expired"
+    );
+    let kept = |cluster: &str, days: &[i64]| -> Vec<(String, i64)> {
+        days.iter().map(|&day| (cluster.to_owned(), day)).collect()
+    };
+    // Day d ends at the start of day d + 1: with `now` 1 h into day 10, 24 h keeps day 9,
+    // 72 h days 7-9, 120 h days 5-9.
+    let team_a: Vec<(String, i64)> = [kept("ci-1", &[9]), kept("prod", &[5, 7, 8, 9])].concat();
+    let team_b: Vec<(String, i64)> = [kept("ci-1", &[7, 8, 9]), kept("prod", &days)].concat();
+    assert_eq!(metric_clusters(&stores, "team-a")?, team_a);
+    assert_eq!(metric_clusters(&stores, "team-b")?, team_b);
+    let logged = |tenant: &str| -> anyhow::Result<Vec<(String, i64)>> {
+        let mut pairs: Vec<(String, i64)> = stores
+            .messages(tenant)?
+            .iter()
+            .map(|message| {
+                let (cluster, day) = message.split_once(" day ").expect("<cluster> day <day>");
+                (cluster.to_owned(), day.parse().expect("a day"))
+            })
+            .collect();
+        pairs.sort();
+        Ok(pairs)
+    };
+    assert_eq!(logged("team-a")?, team_a);
+    assert_eq!(logged("team-b")?, team_b);
+    writer.shutdown().await;
+    Ok(())
+}
+
+/// A stop after the rewritten block is durable but before the blocks it replaces are
+/// removed: reopening removes them, so the dropped cluster's samples do not come back.
+#[tokio::test]
+async fn a_stop_mid_rewrite_does_not_bring_a_dropped_cluster_back() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let now = at(10, 1);
+    let day_dir = dir.path().join("metrics/t").join(date_of(5).to_string());
+    let old_blocks: Vec<(PathBuf, Vec<u8>)> = {
+        let stores = Stores::open(dir.path())?;
+        for cluster in ["ci-1", "prod"] {
+            stores.series.append("t", &cluster_push(cluster, &[5]));
+            stores.series.seal()?;
+        }
+        // The day ended: merged into one block, no longer written.
+        stores.series.compact_at(now.as_millisecond())?;
+        let mut old_blocks = Vec::new();
+        for entry in std::fs::read_dir(&day_dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".blk") {
+                old_blocks.push((entry.path(), std::fs::read(entry.path())?));
+            }
+        }
+        assert_eq!(old_blocks.len(), 1);
+        let janitor = stores.janitor(config(
+            "[retention]\nmax_age = \"720h\"\n[[retention.rules]]\ncluster = \"ci-*\"\nmax_age = \"72h\"\n",
+        ));
+        let report = janitor.run_at(now);
+        assert_eq!(
+            cluster_deleted(&report),
+            [(DataKind::Metrics, date_of(5), "ci-1".to_owned(), 1)]
+        );
+        assert_eq!(metric_clusters(&stores, "t")?, [("prod".to_owned(), 5)]);
+        old_blocks
+    };
+    for (path, bytes) in &old_blocks {
+        std::fs::write(path, bytes)?;
+    }
+    let reopened = Stores::open(dir.path())?;
+    assert_eq!(metric_clusters(&reopened, "t")?, [("prod".to_owned(), 5)]);
+    assert!(old_blocks.iter().all(|(path, _)| !path.exists()));
     Ok(())
 }

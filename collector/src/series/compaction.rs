@@ -4,7 +4,8 @@
 //! The rule a reader must not miss: the merged block names the blocks it replaces and is made
 //! durable before they are deleted; in memory it replaces them in one step under the
 //! partition's mutex. A crash in between leaves both on disk, and `open` deletes the replaced
-//! ones, so no sample is ever counted twice.
+//! ones, so no sample is ever counted twice. Retention's rewrite of a partition without some
+//! series (`rewrite_without`) replaces its blocks the same way.
 
 use std::sync::Arc;
 
@@ -50,32 +51,80 @@ pub(crate) fn compact_partition(partition: &Partition, day_closed: bool) -> Seri
             state.next_block_id += 1;
             (inputs, level, block_id)
         };
-        let merged = merge(partition, &inputs, level, block_id)?;
-        {
-            let mut state = partition.lock();
-            state
-                .blocks
-                .retain(|info| !inputs.iter().any(|input| input.id == info.id));
-            state.blocks.push(Arc::new(merged));
-        }
-        for input in &inputs {
-            std::fs::remove_file(&input.path).map_err(|source| {
-                crate::series::error::SeriesError::Delete {
-                    path: input.path.clone(),
-                    source,
-                }
-            })?;
-        }
-        block::sync_dir(&partition.dir)?;
+        let merged = merge(partition, &inputs, level, block_id, |_| true)?;
+        replace(partition, &inputs, merged)?;
     }
 }
 
-/// Writes block `block_id` of `level` holding every sample of `inputs`.
+/// Replaces every block of `partition` (which must not be written meanwhile: the caller holds
+/// the store's maintenance lock and saw no live part) by one block without the series `drop`
+/// says to drop; returns how many of those the blocks held.
+pub(crate) fn rewrite_without(
+    partition: &Partition,
+    drop: impl Fn(u32) -> bool,
+) -> SeriesResult<usize> {
+    let (inputs, level, block_id) = {
+        let mut state = partition.lock();
+        let inputs = state.blocks.clone();
+        let level = inputs.iter().map(|info| info.level).max().unwrap_or(0);
+        let block_id = state.next_block_id;
+        state.next_block_id += 1;
+        (inputs, level.saturating_add(1), block_id)
+    };
+    let mut dropped: Vec<u32> = Vec::new();
+    for info in &inputs {
+        let file = open_block(info)?;
+        let directory = block::read_directory(&file, &info.path)?;
+        dropped.extend(
+            directory
+                .entries
+                .iter()
+                .map(|entry| entry.series_id)
+                .filter(|&id| drop(id)),
+        );
+    }
+    dropped.sort_unstable();
+    dropped.dedup();
+    if dropped.is_empty() {
+        return Ok(0);
+    }
+    let merged = merge(partition, &inputs, level, block_id, |id| !drop(id))?;
+    replace(partition, &inputs, merged)?;
+    Ok(dropped.len())
+}
+
+/// Puts `merged` in place of `inputs`: in memory in one step, then deletes their files.
+fn replace(
+    partition: &Partition,
+    inputs: &[Arc<BlockInfo>],
+    merged: BlockInfo,
+) -> SeriesResult<()> {
+    {
+        let mut state = partition.lock();
+        state
+            .blocks
+            .retain(|info| !inputs.iter().any(|input| input.id == info.id));
+        state.blocks.push(Arc::new(merged));
+    }
+    for input in inputs {
+        std::fs::remove_file(&input.path).map_err(|source| {
+            crate::series::error::SeriesError::Delete {
+                path: input.path.clone(),
+                source,
+            }
+        })?;
+    }
+    block::sync_dir(&partition.dir)
+}
+
+/// Writes block `block_id` of `level` holding every sample of `inputs` of the series `keep`
+/// keeps.
 fn merge(
     partition: &Partition,
     inputs: &[Arc<BlockInfo>],
     level: u8,
     block_id: u64,
+    keep: impl Fn(u32) -> bool,
 ) -> SeriesResult<BlockInfo> {
     let mut opened = Vec::with_capacity(inputs.len());
     for info in inputs {
@@ -87,6 +136,7 @@ fn merge(
         .iter()
         .flat_map(|(_, _, directory)| directory.entries.iter().map(|entry| entry.series_id))
         .collect();
+    series_ids.retain(|&id| keep(id));
     series_ids.sort_unstable();
     series_ids.dedup();
     let mut writer = BlockWriter::create(&partition.dir, block_id)?;

@@ -6,7 +6,7 @@
 //! makes WAL replays and resends harmless. `seal` makes everything appended before it durable;
 //! only then may the WAL that fed it be released.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -175,6 +175,24 @@ fn open_partition_dir(dir: &Path) -> SeriesResult<PartitionState> {
         live: None,
         deleted: false,
     })
+}
+
+/// The key of `tenant`'s partition of UTC day `day`.
+fn partition_key(tenant: &str, day: jiff::civil::Date) -> Option<PartitionKey> {
+    let start = jiff::tz::TimeZone::UTC
+        .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+        .ok()?;
+    Some(PartitionKey {
+        tenant: tenant.to_owned(),
+        day: day_of(start.as_millisecond())?,
+    })
+}
+
+/// The value of the `cluster` label of `labels` (sorted by name), `""` without one.
+fn cluster_label(labels: &Labels) -> &str {
+    labels
+        .binary_search_by(|(name, _)| name.as_str().cmp("cluster"))
+        .map_or("", |at| labels[at].1.as_str())
 }
 
 /// The series of a batch grouped by day: day → (labels, samples of that day).
@@ -581,16 +599,8 @@ impl SeriesStore {
         tenant: &str,
         day: jiff::civil::Date,
     ) -> SeriesResult<Detach> {
-        let Some(day) = jiff::tz::TimeZone::UTC
-            .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
-            .ok()
-            .and_then(|start| day_of(start.as_millisecond()))
-        else {
+        let Some(key) = &partition_key(tenant, day) else {
             return Ok(Detach::NothingOnDisk);
-        };
-        let key = &PartitionKey {
-            tenant: tenant.to_owned(),
-            day,
         };
         // No seal or merge writes into the directory while it moves.
         let _maintenance = self
@@ -622,6 +632,92 @@ impl SeriesStore {
         self.column_cache.forget_under(&partition.dir);
         self.index_cache.forget(&partition.dir.join(INDEX_FILE));
         Ok(aside.map_or(Detach::NothingOnDisk, Detach::MovedAside))
+    }
+
+    /// The clusters (the `cluster` label; `""` for series without one) with samples in the
+    /// blocks of `tenant`'s partition of `day`, each with its number of series, by name;
+    /// `None` while the partition is being written (see `detach_unless_written`).
+    pub(crate) fn clusters_in(
+        &self,
+        tenant: &str,
+        day: jiff::civil::Date,
+    ) -> SeriesResult<Option<Vec<(String, u64)>>> {
+        let _maintenance = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(partition) = self.existing_partition(tenant, day) else {
+            return Ok(Some(Vec::new()));
+        };
+        let blocks = {
+            let state = partition.lock();
+            if state.live.is_some() {
+                return Ok(None);
+            }
+            state.blocks.clone()
+        };
+        let mut series_ids = BTreeSet::new();
+        for info in &blocks {
+            let file = crate::series::partition::open_block(info)?;
+            let directory = block::read_directory(&file, &info.path)?;
+            series_ids.extend(directory.entries.iter().map(|entry| entry.series_id));
+        }
+        if series_ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let index = self.index_cache.load(&partition.dir.join(INDEX_FILE))?;
+        let mut clusters: BTreeMap<String, u64> = BTreeMap::new();
+        for (id, labels) in index.iter() {
+            if series_ids.contains(&id) {
+                *clusters
+                    .entry(cluster_label(labels).to_owned())
+                    .or_default() += 1;
+            }
+        }
+        Ok(Some(clusters.into_iter().collect()))
+    }
+
+    /// Drops the series of `clusters` (the `cluster` label) from `tenant`'s partition of `day`:
+    /// rewrites its blocks without them, replacing them as a merge does. `None` while the
+    /// partition is being written; else how many series were dropped.
+    pub(crate) fn drop_clusters(
+        &self,
+        tenant: &str,
+        day: jiff::civil::Date,
+        clusters: &[String],
+    ) -> SeriesResult<Option<usize>> {
+        let _maintenance = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(partition) = self.existing_partition(tenant, day) else {
+            return Ok(Some(0));
+        };
+        if partition.lock().live.is_some() {
+            return Ok(None);
+        }
+        let index = self.index_cache.load(&partition.dir.join(INDEX_FILE))?;
+        let dropped_ids: HashSet<u32> = index
+            .iter()
+            .filter(|(_, labels)| clusters.iter().any(|name| name == cluster_label(labels)))
+            .map(|(id, _)| id)
+            .collect();
+        let dropped =
+            crate::series::compaction::rewrite_without(&partition, |id| dropped_ids.contains(&id))?;
+        if dropped > 0 {
+            self.column_cache.forget_under(&partition.dir);
+        }
+        Ok(Some(dropped))
+    }
+
+    /// `tenant`'s partition of `day`, if the store has it.
+    fn existing_partition(&self, tenant: &str, day: jiff::civil::Date) -> Option<Arc<Partition>> {
+        let key = partition_key(tenant, day)?;
+        self.partitions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned()
     }
 
     /// Read access to the series of `tenants` only.
