@@ -473,9 +473,18 @@ impl Agent {
 /// `what` and the last value seen.
 pub fn wait_for<T, S: std::fmt::Debug>(
     what: &str,
+    condition: impl FnMut() -> Result<std::result::Result<T, S>>,
+) -> Result<T> {
+    wait_for_within(what, PATIENCE, condition)
+}
+
+/// `wait_for` with a patience of `limit`, for what has a known delay of its own.
+pub fn wait_for_within<T, S: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
     mut condition: impl FnMut() -> Result<std::result::Result<T, S>>,
 ) -> Result<T> {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + limit;
     loop {
         let last = match condition()? {
             Ok(value) => return Ok(value),
@@ -483,7 +492,7 @@ pub fn wait_for<T, S: std::fmt::Debug>(
         };
         if Instant::now() > deadline {
             // A panic, not an error: the processes' logs are printed as they are dropped.
-            panic!("gave up after {PATIENCE:?} waiting for {what}; last seen: {last:?}");
+            panic!("gave up after {limit:?} waiting for {what}; last seen: {last:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,14 +1,15 @@
 //! Retention through the real binaries: a collector keeping everything is given an age limit
 //! by editing its configuration file (and SIGHUP, to read it at once); the day of the fixture
-//! logs (2026-11-27, more than an hour old on any clock this runs on) disappears from search
-//! and from disk, and today's records and samples stay. It also needs the writer to let go of
-//! a past day soon after its last record: a partition held open is never deleted.
+//! logs (2026-11-27, more than an hour old on any clock this runs on), and a metric sample the
+//! scraped page stamps on that day, disappear from search, the Prometheus API and disk, and
+//! today's records and samples stay. It also needs the writer to let go of a past day soon
+//! after its last record: a partition held open is never deleted.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use afterglow_tests::peers::{MetricsServer, instant_query};
-use afterglow_tests::{Agent, Collector, Scene, encode, fixture, wait_for};
+use afterglow_tests::{Agent, Collector, Scene, encode, fixture, wait_for, wait_for_within};
 use anyhow::Result;
 
 /// Records of `query` on 2026-11-27 (UTC), as the search API counts them.
@@ -18,6 +19,16 @@ fn count_on_fixture_day(collector: &Collector, query: &str) -> Result<u64> {
         encode(query)
     ))?;
     Ok(json["count"].as_u64().unwrap_or(u64::MAX))
+}
+
+/// 2026-11-27T12:00:00Z, in milliseconds.
+const OLD_SAMPLE_MS: i64 = 1_795_780_800_000;
+
+/// Series of `old_gauge` the Prometheus API finds at the old sample's time.
+fn old_samples(collector: &Collector) -> Result<usize> {
+    let at = OLD_SAMPLE_MS as f64 / 1000.0 + 30.0;
+    let found = instant_query(&collector.http_url, "old_gauge", at)?;
+    Ok(found["result"].as_array().map_or(0, Vec::len))
 }
 
 #[test]
@@ -30,8 +41,14 @@ fn an_age_limit_added_to_the_running_config_deletes_old_days_and_keeps_today() -
         "[retention]\ninterval = \"1s\"\n",
     )?;
     let page = fixture("metrics/worker-1-metrics-t2-load.prom");
-    let metrics = MetricsServer::start(Arc::new(move |path, _| {
-        (path == "/metrics").then(|| page.clone())
+    // For its first seconds the page also has a sample stamped 2026-11-27T12:00:00Z.
+    let metrics = MetricsServer::start(Arc::new(move |path, elapsed| {
+        let old = if elapsed < 3.0 {
+            format!("old_gauge 1 {OLD_SAMPLE_MS}\n")
+        } else {
+            String::new()
+        };
+        (path == "/metrics").then(|| page.clone() + &old)
     }))?;
     let logs_dir = scene.path().join("node");
     std::fs::create_dir(&logs_dir)?;
@@ -70,9 +87,21 @@ fn an_age_limit_added_to_the_running_config_deletes_old_days_and_keeps_today() -
         let up = instant_query(&collector.http_url, "up{cluster=\"old\"}", now)?;
         Ok(up["result"].as_array().map_or(0, Vec::len))
     };
-    wait_for("a scrape", || {
-        Ok(if up_now()? == 1 { Ok(()) } else { Err(0) })
+    wait_for("a scrape, and the old sample", || {
+        let (up, old) = (up_now()?, old_samples(&collector)?);
+        Ok(if up == 1 && old == 1 {
+            Ok(())
+        } else {
+            Err((up, old))
+        })
     })?;
+
+    let day_dirs = [
+        scene.data_dir().join("logs/default/2026-11-27"),
+        scene.data_dir().join("metrics/default/2026-11-27"),
+    ];
+    // The metrics day reaches the disk when the series head is sealed; the logs day is there.
+    assert!(day_dirs[0].exists(), "{day_dirs:?}");
 
     // The same file with an age limit; SIGHUP makes the collector read it now.
     let config_path = scene.path().join("collector-0.toml");
@@ -85,10 +114,23 @@ fn an_age_limit_added_to_the_running_config_deletes_old_days_and_keeps_today() -
         ),
     )?;
     collector.process.hang_up()?;
-    wait_for("the fixture day deleted", || {
-        let old = count_on_fixture_day(&collector, "*")?;
-        Ok(if old == 0 { Ok(()) } else { Err(old) })
-    })?;
+    // The old day's samples stay "being written" until the series head is next sealed (every
+    // 30 s), and a day being written is not deleted.
+    wait_for_within(
+        "the fixture day's records and sample deleted",
+        std::time::Duration::from_secs(90),
+        || {
+            let (records, samples) = (
+                count_on_fixture_day(&collector, "*")?,
+                old_samples(&collector)?,
+            );
+            Ok(if records == 0 && samples == 0 {
+                Ok(())
+            } else {
+                Err((records, samples))
+            })
+        },
+    )?;
     assert_eq!(
         collector.search_all(today, 10)?.len(),
         1,
@@ -96,8 +138,8 @@ fn an_age_limit_added_to_the_running_config_deletes_old_days_and_keeps_today() -
     );
     assert_eq!(up_now()?, 1, "today's samples stay");
     assert!(
-        !scene.data_dir().join("logs/default/2026-11-27").exists(),
-        "the day's partition is gone from disk"
+        day_dirs.iter().all(|dir| !dir.exists()),
+        "the day's partitions are gone from disk"
     );
     let (_, retention) = collector.get_json("/api/v1/retention")?;
     assert_eq!(retention["settings"]["logs_max_age"], "1h", "{retention}");
