@@ -16,6 +16,10 @@ pub struct CollectorConfig {
     /// Where indexes and other state live.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Listen on addresses other than loopback although nothing authenticates callers:
+    /// whoever reaches the ports can read and write every tenant's data. Off by default.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
     /// Listening addresses.
     #[serde(default)]
     pub listen: ListenConfig,
@@ -423,10 +427,16 @@ impl CollectorConfig {
             ("listen.http", &self.listen.http),
             ("listen.grpc", &self.listen.grpc),
         ] {
-            if let Err(error) = addr.parse::<SocketAddr>() {
-                problems.push(format!(
+            match addr.parse::<SocketAddr>() {
+                Err(error) => problems.push(format!(
                     "`{name}`: {addr:?} is not an address like \"127.0.0.1:7700\": {error}"
-                ));
+                )),
+                Ok(addr) if !addr.ip().is_loopback() && !self.allow_unauthenticated => {
+                    problems.push(format!(
+                        "`{name}`: {addr} is not a loopback address, and nothing authenticates callers: anyone who can reach it could read and write every tenant's logs and metrics. Listen on 127.0.0.1 (behind a proxy that authenticates), or set `allow_unauthenticated = true` to accept that"
+                    ));
+                }
+                Ok(_) => {}
             }
         }
         if let Err(error) = parse_duration(&self.index.commit_interval) {
@@ -563,6 +573,29 @@ mod tests {
         let problems =
             CollectorConfig::parse("[wal]\nfsync = \"sometimes\"\n").expect_err("invalid");
         assert!(problems[0].contains("`wal.fsync`"), "{problems:?}");
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_allow_unauthenticated() {
+        for listen in [
+            "[listen]\nhttp = \"0.0.0.0:7700\"\n",
+            "[listen]\ngrpc = \"10.1.2.3:7701\"\n",
+            "[listen]\nhttp = \"[::]:7700\"\n",
+        ] {
+            let problems = CollectorConfig::parse(listen).expect_err("refused");
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].contains("is not a loopback address")
+                    && problems[0].contains("allow_unauthenticated = true"),
+                "{problems:?}"
+            );
+            let allowed = format!("allow_unauthenticated = true\n{listen}");
+            assert!(CollectorConfig::parse(&allowed).is_ok(), "{allowed}");
+        }
+        for loopback in ["127.0.0.1:7700", "127.0.0.2:7700", "[::1]:7700"] {
+            let text = format!("[listen]\nhttp = \"{loopback}\"\n");
+            assert!(CollectorConfig::parse(&text).is_ok(), "{text}");
+        }
     }
 
     #[test]
