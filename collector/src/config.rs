@@ -178,6 +178,10 @@ pub struct SearchConfig {
     /// stay open even beyond it. At least 1.
     #[serde(default = "default_max_open_partitions")]
     pub max_open_partitions: usize,
+    /// Most live tails (`/api/v1/logs/tail` clients) at once; one more is answered 503. Each
+    /// holds a buffer of events and matches every new batch. At least 1.
+    #[serde(default = "default_max_tail_clients")]
+    pub max_tail_clients: usize,
 }
 
 impl Default for SearchConfig {
@@ -185,6 +189,7 @@ impl Default for SearchConfig {
         SearchConfig {
             timeout: default_search_timeout(),
             max_open_partitions: default_max_open_partitions(),
+            max_tail_clients: default_max_tail_clients(),
         }
     }
 }
@@ -201,6 +206,9 @@ fn default_search_timeout() -> String {
 }
 fn default_max_open_partitions() -> usize {
     DEFAULT_MAX_OPEN_PARTITIONS
+}
+fn default_max_tail_clients() -> usize {
+    64
 }
 
 /// `[search] max_open_partitions` when not configured.
@@ -471,6 +479,9 @@ impl CollectorConfig {
         if self.metrics.max_series_per_tenant == 0 {
             problems.push("`metrics.max_series_per_tenant`: must be at least 1".to_owned());
         }
+        if self.search.max_tail_clients == 0 {
+            problems.push("`search.max_tail_clients`: must be at least 1".to_owned());
+        }
         if self.search.max_open_partitions == 0 {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
@@ -605,6 +616,10 @@ mod tests {
         assert_eq!(config.http_addr().to_string(), "127.0.0.1:7700");
         assert_eq!(config.grpc_addr().to_string(), "127.0.0.1:7701");
         assert_eq!(config.search.max_open_partitions, 64);
+        assert_eq!(config.search.max_tail_clients, 64);
+        let problems = CollectorConfig::parse("[search]\nmax_tail_clients = 0\n")
+            .expect_err("no tail at all is refused");
+        assert_eq!(problems, ["`search.max_tail_clients`: must be at least 1"]);
     }
 
     #[test]

@@ -184,6 +184,7 @@ async fn run_following(
             Arc::new(move |tenants| series.source(tenants))
         },
         search_timeout: config.search.timeout(),
+        tail_clients: Arc::new(tokio::sync::Semaphore::new(config.search.max_tail_clients)),
         metrics,
         retention: Some(janitor),
     };

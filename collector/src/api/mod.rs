@@ -41,6 +41,8 @@ pub struct AppState {
     pub search_timeout: Duration,
     /// The collector's own metrics, served at `/metrics`.
     pub metrics: Arc<CollectorMetrics>,
+    /// One permit per live tail client allowed (`[search] max_tail_clients`).
+    pub tail_clients: Arc<tokio::sync::Semaphore>,
     /// What retention keeps (`None` in tests that do not ask).
     pub retention: Option<Arc<Janitor>>,
 }

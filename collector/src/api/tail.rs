@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
@@ -32,14 +33,20 @@ pub async fn tail(
     Query(params): Query<TailParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let matcher = TailMatcher::new(state.store.schema(), params.q.as_deref().unwrap_or(""))?;
+    let permit = Arc::clone(&state.tail_clients)
+        .try_acquire_owned()
+        .map_err(|_| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "too many live tails are open ([search] max_tail_clients); retry later"
+                .to_owned(),
+        })?;
     let arrivals = state.store.arrivals().subscribe();
     let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
-    tokio::spawn(follow(
-        arrivals,
-        Arc::new(matcher),
-        state.readable_tenants,
-        events,
-    ));
+    tokio::spawn(async move {
+        follow(arrivals, Arc::new(matcher), state.readable_tenants, events).await;
+        // The client's place is free once it has left.
+        drop(permit);
+    });
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
 }
 
@@ -189,6 +196,33 @@ mod tests {
             "the caller's tenant only"
         );
         writer.shutdown().await;
+    }
+
+    /// `[search] max_tail_clients` live tails at once: one more is 503, and a client that
+    /// leaves frees its place.
+    #[tokio::test]
+    async fn live_tails_are_bounded_and_a_leaving_client_frees_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        let mut state = state(store);
+        state.tail_clients = Arc::new(tokio::sync::Semaphore::new(1));
+        let (status, first) = open_tail(&state, "*").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = open_tail(&state, "*").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        let _third = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let (status, body) = open_tail(&state, "*").await;
+                if status == StatusCode::OK {
+                    return body;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the place is free once the first client has left");
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState 
         series: crate::series::select::no_series(),
         search_timeout: Duration::from_secs(30),
         metrics: Arc::default(),
+        tail_clients: Arc::new(tokio::sync::Semaphore::new(64)),
         retention: None,
     }
 }
