@@ -8,6 +8,7 @@ mod acceptance;
 mod check;
 mod crash;
 mod dask_metrics;
+mod hostile;
 mod logs;
 mod metrics;
 mod retention;
