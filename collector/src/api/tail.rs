@@ -147,15 +147,21 @@ mod tests {
         }
     }
 
+    /// An empty store in a temporary directory (kept while the directory value lives).
+    fn empty_store() -> (tempfile::TempDir, Arc<LogStore>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        (dir, store)
+    }
+
     fn state(store: Arc<LogStore>) -> AppState {
         state_reading(store, &["mine"])
     }
 
     #[tokio::test]
     async fn new_matching_records_of_the_callers_tenants_are_streamed_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        let (_dir, store) = empty_store();
         let writer =
             LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
         let state = state(Arc::clone(&store));
@@ -202,9 +208,7 @@ mod tests {
     /// leaves frees its place.
     #[tokio::test]
     async fn live_tails_are_bounded_and_a_leaving_client_frees_its_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        let (_dir, store) = empty_store();
         let mut state = state(store);
         state.tail_clients = Arc::new(tokio::sync::Semaphore::new(1));
         let (status, first) = open_tail(&state, "*").await;
@@ -227,9 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_does_not_read_is_disconnected_without_holding_ingest_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        let (_dir, store) = empty_store();
         let writer =
             LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
         let state = state(Arc::clone(&store));
@@ -267,9 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_query_is_refused_before_streaming() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS).expect("store"));
+        let (_dir, store) = empty_store();
         let (status, _) = open_tail(&state(store), "level:(ERROR").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
