@@ -16,10 +16,15 @@ pub struct CollectorConfig {
     /// Where indexes and other state live.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
-    /// Listen on addresses other than loopback although nothing authenticates callers:
-    /// whoever reaches the ports can read and write every tenant's data. Off by default.
+    /// Listen on addresses other than loopback with no `[[tokens]]`, although nothing then
+    /// authenticates callers: whoever reaches the ports can read and write every tenant's
+    /// data. Off by default.
     #[serde(default)]
     pub allow_unauthenticated: bool,
+    /// Who may do what (`auth/`). With none, callers are anonymous and reach tenant
+    /// `default` only, and only loopback is listened on (see `allow_unauthenticated`).
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
     /// Listening addresses.
     #[serde(default)]
     pub listen: ListenConfig,
@@ -41,6 +46,105 @@ pub struct CollectorConfig {
     /// How long data is kept and how much disk it may take (none of it: kept for ever).
     #[serde(default)]
     pub retention: RetentionConfig,
+}
+
+/// One `[[tokens]]` entry: a bearer token, known by its SHA-256 only, and what it may do.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, for logs and `/api/v1/whoami` (unique).
+    pub name: String,
+    /// Hex SHA-256 of the token (`afterglow-collector token new` prints it).
+    pub sha256: String,
+    /// The tenants it reads, or the one tenant it ingests into.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// What it may do: `ingest`, `read` (its tenants) and `admin` (read every tenant and the
+    /// collector's own `/metrics`).
+    pub can: Vec<Capability>,
+    /// Requests (HTTP requests and ingested batches) per second it may make; more are
+    /// answered 429 / RESOURCE_EXHAUSTED. Defaults to `[limits] requests_per_second_per_token`.
+    pub requests_per_second: Option<f64>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    Ingest,
+    Read,
+    Admin,
+}
+
+impl Capability {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Ingest => "ingest",
+            Capability::Read => "read",
+            Capability::Admin => "admin",
+        }
+    }
+}
+
+/// Tells whether `tenant` may name a tenant: 1 to 64 ASCII letters, digits, `.`, `_` or `-`,
+/// not starting with `.` (it names directories).
+pub fn is_valid_tenant(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && !tenant.starts_with('.')
+        && tenant
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+impl TokenConfig {
+    fn problems(&self, at: usize) -> Vec<String> {
+        let mut problems = Vec::new();
+        let here = format!("`tokens[{at}]` ({:?})", self.name);
+        if self.name.trim().is_empty() {
+            problems.push(format!("`tokens[{at}].name`: must not be empty"));
+        }
+        if crate::auth::token::parse_sha256(&self.sha256).is_none() {
+            problems.push(format!(
+                "{here}: `sha256` must be 64 hex digits, the SHA-256 of the token (`afterglow-collector token new` prints it); the token itself is never written here"
+            ));
+        }
+        if self.can.is_empty() {
+            problems.push(format!(
+                "{here}: `can` must list at least one of \"ingest\", \"read\", \"admin\""
+            ));
+        }
+        for tenant in &self.tenants {
+            if !is_valid_tenant(tenant) {
+                problems.push(format!(
+                    "{here}: tenant {tenant:?} must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+                ));
+            }
+        }
+        let needs_tenants = self.can.iter().any(|can| *can != Capability::Admin);
+        if needs_tenants && self.tenants.is_empty() {
+            problems.push(format!(
+                "{here}: `tenants` must name the tenants it may {}",
+                if self.can.contains(&Capability::Read) {
+                    "read"
+                } else {
+                    "ingest into"
+                }
+            ));
+        }
+        if self.can.contains(&Capability::Ingest) && self.tenants.len() > 1 {
+            problems.push(format!(
+                "{here}: an `ingest` token writes into exactly one tenant, but {} are listed; give each tenant's agents their own token",
+                self.tenants.len()
+            ));
+        }
+        if let Some(rate) = self.requests_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            problems.push(format!("{here}: `requests_per_second` must be above 0"));
+        }
+        problems
+    }
 }
 
 /// The `[retention]` table. Every limit is optional; without any, everything is kept.
@@ -308,6 +412,11 @@ pub struct LimitsConfig {
     /// less free space than this, in bytes (queries keep working; agents spool and retry).
     #[serde(default = "default_min_free_disk_bytes")]
     pub min_free_disk_bytes: u64,
+    /// Requests per second one token may make (HTTP requests and ingested batches), unless
+    /// its `[[tokens]]` entry says otherwise; bursts of twice that are let through.
+    /// Anonymous callers (no tokens configured) are not limited.
+    #[serde(default = "default_requests_per_second_per_token")]
+    pub requests_per_second_per_token: f64,
 }
 
 impl Default for LimitsConfig {
@@ -317,6 +426,7 @@ impl Default for LimitsConfig {
             max_batch_bytes: default_max_batch_bytes(),
             max_in_flight_bytes: default_max_in_flight_bytes(),
             min_free_disk_bytes: default_min_free_disk_bytes(),
+            requests_per_second_per_token: default_requests_per_second_per_token(),
         }
     }
 }
@@ -332,6 +442,9 @@ fn default_max_in_flight_bytes() -> usize {
 }
 fn default_min_free_disk_bytes() -> u64 {
     512 * 1024 * 1024
+}
+fn default_requests_per_second_per_token() -> f64 {
+    200.0
 }
 
 /// The `[listen]` table.
@@ -439,9 +552,13 @@ impl CollectorConfig {
                 Err(error) => problems.push(format!(
                     "`{name}`: {addr:?} is not an address like \"127.0.0.1:7700\": {error}"
                 )),
-                Ok(addr) if !addr.ip().is_loopback() && !self.allow_unauthenticated => {
+                Ok(addr)
+                    if !addr.ip().is_loopback()
+                        && self.tokens.is_empty()
+                        && !self.allow_unauthenticated =>
+                {
                     problems.push(format!(
-                        "`{name}`: {addr} is not a loopback address, and nothing authenticates callers: anyone who can reach it could read and write every tenant's logs and metrics. Listen on 127.0.0.1 (behind a proxy that authenticates), or set `allow_unauthenticated = true` to accept that"
+                        "`{name}`: {addr} is not a loopback address, and no `[[tokens]]` are configured, so nothing authenticates callers: anyone who can reach it could read and write every tenant's logs and metrics. Add tokens (`afterglow-collector token new`), listen on 127.0.0.1 behind a proxy that authenticates, or set `allow_unauthenticated = true` to accept that"
                     ));
                 }
                 Ok(_) => {}
@@ -486,12 +603,40 @@ impl CollectorConfig {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
         problems.extend(self.retention.problems());
+        problems.extend(self.token_problems());
         match parse_duration(&self.wal.fsync_interval) {
             Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
             Ok(interval) if interval.is_zero() => {
                 problems.push("`wal.fsync_interval`: must be above 0".to_owned());
             }
             Ok(_) => {}
+        }
+        problems
+    }
+
+    fn token_problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = (self.tokens.iter().enumerate())
+            .flat_map(|(at, token)| token.problems(at))
+            .collect();
+        let mut names = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for token in &self.tokens {
+            if !names.insert(token.name.as_str()) {
+                problems.push(format!(
+                    "`tokens`: the name {:?} is used twice; names must be unique",
+                    token.name
+                ));
+            }
+            if !hashes.insert(token.sha256.to_ascii_lowercase()) {
+                problems.push(format!(
+                    "`tokens`: {:?} has the same `sha256` as an earlier token; every token must be different",
+                    token.name
+                ));
+            }
+        }
+        let rate = self.limits.requests_per_second_per_token;
+        if !(rate.is_finite() && rate > 0.0) {
+            problems.push("`limits.requests_per_second_per_token`: must be above 0".to_owned());
         }
         problems
     }

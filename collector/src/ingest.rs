@@ -2,8 +2,9 @@
 //! number once it is fsynced there. Acks go out in batch order, while later batches are
 //! already being logged (a bounded number per connection).
 //!
-//! The rule a reader must not miss: the tenant comes from the connection's credential (for
-//! now the single default tenant), never from the payload.
+//! The rule a reader must not miss: the tenant comes from the stream's bearer token (`auth/`;
+//! tenant `default` on a collector without tokens), never from the payload. Each batch is
+//! also charged to the token's request rate.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::{Access, Denied, Need};
 use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::error::Error;
@@ -39,6 +41,7 @@ pub struct IngestService {
     disk: Arc<DiskGuard>,
     series: Arc<SeriesStore>,
     metrics: Arc<CollectorMetrics>,
+    access: Arc<Access>,
 }
 
 /// Tells whether the data directory has room, looking at most once a second.
@@ -90,6 +93,7 @@ impl IngestService {
         disk: Arc<DiskGuard>,
         series: Arc<SeriesStore>,
         metrics: Arc<CollectorMetrics>,
+        access: Arc<Access>,
     ) -> IngestService {
         IngestService {
             wal,
@@ -98,6 +102,7 @@ impl IngestService {
             disk,
             series,
             metrics,
+            access,
         }
     }
 }
@@ -117,6 +122,25 @@ impl From<Error> for Status {
     }
 }
 
+impl From<Denied> for Status {
+    fn from(denied: Denied) -> Status {
+        match denied {
+            Denied::Missing | Denied::Unknown => Status::unauthenticated(denied.to_string()),
+            Denied::Forbidden { .. } => Status::permission_denied(denied.to_string()),
+            Denied::RateLimited { retry_after, .. } => {
+                let mut status = Status::resource_exhausted(denied.to_string());
+                // gRPC's retry advice: how long to wait before trying again.
+                if let Ok(value) = retry_after.as_millis().to_string().parse() {
+                    status
+                        .metadata_mut()
+                        .insert("grpc-retry-pushback-ms", value);
+                }
+                status
+            }
+        }
+    }
+}
+
 type PushResponseStream = Pin<Box<dyn Stream<Item = Result<PushResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -127,7 +151,13 @@ impl Ingest for IngestService {
         &self,
         request: Request<Streaming<PushRequest>>,
     ) -> Result<Response<Self::PushStream>, Status> {
-        let tenant = DEFAULT_TENANT.to_owned();
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.as_bytes());
+        let grant = self.access.check(authorization, Need::Ingest, "grpc")?;
+        let tenant = grant.ingest_tenant().to_owned();
+        let access = Arc::clone(&self.access);
         let mut batches = request.into_inner();
         let (in_flight, mut in_flight_receiver) = mpsc::channel::<(
             u64,
@@ -164,6 +194,11 @@ impl Ingest for IngestService {
                     }
                 };
                 let number = batch.batch_number;
+                if let Err(denied) = access.charge_batch(&grant, "grpc") {
+                    metrics.refused("rate_limited");
+                    let _ = error_responses.send(Err(Status::from(denied))).await;
+                    return;
+                }
                 if let Some(free) = disk.shortage() {
                     let status = Status::resource_exhausted(format!(
                         "the collector's disk is nearly full ({free} bytes free, below the {} configured as limits.min_free_disk_bytes); batch {number} is refused, retry later",

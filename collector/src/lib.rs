@@ -3,6 +3,7 @@
 //! servers, start-up recovery, the retention janitor and shutdown.
 
 pub mod api;
+pub mod auth;
 pub mod batch;
 pub mod budget;
 pub mod config;
@@ -33,7 +34,7 @@ pub use error::{Error, Result};
 use crate::api::AppState;
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogWriter, WalReplay};
-use crate::ingest::{DEFAULT_TENANT, IngestService};
+use crate::ingest::IngestService;
 use crate::retention::Janitor;
 use crate::series::{SeriesConfig, SeriesStore};
 use crate::wal::Wal;
@@ -74,6 +75,12 @@ async fn run_following(
     on_listening: impl FnOnce(BoundAddrs),
 ) -> Result<()> {
     let metrics = Arc::new(telemetry::CollectorMetrics::new());
+    let access = Arc::new(auth::Access::new(&config, Arc::clone(&metrics)));
+    if !access.has_tokens() {
+        tracing::warn!(
+            "no [[tokens]] configured: callers are not authenticated, and everything is tenant `default`"
+        );
+    }
     let reloads = path.map(|path| {
         let watch = reload::watch_config(path, config.clone(), shutdown.clone());
         tokio::spawn(count_rejected_reloads(
@@ -143,6 +150,9 @@ async fn run_following(
     };
     tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
     on_listening(addrs);
+    if let Some(reloads) = &reloads {
+        tokio::spawn(follow_tokens(reloads.clone(), Arc::clone(&access)));
+    }
     // Started once the collector is up: a collector that cannot start deletes nothing.
     let retention_task = tokio::spawn(retention::run_periodically(
         Arc::clone(&janitor),
@@ -164,6 +174,7 @@ async fn run_following(
         )),
         Arc::clone(&series),
         Arc::clone(&metrics),
+        Arc::clone(&access),
     ))
     // Acks are a few bytes: compressing them would only cost a zstd context each side.
     .accept_compressed(CompressionEncoding::Zstd)
@@ -177,8 +188,18 @@ async fn run_following(
         });
 
     let state = AppState {
+        all_tenants: {
+            let (store, series) = (Arc::clone(&store), Arc::clone(&series));
+            Arc::new(move || {
+                let mut tenants = store.tenants();
+                tenants.extend(series.tenants());
+                tenants.sort();
+                tenants.dedup();
+                tenants
+            })
+        },
         store,
-        readable_tenants: Arc::new(vec![DEFAULT_TENANT.to_owned()]),
+        access,
         series: {
             let series = Arc::clone(&series);
             Arc::new(move |tenants| series.source(tenants))
@@ -202,6 +223,17 @@ async fn run_following(
     http_result.map_err(|error| Error::Serve("http", Box::new(error)))?;
     tracing::info!("collector stopped");
     Ok(())
+}
+
+/// Gives `access` the `[[tokens]]` of each configuration file `reload.rs` accepts.
+async fn follow_tokens(
+    mut configs: tokio::sync::watch::Receiver<Arc<CollectorConfig>>,
+    access: Arc<auth::Access>,
+) {
+    while configs.changed().await.is_ok() {
+        let config = Arc::clone(&configs.borrow_and_update());
+        access.reload(&config);
+    }
 }
 
 /// Adds the configuration files `reload.rs` rejects to `metrics`, as they are rejected.

@@ -22,10 +22,33 @@ struct Cli {
 enum Command {
     /// Validates the configuration file, prints every problem and exits non-zero if any.
     Check,
+    /// Manages access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Makes a new random token: prints it once (keep it; it is not stored anywhere) and the
+    /// `[[tokens]]` stanza, holding only its SHA-256, to paste into collector.toml.
+    New {
+        /// Who will hold it (unique among the tokens).
+        #[arg(long)]
+        name: String,
+        /// A tenant it reads or ingests into (repeat, or separate with commas).
+        #[arg(long = "tenant", value_delimiter = ',')]
+        tenants: Vec<String>,
+        /// What it may do: ingest, read, admin (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        can: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Token(TokenCommand::New { name, tenants, can })) = &cli.command {
+        return new_token(name, tenants, can);
+    }
     let config = match &cli.config {
         Some(path) => CollectorConfig::load(path),
         None => Ok(CollectorConfig::embedded_default()),
@@ -67,6 +90,33 @@ fn main() -> anyhow::Result<()> {
             None => afterglow_collector::run(config, shutdown, on_listening).await,
         }
     })?;
+    Ok(())
+}
+
+/// `token new`: checks the entry it would make as the configuration would, then prints the
+/// token (stdout's first line, for scripts) and the stanza.
+fn new_token(name: &str, tenants: &[String], can: &[String]) -> anyhow::Result<()> {
+    use afterglow_collector::auth::token;
+    use afterglow_collector::config::Capability;
+    let can = can
+        .iter()
+        .map(|text| match text.trim() {
+            "ingest" => Ok(Capability::Ingest),
+            "read" => Ok(Capability::Read),
+            "admin" => Ok(Capability::Admin),
+            other => anyhow::bail!("--can {other:?}: must be ingest, read or admin"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let secret = token::new_token();
+    let stanza = token::stanza(name, &token::digest(&secret), tenants, &can);
+    if let Err(problems) = CollectorConfig::parse(&stanza) {
+        anyhow::bail!("{}", problems.join("\n"));
+    }
+    println!("{secret}");
+    eprintln!(
+        "\nThat is the token; it is shown only this once. Give it to its holder (agent: `token` or `token_file`; HTTP: `Authorization: Bearer <token>`), and add this to collector.toml:\n"
+    );
+    print!("\n{stanza}");
     Ok(())
 }
 

@@ -40,6 +40,14 @@ pub struct RetentionReason {
     pub reason: String,
 }
 
+/// A refused request: `protocol` `http` or `grpc`, `reason` `missing`, `unknown`,
+/// `forbidden` or `rate_limited` (`auth/`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthFailure {
+    pub protocol: String,
+    pub reason: String,
+}
+
 /// Every metric the collector exposes about itself, and the registry that encodes them.
 /// Clones of a metric share its value.
 #[derive(Debug)]
@@ -69,6 +77,9 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_config_reloads_rejected_total`: new configuration files rejected
     /// for their errors (the settings in force stayed).
     pub config_reloads_rejected: Counter,
+    /// `afterglow_collector_auth_failures_total{protocol, reason}`: requests refused for
+    /// their token (none, unknown, not allowed) or its rate.
+    pub auth_failures: Family<AuthFailure, Counter>,
 }
 
 impl CollectorMetrics {
@@ -85,6 +96,7 @@ impl CollectorMetrics {
         let retention_records_deleted = Family::<RetentionReason, Counter>::default();
         let retention_series_deleted = Family::<RetentionReason, Counter>::default();
         let config_reloads_rejected = Counter::default();
+        let auth_failures = Family::<AuthFailure, Counter>::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -136,6 +148,11 @@ impl CollectorMetrics {
             "New configuration files rejected for their errors",
             config_reloads_rejected.clone(),
         );
+        registry.register(
+            "auth_failures",
+            "Requests refused for their token or its rate, by protocol and reason",
+            auth_failures.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -148,6 +165,7 @@ impl CollectorMetrics {
             retention_records_deleted,
             retention_series_deleted,
             config_reloads_rejected,
+            auth_failures,
         }
     }
 

@@ -15,6 +15,7 @@ use axum::extract::{Path, Query, State};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::api::access::Reader;
 use crate::api::logs::format_ts;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
@@ -106,13 +107,17 @@ impl Liveness {
 
 /// Asks the series store, per readable tenant, which (cluster, node) have an `up` sample within
 /// `ALIVE_WINDOW` of `now`.
-fn scraped_recently(state: &AppState, now: Timestamp) -> Result<Scraped, promql::QueryError> {
+fn scraped_recently(
+    state: &AppState,
+    tenants: &[String],
+    now: Timestamp,
+) -> Result<Scraped, promql::QueryError> {
     let query = format!(
         "count by (cluster, node) (count_over_time(up[{}s]))",
         ALIVE_WINDOW.as_secs()
     );
     let mut scraped = Scraped::new();
-    for tenant in state.readable_tenants.iter() {
+    for tenant in tenants {
         let source = (state.series)(vec![tenant.clone()]);
         let value = promql::instant_query(
             source.as_ref(),
@@ -172,14 +177,17 @@ impl NodeJson {
 }
 
 /// The clusters of the caller's tenants, and what of them sends now.
-async fn load_clusters(state: &AppState) -> Result<(Vec<ClusterActivity>, Liveness), ApiError> {
+async fn load_clusters(
+    state: &AppState,
+    tenants: Vec<String>,
+) -> Result<(Vec<ClusterActivity>, Liveness), ApiError> {
     let work_state = state.clone();
     within_budget(state, "cluster summary", move || {
         let state = work_state;
-        let clusters = cluster_activity(&state.store, &state.readable_tenants)?;
+        let clusters = cluster_activity(&state.store, &tenants)?;
         let now = Timestamp::now();
         // Liveness from scrapes is a hint: without it, records alone decide.
-        let scraped = scraped_recently(&state, now).unwrap_or_else(|error| {
+        let scraped = scraped_recently(&state, &tenants, now).unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot tell which clusters are scraped; liveness from records only");
             Scraped::new()
         });
@@ -189,8 +197,11 @@ async fn load_clusters(state: &AppState) -> Result<(Vec<ClusterActivity>, Livene
 }
 
 /// `GET /api/v1/clusters`
-pub async fn list(State(state): State<AppState>) -> Result<Json<ClusterListResponse>, ApiError> {
-    let (clusters, liveness) = load_clusters(&state).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    reader: Reader,
+) -> Result<Json<ClusterListResponse>, ApiError> {
+    let (clusters, liveness) = load_clusters(&state, reader.tenants).await?;
     Ok(Json(ClusterListResponse {
         clusters: clusters
             .iter()
@@ -202,10 +213,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ClusterListRespo
 /// `GET /api/v1/clusters/{name}?tenant=`
 pub async fn detail(
     State(state): State<AppState>,
+    reader: Reader,
     Path(name): Path<String>,
     Query(params): Query<ClusterParams>,
 ) -> Result<Json<ClusterDetailJson>, ApiError> {
-    let (clusters, liveness) = load_clusters(&state).await?;
+    let (clusters, liveness) = load_clusters(&state, reader.tenants).await?;
     let mut named: Vec<ClusterActivity> = clusters
         .into_iter()
         .filter(|cluster| cluster.cluster == name)
@@ -383,7 +395,10 @@ mod tests {
     async fn a_name_in_several_tenants_needs_the_tenant() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut state = state_with_clusters(dir.path(), Timestamp::now()).await;
-        state.readable_tenants = Arc::new(vec!["default".to_owned(), "other-team".to_owned()]);
+        state.access = Arc::new(crate::auth::Access::anonymous_reading(&[
+            "default",
+            "other-team",
+        ]));
         let store = state.store.clone();
         let writer = LogWriter::start(store, Duration::from_millis(10), None).expect("starts");
         writer

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
+use crate::api::access::Reader;
 use crate::api::logs::HitJson;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::context::{self, ContextRequest, MAX_CONTEXT};
@@ -37,9 +38,10 @@ pub struct ContextResponse {
 /// whichever UTC day they were written on; 404 when no readable tenant holds the record.
 pub async fn context(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<ContextParams>,
 ) -> Result<Json<ContextResponse>, ApiError> {
-    let request = context_request(&state, params)?;
+    let request = context_request(reader, params)?;
     let (stream, seq) = (request.stream, request.seq);
     let store = state.store.clone();
     let found = within_budget(&state, "context search", move || {
@@ -56,7 +58,7 @@ pub async fn context(
     }))
 }
 
-fn context_request(state: &AppState, params: ContextParams) -> Result<ContextRequest, ApiError> {
+fn context_request(reader: Reader, params: ContextParams) -> Result<ContextRequest, ApiError> {
     let stream = match params.stream.as_deref() {
         None | Some("") => return Err(ApiError::bad_request("`stream`: missing")),
         Some(text) => parse_stream(text).ok_or_else(|| {
@@ -84,7 +86,7 @@ fn context_request(state: &AppState, params: ContextParams) -> Result<ContextReq
             }),
     };
     Ok(ContextRequest {
-        tenants: state.readable_tenants.as_ref().clone(),
+        tenants: reader.tenants,
         stream,
         seq,
         before: side("before", params.before)?,

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::api::access::Reader;
 use crate::api::logs::{HitJson, SearchParams, search_request};
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::export::SearchPages;
@@ -28,9 +29,10 @@ const PAGES_IN_FLIGHT: usize = 2;
 /// no effect, everything matching is exported, oldest first unless `order=desc`.
 pub async fn export(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
-    let mut request = search_request(&state, params, Timestamp::now())?;
+    let mut request = search_request(reader, params, Timestamp::now())?;
     request.limit = EXPORT_PAGE_HITS;
     let store = state.store.clone();
     let (mut pages, first_page) = within_budget(&state, "export", move || {

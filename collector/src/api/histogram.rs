@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::api::access::Reader;
 use crate::api::time::time_param;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::histogram::{self, HistogramRequest, MAX_BUCKETS, automatic_step, bucket_count};
@@ -56,9 +57,10 @@ pub struct BucketJson {
 /// it are counted. More than `buckets` (or 1000) buckets for a given `step` is a 400.
 pub async fn histogram(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<HistogramParams>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
-    let request = histogram_request(&state, params, Timestamp::now())?;
+    let request = histogram_request(reader, params, Timestamp::now())?;
     let store = state.store.clone();
     let found = within_budget(&state, "histogram", move || {
         histogram::histogram(&store, &request)
@@ -86,7 +88,7 @@ pub async fn histogram(
 }
 
 fn histogram_request(
-    state: &AppState,
+    reader: Reader,
     params: HistogramParams,
     now: Timestamp,
 ) -> Result<HistogramRequest, ApiError> {
@@ -135,7 +137,7 @@ fn histogram_request(
         }
     };
     Ok(HistogramRequest {
-        tenants: state.readable_tenants.as_ref().clone(),
+        tenants: reader.tenants,
         query: params.q.unwrap_or_default(),
         start,
         end,

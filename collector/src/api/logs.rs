@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::api::access::Reader;
 use crate::api::time::time_param;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::facets::{self, FacetRequest};
@@ -84,6 +85,7 @@ pub(crate) fn format_ts(ts_micros: i64) -> String {
 /// `GET /api/v1/logs/search?q=&start=&end=&limit=&order=asc|desc&cursor=&facets=&count=`
 pub async fn search(
     State(state): State<AppState>,
+    reader: Reader,
     Query(mut params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let fields = match params.facets.take().filter(|text| !text.trim().is_empty()) {
@@ -100,7 +102,7 @@ pub async fn search(
             )));
         }
     };
-    let request = search_request(&state, params, Timestamp::now())?;
+    let request = search_request(reader, params, Timestamp::now())?;
     let counting = (count || !fields.is_empty()).then(|| FacetRequest {
         tenants: request.tenants.clone(),
         query: request.query.clone(),
@@ -130,7 +132,7 @@ pub async fn search(
 }
 
 pub(crate) fn search_request(
-    state: &AppState,
+    reader: Reader,
     params: SearchParams,
     now: Timestamp,
 ) -> Result<SearchRequest, ApiError> {
@@ -166,7 +168,7 @@ pub(crate) fn search_request(
             })?),
         };
     Ok(SearchRequest {
-        tenants: state.readable_tenants.as_ref().clone(),
+        tenants: reader.tenants,
         query: params.q.unwrap_or_default(),
         start,
         end,

@@ -1,6 +1,7 @@
 //! The collector's HTTP side: the router, shared state, and the one place where errors become
 //! HTTP responses (`ApiError`).
 
+pub mod access;
 pub mod clusters;
 pub mod context;
 pub mod export;
@@ -23,18 +24,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::auth::Access;
 use crate::error::Error;
 use crate::index::partition::LogStore;
 use crate::retention::Janitor;
 use crate::series::select::SourceFactory;
 use crate::telemetry::{self, CollectorMetrics, QueryKind};
 
+/// Lists every tenant with stored data.
+pub type TenantList = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<LogStore>,
-    /// Tenants the (for now anonymous) caller may read.
-    pub readable_tenants: Arc<Vec<String>>,
+    /// Who may do what; handlers learn their caller's tenants through `access::Reader`.
+    pub access: Arc<Access>,
+    /// Every tenant with stored logs or metrics (what an `admin` token reads).
+    pub all_tenants: TenantList,
     /// Stored metric series, for the Prometheus API.
     pub series: SourceFactory,
     /// Longest a log search may take before it is answered 503.
@@ -101,10 +108,30 @@ async fn own_metrics(axum::extract::State(state): axum::extract::State<AppState>
         .into_response()
 }
 
-/// Builds the HTTP router.
+/// Builds the HTTP router. Every API route is behind a token check (`access.rs`); health,
+/// readiness and the UI's files are open (the UI asks for a token itself).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use axum::middleware::from_fn_with_state as check;
+    let own = Router::new()
         .route("/metrics", get(own_metrics))
+        .route_layer(check(state.clone(), access::require_admin));
+    let whoami = Router::new()
+        .route("/api/v1/whoami", get(access::whoami))
+        .route_layer(check(state.clone(), access::require_known));
+    let reads = data_routes().route_layer(check(state.clone(), access::require_read));
+    Router::new()
+        .merge(own)
+        .merge(whoami)
+        .merge(reads)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .fallback(get(ui::serve_asset))
+        .with_state(state)
+}
+
+/// The routes that read tenants' data, and the Prometheus API's fixed answers.
+fn data_routes() -> Router<AppState> {
+    Router::new()
         .route("/api/v1/logs/search", get(logs::search))
         .route("/api/v1/logs/tail", get(tail::tail))
         .route("/api/v1/logs/context", get(context::context))
@@ -130,10 +157,6 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/query_exemplars",
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
-        .fallback(get(ui::serve_asset))
-        .with_state(state)
 }
 
 /// An error answered as `{"error": "…"}` with a status.

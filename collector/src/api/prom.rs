@@ -14,6 +14,7 @@ use axum::{Form, Json};
 use promql_parser::parser::Expr;
 
 use crate::api::AppState;
+use crate::api::access::Reader;
 use crate::promql::{
     self, DEFAULT_TIMEOUT, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, Value, format_value,
 };
@@ -322,17 +323,17 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET|POST /api/v1/query?query=&time=&timeout=&lookback_delta=`
-pub async fn query(State(state): State<AppState>, request: Request) -> Response {
-    respond(instant(state, request).await)
+pub async fn query(State(state): State<AppState>, reader: Reader, request: Request) -> Response {
+    respond(instant(state, reader, request).await)
 }
 
-async fn instant(state: AppState, request: Request) -> Result<Response, PromError> {
+async fn instant(state: AppState, reader: Reader, request: Request) -> Result<Response, PromError> {
     let params = Params::read(request).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let time_ms = optional_time(&params, "time", now_ms)?;
     let options = query_options(&params)?;
     let text = params.get("query").unwrap_or("").to_owned();
-    let source = (state.series)(state.readable_tenants.to_vec());
+    let source = (state.series)(reader.tenants);
     let value = blocking(move || {
         Ok(promql::instant_query(
             source.as_ref(),
@@ -346,11 +347,15 @@ async fn instant(state: AppState, request: Request) -> Result<Response, PromErro
 }
 
 /// `GET|POST /api/v1/query_range?query=&start=&end=&step=&timeout=&lookback_delta=`
-pub async fn query_range(State(state): State<AppState>, request: Request) -> Response {
-    respond(range(state, request).await)
+pub async fn query_range(
+    State(state): State<AppState>,
+    reader: Reader,
+    request: Request,
+) -> Response {
+    respond(range(state, reader, request).await)
 }
 
-async fn range(state: AppState, request: Request) -> Result<Response, PromError> {
+async fn range(state: AppState, reader: Reader, request: Request) -> Result<Response, PromError> {
     let params = Params::read(request).await?;
     let start_ms = required_time(&params, "start")?;
     let end_ms = required_time(&params, "end")?;
@@ -376,7 +381,7 @@ async fn range(state: AppState, request: Request) -> Result<Response, PromError>
     }
     let options = query_options(&params)?;
     let text = params.get("query").unwrap_or("").to_owned();
-    let source = (state.series)(state.readable_tenants.to_vec());
+    let source = (state.series)(reader.tenants);
     let value = blocking(move || {
         Ok(promql::range_query(
             source.as_ref(),
@@ -392,11 +397,15 @@ async fn range(state: AppState, request: Request) -> Result<Response, PromError>
 }
 
 /// `GET|POST /api/v1/series?match[]=&start=&end=&limit=`
-pub async fn series(State(state): State<AppState>, request: Request) -> Response {
-    respond(series_list(state, request).await)
+pub async fn series(State(state): State<AppState>, reader: Reader, request: Request) -> Response {
+    respond(series_list(state, reader, request).await)
 }
 
-async fn series_list(state: AppState, request: Request) -> Result<Response, PromError> {
+async fn series_list(
+    state: AppState,
+    reader: Reader,
+    request: Request,
+) -> Result<Response, PromError> {
     let params = Params::read(request).await?;
     let start_ms = optional_time(&params, "start", MIN_TIME_MS)?;
     let end_ms = optional_time(&params, "end", MAX_TIME_MS)?;
@@ -405,7 +414,7 @@ async fn series_list(state: AppState, request: Request) -> Result<Response, Prom
         return Err(PromError::bad_data("no match[] parameter provided"));
     }
     let limit = limit(&params)?;
-    let source = (state.series)(state.readable_tenants.to_vec());
+    let source = (state.series)(reader.tenants);
     let mut found = blocking(move || Ok(source.series(&sets, start_ms, end_ms)?)).await?;
     found.sort();
     let warnings = truncate(&mut found, limit);
@@ -414,17 +423,21 @@ async fn series_list(state: AppState, request: Request) -> Result<Response, Prom
 }
 
 /// `GET|POST /api/v1/labels?match[]=&start=&end=&limit=`
-pub async fn labels(State(state): State<AppState>, request: Request) -> Response {
-    respond(label_names(state, request).await)
+pub async fn labels(State(state): State<AppState>, reader: Reader, request: Request) -> Response {
+    respond(label_names(state, reader, request).await)
 }
 
-async fn label_names(state: AppState, request: Request) -> Result<Response, PromError> {
+async fn label_names(
+    state: AppState,
+    reader: Reader,
+    request: Request,
+) -> Result<Response, PromError> {
     let params = Params::read(request).await?;
     let start_ms = optional_time(&params, "start", MIN_TIME_MS)?;
     let end_ms = optional_time(&params, "end", MAX_TIME_MS)?;
     let sets = match_selectors(&params)?;
     let limit = limit(&params)?;
-    let source = (state.series)(state.readable_tenants.to_vec());
+    let source = (state.series)(reader.tenants);
     let mut names = blocking(move || Ok(source.label_names(&sets, start_ms, end_ms)?)).await?;
     let warnings = truncate(&mut names, limit);
     Ok(success(&encode_strings(&names), &warnings))
@@ -433,14 +446,16 @@ async fn label_names(state: AppState, request: Request) -> Result<Response, Prom
 /// `GET|POST /api/v1/label/{name}/values?match[]=&start=&end=&limit=`
 pub async fn label_values(
     State(state): State<AppState>,
+    reader: Reader,
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    respond(values_of_label(state, name, request).await)
+    respond(values_of_label(state, reader, name, request).await)
 }
 
 async fn values_of_label(
     state: AppState,
+    reader: Reader,
     name: String,
     request: Request,
 ) -> Result<Response, PromError> {
@@ -452,7 +467,7 @@ async fn values_of_label(
     let end_ms = optional_time(&params, "end", MAX_TIME_MS)?;
     let sets = match_selectors(&params)?;
     let limit = limit(&params)?;
-    let source = (state.series)(state.readable_tenants.to_vec());
+    let source = (state.series)(reader.tenants);
     let mut values =
         blocking(move || Ok(source.label_values(&name, &sets, start_ms, end_ms)?)).await?;
     let warnings = truncate(&mut values, limit);

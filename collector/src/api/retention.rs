@@ -7,16 +7,20 @@
 use axum::Json;
 use axum::extract::State;
 
+use crate::api::access::Reader;
 use crate::api::{ApiError, AppState};
 use crate::retention::RetentionStatus;
 
 /// `GET /api/v1/retention`.
-pub async fn status(State(state): State<AppState>) -> Result<Json<RetentionStatus>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    reader: Reader,
+) -> Result<Json<RetentionStatus>, ApiError> {
     let janitor = state
         .retention
         .clone()
         .ok_or_else(|| ApiError::not_found("retention is not running in this collector"))?;
-    let tenants = state.readable_tenants.as_ref().clone();
+    let tenants = reader.tenants;
     let status = tokio::task::spawn_blocking(move || janitor.status(&tenants))
         .await
         .map_err(|_| ApiError::internal("measuring the data directory failed unexpectedly"))?;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::api::access::Reader;
 use crate::api::logs::HitJson;
 use crate::api::{ApiError, AppState};
 use crate::index::tail::{Arrived, TailMatcher};
@@ -30,6 +31,7 @@ pub struct TailParams {
 /// `GET /api/v1/logs/tail?q=`
 pub async fn tail(
     State(state): State<AppState>,
+    reader: Reader,
     Query(params): Query<TailParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let matcher = TailMatcher::new(state.store.schema(), params.q.as_deref().unwrap_or(""))?;
@@ -43,7 +45,7 @@ pub async fn tail(
     let arrivals = state.store.arrivals().subscribe();
     let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
     tokio::spawn(async move {
-        follow(arrivals, Arc::new(matcher), state.readable_tenants, events).await;
+        follow(arrivals, Arc::new(matcher), reader, events).await;
         // The client's place is free once it has left.
         drop(permit);
     });
@@ -54,7 +56,7 @@ pub async fn tail(
 async fn follow(
     mut arrivals: broadcast::Receiver<Arc<Arrived>>,
     matcher: Arc<TailMatcher>,
-    tenants: Arc<Vec<String>>,
+    reader: Reader,
     events: mpsc::Sender<Result<Event, Infallible>>,
 ) {
     loop {
@@ -72,7 +74,7 @@ async fn follow(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if !tenants.contains(&arrived.tenant) {
+        if !reader.reads(&arrived.tenant) {
             continue;
         }
         let matcher = Arc::clone(&matcher);

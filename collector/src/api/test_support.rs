@@ -17,9 +17,14 @@ use crate::index::writer::{LogEntry, LogWriter};
 
 /// The state of a caller who may read `tenants`, with no metric series.
 pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState {
+    let all_tenants: crate::api::TenantList = {
+        let store = Arc::clone(&store);
+        Arc::new(move || store.tenants())
+    };
     AppState {
         store,
-        readable_tenants: Arc::new(tenants.iter().map(|&tenant| tenant.to_owned()).collect()),
+        access: Arc::new(crate::auth::Access::anonymous_reading(tenants)),
+        all_tenants,
         series: crate::series::select::no_series(),
         search_timeout: Duration::from_secs(30),
         metrics: Arc::default(),

@@ -314,6 +314,17 @@ impl LogStore {
             .collect()
     }
 
+    /// Every tenant with a partition, by name.
+    pub fn tenants(&self) -> Vec<String> {
+        let keys = self
+            .keys
+            .read()
+            .expect("partition key lock is not poisoned");
+        let mut tenants: Vec<String> = keys.iter().map(|key| key.tenant.clone()).collect();
+        tenants.dedup();
+        tenants
+    }
+
     /// Takes partition `key` out of the store and moves its directory aside for deletion
     /// (`retention::move_aside_for_deletion`), unless a search or the writer holds it open:
     /// `Detach::InUse` then, and nothing changes. Its cluster summary and change stamp go too

@@ -720,6 +720,16 @@ impl SeriesStore {
             .cloned()
     }
 
+    /// Every tenant with a partition, by name.
+    pub fn tenants(&self) -> Vec<String> {
+        let tenants: std::collections::BTreeSet<String> = self
+            .all_partitions()
+            .iter()
+            .map(|partition| partition.key.tenant.clone())
+            .collect();
+        tenants.into_iter().collect()
+    }
+
     /// Read access to the series of `tenants` only.
     pub fn source(self: &Arc<Self>, tenants: Vec<String>) -> Arc<dyn SeriesSource> {
         Arc::new(TenantSource::new(Arc::clone(self), tenants))

@@ -1,0 +1,159 @@
+//! The HTTP side of access (`auth/`): the middleware that checks every API request's bearer
+//! token before its handler runs, the [`Reader`] extractor that is a handler's only way to
+//! learn which tenants it may read, how refusals are answered (401, 403, 429), and
+//! `GET /api/v1/whoami`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::api::{ApiError, AppState};
+use crate::auth::{Denied, Grant, Need, Reads};
+
+/// Lets the request through to its handler if its token grants `need`, with the grant in its
+/// extensions for [`Reader`]; otherwise answers why not.
+async fn authorize(state: &AppState, need: Need, mut request: Request, next: Next) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match state.access.check(authorization, need, "http") {
+        Ok(grant) => {
+            request.extensions_mut().insert(grant);
+            next.run(request).await
+        }
+        Err(denied) => refusal(&denied),
+    }
+}
+
+/// Middleware for routes that read tenants' data.
+pub(crate) async fn require_read(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize(&state, Need::Read, request, next).await
+}
+
+/// Middleware for the collector's own state.
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize(&state, Need::Admin, request, next).await
+}
+
+/// Middleware for routes any valid token may use.
+pub(crate) async fn require_known(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize(&state, Need::Known, request, next).await
+}
+
+/// The answer to a refused request: 401 (with `WWW-Authenticate`) for a missing or unknown
+/// token, 403 for a token without the right, 429 (with `Retry-After`) over its rate.
+fn refusal(denied: &Denied) -> Response {
+    let status = match denied {
+        Denied::Missing | Denied::Unknown => StatusCode::UNAUTHORIZED,
+        Denied::Forbidden { .. } => StatusCode::FORBIDDEN,
+        Denied::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut response = ApiError {
+        status,
+        message: denied.to_string(),
+    }
+    .into_response();
+    let headers = response.headers_mut();
+    match denied {
+        Denied::Missing | Denied::Unknown => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"afterglow\""),
+            );
+        }
+        Denied::RateLimited { retry_after, .. } => {
+            // Whole seconds, rounded up: a client waiting that long finds room.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        Denied::Forbidden { .. } => {}
+    }
+    response
+}
+
+/// The tenants the caller may read, from the grant the middleware checked. Every handler that
+/// touches stored data takes one and passes its tenants to the store, which selects only
+/// their partitions and series.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub tenants: Vec<String>,
+    /// Whether it reads every tenant (`admin`), those that appear later too.
+    pub every_tenant: bool,
+}
+
+impl Reader {
+    /// Tells whether it reads `tenant`.
+    pub fn reads(&self, tenant: &str) -> bool {
+        self.every_tenant || self.tenants.iter().any(|readable| readable == tenant)
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Reader, ApiError> {
+        // Only a route behind `require_read` has a grant; one without is refused, not opened.
+        let grant = parts
+            .extensions
+            .get::<Arc<Grant>>()
+            .filter(|grant| grant.may(Need::Read))
+            .ok_or_else(|| ApiError::internal("this route does not check access"))?;
+        Ok(match &grant.reads {
+            Reads::Tenants(tenants) => Reader {
+                tenants: tenants.clone(),
+                every_tenant: false,
+            },
+            Reads::Every => Reader {
+                tenants: (state.all_tenants)(),
+                every_tenant: true,
+            },
+        })
+    }
+}
+
+/// `GET /api/v1/whoami`: the caller's token name, tenants and rights (for the UI).
+#[derive(Debug, Serialize)]
+pub struct WhoAmI {
+    /// The token's name; `null` when the collector has no tokens.
+    name: Option<String>,
+    /// Whether the collector asks for tokens at all.
+    tokens_required: bool,
+    /// The tenants in the token's entry.
+    tenants: Vec<String>,
+    can: Vec<&'static str>,
+    /// Whether it reads every tenant (`admin`).
+    reads_every_tenant: bool,
+}
+
+/// `GET /api/v1/whoami`
+pub async fn whoami(
+    State(state): State<AppState>,
+    axum::Extension(grant): axum::Extension<Arc<Grant>>,
+) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        name: grant.name.clone(),
+        tokens_required: state.access.has_tokens(),
+        tenants: grant.tenants.clone(),
+        can: grant.can.iter().map(|can| can.as_str()).collect(),
+        reads_every_tenant: grant.reads == Reads::Every,
+    })
+}
