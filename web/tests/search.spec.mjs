@@ -58,6 +58,9 @@ test('first load shows every node interleaved by time', async () => {
   assert.deepEqual(times, [...times].sort(), 'hits are in time order');
   assert.match(await page.textContent('#count'), /^200 of [\d,]+ hits shown$/);
   await page.waitForSelector('#histogram[data-total]');
+  // A collector without tokens: nobody signs in, and the header says nothing about it.
+  assert.equal(await page.isVisible('#session'), false);
+  assert.equal(await page.locator('#login-token').count(), 0);
   await screenshot(page, 'search-first-load');
 });
 

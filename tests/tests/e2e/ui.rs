@@ -1,7 +1,8 @@
 //! The web UI in Debian's chromium, driven by playwright-core (`web/tests/<view>.spec.mjs`),
 //! each view's spec against a real collector of its own, fed by real agents: three nodes
 //! tailing the fixture logs, and the scheduler's and a worker's fixture `/metrics` pages
-//! scraped every second.
+//! scraped every second. The login page's spec gets a collector with `[[tokens]]` instead,
+//! fed by agents whose ingest tokens put their logs into two tenants.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use afterglow_tests::peers::{MetricsServer, instant_query};
-use afterglow_tests::{Agent, Collector, binaries_dir, fixture, wait_for};
-use anyhow::{Context, Result};
+use afterglow_tests::{Agent, Collector, binaries_dir, encode, fixture, wait_for};
+use anyhow::{Context, Result, ensure};
+use serde_json::Value;
 
 /// The cluster every spec sees, alive while this value is.
 struct FixtureCluster {
@@ -51,14 +53,7 @@ fn fixture_cluster() -> Result<FixtureCluster> {
         if node == "node-a" {
             text.push_str("2026-11-27 14:09:00,000 - distributed.worker - WARNING - injected <b id=\"injected\">markup</b>\n");
         }
-        expected += text
-            .lines()
-            .filter(|line| {
-                line.starts_with("2026-")
-                    || line.starts_with("user ")
-                    || line.starts_with("<dynamic-code>")
-            })
-            .count();
+        expected += record_count(&text);
         std::fs::write(node_dir.join(name), text)?;
         let mut config = format!(
             "collector = \"{}\"\ncluster = \"ui\"\nnode = \"{node}\"\ntimezone = \"UTC\"\n[[logs]]\npaths = [\"{}/*.log\"]\nrole = \"{role}\"\nmultiline_timeout = \"200ms\"\n",
@@ -96,6 +91,150 @@ fn fixture_cluster() -> Result<FixtureCluster> {
     })
 }
 
+/// How many records the agent makes of `text` (fixture logs: lines that start one).
+fn record_count(text: &str) -> usize {
+    text.lines()
+        .filter(|line| {
+            line.starts_with("2026-")
+                || line.starts_with("user ")
+                || line.starts_with("<dynamic-code>")
+        })
+        .count()
+}
+
+/// A line only tenant `team-b` holds: a search by `team-a`'s token must never show it.
+const TEAM_B_LINE: &str = "teambonlysecret the other team's private record";
+
+/// A collector with `[[tokens]]` and the tokens themselves, alive while this value is.
+struct TenantCluster {
+    _dir: tempfile::TempDir,
+    collector: Collector,
+    /// A log file that `team-a`'s agent tails.
+    tail_file: PathBuf,
+    /// Token name -> token, for the spec (`AFTERGLOW_TOKENS`).
+    tokens: serde_json::Map<String, Value>,
+    _agents: Vec<Agent>,
+}
+
+/// A new token from `afterglow-collector token new` (as an operator makes one): the token and
+/// its `[[tokens]]` stanza.
+fn new_token(name: &str, tenant: &str, can: &str) -> Result<(String, String)> {
+    let output = Command::new(binaries_dir().join("afterglow-collector"))
+        .args([
+            "token", "new", "--name", name, "--tenant", tenant, "--can", can,
+        ])
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "token new failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    let (token, stanza) = stdout
+        .split_once('\n')
+        .context("token new printed one line")?;
+    Ok((token.trim().to_owned(), stanza.trim_start().to_owned()))
+}
+
+/// `GET path` with a bearer token: the status and the JSON body.
+fn get_with_token(
+    collector: &Collector,
+    token: &str,
+    path_and_query: &str,
+) -> Result<(u16, Value)> {
+    let url = format!("{}{path_and_query}", collector.http_url);
+    let response = ureq::get(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let body = response.into_body().read_json()?;
+    Ok((status, body))
+}
+
+/// Starts a collector with tokens for two tenants: `team-a`'s agent (cluster `alpha`) tails the
+/// fixture worker log, `team-b`'s (cluster `beta`) a log with [`TEAM_B_LINE`]; waits until every
+/// record is searchable by the admin token.
+fn tenant_cluster() -> Result<TenantCluster> {
+    let dir = tempfile::tempdir()?;
+    let mut stanzas = String::new();
+    let mut tokens = serde_json::Map::new();
+    let entries = [
+        ("team-a-ingest", "team-a", "ingest", ""),
+        ("team-b-ingest", "team-b", "ingest", ""),
+        ("team-a-readers", "team-a", "read", ""),
+        // Sign-in uses its one request of the burst: the view's first calls are answered 429.
+        (
+            "team-a-slow",
+            "team-a",
+            "read",
+            "requests_per_second = 0.5\n",
+        ),
+        ("ops", "ops", "admin", ""),
+    ];
+    for (name, tenant, can, extra) in entries {
+        let (token, stanza) = new_token(name, tenant, can)?;
+        stanzas.push_str(&format!("{stanza}{extra}"));
+        tokens.insert(name.to_owned(), Value::String(token));
+    }
+    let collector = Collector::start_with(dir.path(), &dir.path().join("data"), None, &stanzas)?;
+    let team_b_text = format!(
+        "2026-11-27 14:00:00,000 - distributed.worker - INFO - team-b starting\n\
+         2026-11-27 14:00:01,000 - distributed.worker - WARNING - {TEAM_B_LINE}\n\
+         2026-11-27 14:00:02,000 - distributed.worker - INFO - team-b done\n"
+    );
+    let nodes = [
+        (
+            "node-a",
+            "alpha",
+            "team-a-ingest",
+            "worker-1.log",
+            fixture("logs/worker-1.log"),
+        ),
+        ("node-b", "beta", "team-b-ingest", "team-b.log", team_b_text),
+    ];
+    let mut expected = 0;
+    let mut agents = Vec::new();
+    for (node, cluster, token_name, file, text) in nodes {
+        let node_dir = dir.path().join(node);
+        std::fs::create_dir(&node_dir)?;
+        expected += record_count(&text);
+        std::fs::write(node_dir.join(file), text)?;
+        let config = format!(
+            "collector = \"{}\"\ncluster = \"{cluster}\"\nnode = \"{node}\"\ntimezone = \"UTC\"\ntoken = {:?}\n[[logs]]\npaths = [\"{}/*.log\"]\nrole = \"worker\"\nmultiline_timeout = \"200ms\"\n",
+            collector.grpc_url,
+            tokens[token_name].as_str().context("tokens are strings")?,
+            node_dir.display()
+        );
+        agents.push(Agent::start(dir.path(), node, &config)?);
+    }
+    let admin = tokens["ops"].as_str().context("ops token")?.to_owned();
+    wait_for(&format!("{expected} records"), || {
+        let (status, body) = get_with_token(
+            &collector,
+            &admin,
+            &format!("/api/v1/logs/search?q={}&limit=1&count=true", encode("*")),
+        )?;
+        ensure!(status == 200, "admin search answered {status}: {body}");
+        let count = body["count"].as_u64().unwrap_or(0);
+        Ok(if count == u64::try_from(expected)? {
+            Ok(())
+        } else {
+            Err(count)
+        })
+    })?;
+    Ok(TenantCluster {
+        tail_file: dir.path().join("node-a").join("worker-1.log"),
+        _dir: dir,
+        collector,
+        tokens,
+        _agents: agents,
+    })
+}
+
 /// Where the specs save their screenshots: `<target>/test-output/ui`.
 fn screenshot_dir() -> PathBuf {
     binaries_dir()
@@ -111,13 +250,24 @@ fn screenshot_dir() -> PathBuf {
 /// pass (and at least one to run).
 fn run_spec(spec: &str) -> Result<()> {
     let cluster = fixture_cluster()?;
+    run_spec_against(spec, &cluster.collector, &cluster.tail_file, &[])
+}
+
+/// Runs `web/tests/<spec>` against `collector` with `env` added to the spec's environment.
+fn run_spec_against(
+    spec: &str,
+    collector: &Collector,
+    tail_file: &Path,
+    env: &[(&str, String)],
+) -> Result<()> {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", &format!("tests/{spec}")])
         .current_dir(&web)
-        .env("AFTERGLOW_URL", &cluster.collector.http_url)
+        .env("AFTERGLOW_URL", &collector.http_url)
         .env("AFTERGLOW_SCREENSHOTS", screenshot_dir())
-        .env("AFTERGLOW_TAIL_FILE", &cluster.tail_file)
+        .env("AFTERGLOW_TAIL_FILE", tail_file)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .output()
         .context(
             "cannot run node: install Node.js, then `npm ci --prefix web` (scripts/test does)",
@@ -148,4 +298,32 @@ fn clusters_view_in_chromium() -> Result<()> {
 #[test]
 fn metrics_view_in_chromium() -> Result<()> {
     run_spec("metrics.spec.mjs")
+}
+
+#[test]
+fn login_page_in_chromium_with_tokens_and_tenants() -> Result<()> {
+    let cluster = tenant_cluster()?;
+    // The premise the spec builds on: team-a's token reads team-a only.
+    let reader = cluster.tokens["team-a-readers"]
+        .as_str()
+        .context("reader token")?;
+    let (status, body) = get_with_token(
+        &cluster.collector,
+        reader,
+        &format!("/api/v1/logs/search?q={}", encode("teambonlysecret")),
+    )?;
+    assert_eq!(
+        (status, body["hits"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{body}"
+    );
+    run_spec_against(
+        "login.spec.mjs",
+        &cluster.collector,
+        &cluster.tail_file,
+        &[(
+            "AFTERGLOW_TOKENS",
+            Value::Object(cluster.tokens.clone()).to_string(),
+        )],
+    )
 }
