@@ -524,4 +524,87 @@ mod tests {
         assert!(search.is_ok(), "the HTTP side still answers");
         shutdown.cancel();
     }
+
+    /// Pushes `batches` on one stream with `token`: the acked numbers, or the status that
+    /// ended the stream.
+    async fn push_with_token(
+        grpc: std::net::SocketAddr,
+        token: &str,
+        batches: Vec<PushRequest>,
+    ) -> Result<Vec<u64>, Status> {
+        let mut client = IngestClient::connect(format!("http://{grpc}"))
+            .await
+            .expect("connects");
+        let count = batches.len();
+        let mut request = Request::new(tokio_stream::iter(batches));
+        let value = format!("Bearer {token}").parse().expect("a header value");
+        request.metadata_mut().insert("authorization", value);
+        let mut acks = client.push(request).await?.into_inner();
+        let mut acked = Vec::new();
+        while acked.len() < count {
+            match acks.message().await? {
+                Some(response) => acked.extend(response.acked_batch_numbers),
+                None => break,
+            }
+        }
+        Ok(acked)
+    }
+
+    #[tokio::test]
+    async fn streams_need_an_ingest_token_and_batches_over_its_rate_get_retry_advice() {
+        use crate::auth::token::{digest, hex};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let entry = |name: &str, secret: &str, can: &str| {
+            format!(
+                "[[tokens]]\nname = {name:?}\nsha256 = \"{}\"\ntenants = [\"team-a\"]\ncan = [{can:?}]\nrequests_per_second = 1\n",
+                hex(&digest(secret))
+            )
+        };
+        let extra = format!(
+            "{}{}",
+            entry("agents", "ingest-secret", "ingest"),
+            entry("readers", "read-secret", "read")
+        );
+        let (addrs, shutdown) = start_collector_with(dir.path(), &extra).await;
+
+        let refused = push(addrs.grpc, vec![batch(1, 0)]).await;
+        assert_eq!(
+            refused.expect_err("no token").code(),
+            tonic::Code::Unauthenticated
+        );
+        let refused = push_with_token(addrs.grpc, "guess", vec![batch(1, 0)]).await;
+        assert_eq!(
+            refused.expect_err("unknown").code(),
+            tonic::Code::Unauthenticated
+        );
+        let refused = push_with_token(addrs.grpc, "read-secret", vec![batch(1, 0)]).await;
+        assert_eq!(
+            refused.expect_err("read-only").code(),
+            tonic::Code::PermissionDenied
+        );
+
+        // One request per second, bursts of two: the stream and its first batch pass.
+        let status = push_with_token(addrs.grpc, "ingest-secret", vec![batch(1, 0), batch(2, 0)])
+            .await
+            .expect_err("the second batch is over the rate");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+        let pushback: u64 = status
+            .metadata()
+            .get("grpc-retry-pushback-ms")
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+            .expect("retry advice in milliseconds");
+        assert!((1..=1000).contains(&pushback), "{pushback}");
+        assert!(status.message().contains("retry in"), "{status}");
+        // The acked batch is indexed under the token's tenant within the commit interval.
+        let indexed = async {
+            while !dir.path().join("logs/team-a").exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), indexed)
+            .await
+            .expect("the first batch is stored under the token's tenant");
+        assert!(!dir.path().join("logs/default").exists());
+        shutdown.cancel();
+    }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod acceptance;
+mod access;
 mod check;
 mod crash;
 mod dask_metrics;
