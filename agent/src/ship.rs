@@ -22,7 +22,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::ShipConfig;
+use crate::config::{ShipConfig, TlsConfig};
 use crate::metrics::AgentMetrics;
 use crate::record::{LogRecord, RecordChunk, Scrape, StreamInfo};
 use crate::spool::{BatchQueue, SealedBatch};
@@ -37,6 +37,8 @@ const SEAL_RETRY: Duration = Duration::from_secs(1);
 /// and every batch is acked, or until `shutdown` plus a grace period.
 pub struct Shipper {
     endpoint: Endpoint,
+    /// The collector's URL, as configured: named in every log line about the connection.
+    collector_url: String,
     token: Option<String>,
     config: ShipConfig,
     records: mpsc::Receiver<RecordChunk>,
@@ -64,13 +66,17 @@ enum Disconnect {
     Done,
     /// The stream failed: reconnect after a backoff.
     Failed(String),
+    /// TLS with the collector failed (unknown CA, certificate refused): reconnect after a
+    /// backoff, but a human likely has to act.
+    TlsFailed(String),
 }
 
 impl Shipper {
     /// Creates a shipper with an in-memory queue of `max_unacked_batches`; `collector_url`
-    /// must be a valid http(s) URL.
+    /// must be a valid http(s) URL. An https:// URL is reached over TLS as `tls` says.
     pub fn new(
         collector_url: &str,
+        tls: &TlsConfig,
         token: Option<String>,
         config: ShipConfig,
         records: mpsc::Receiver<RecordChunk>,
@@ -83,10 +89,27 @@ impl Shipper {
             .connect_timeout(Duration::from_secs(5))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
+        let endpoint = if collector_url.starts_with("https://") {
+            let tls_config = crate::tls::client_tls_config(tls).map_err(|source| {
+                crate::Error::ReadTlsFiles {
+                    url: collector_url.to_owned(),
+                    source,
+                }
+            })?;
+            endpoint
+                .tls_config(tls_config)
+                .map_err(|source| crate::Error::CollectorUrl {
+                    url: collector_url.to_owned(),
+                    source,
+                })?
+        } else {
+            endpoint
+        };
         // No scrapes unless `with_scrapes`: a channel whose sender is gone.
         let (_, scrapes) = mpsc::channel(1);
         Ok(Shipper {
             endpoint,
+            collector_url: collector_url.to_owned(),
             token,
             scrapes,
             scrapes_closed: false,
@@ -147,13 +170,20 @@ impl Shipper {
                     return;
                 }
             };
-            let reason = match outcome {
+            let (reason, tls_failed) = match outcome {
                 Disconnect::Done => return,
-                Disconnect::Failed(reason) => reason,
+                Disconnect::Failed(reason) => (reason, false),
+                Disconnect::TlsFailed(reason) => (reason, true),
             };
             self.metrics.reconnects.inc();
             let wait = jittered(backoff);
-            tracing::warn!(%reason, retry_in = ?wait, queued_batches = self.queue.len(), "collector unreachable, retrying");
+            let collector = &self.collector_url;
+            let queued_batches = self.queue.len();
+            if tls_failed {
+                tracing::error!(%collector, %reason, retry_in = ?wait, queued_batches, "tls with the collector failed (check `[tls] ca`, `cert`, `key` and the collector's certificate), retrying");
+            } else {
+                tracing::warn!(%collector, %reason, retry_in = ?wait, queued_batches, "collector unreachable, retrying");
+            }
             let retry_at = Instant::now() + wait;
             loop {
                 // Keep taking and sealing records while the collector is away, until the
@@ -285,7 +315,7 @@ impl Shipper {
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
         let channel = match self.endpoint.connect().await {
             Ok(channel) => channel,
-            Err(error) => return Disconnect::Failed(format!("cannot connect: {error}")),
+            Err(error) => return connection_failed("cannot connect", &error),
         };
         let (requests, request_stream) = mpsc::channel::<Bytes>(self.config.max_unacked_batches);
         let mut request = tonic::Request::new(ReceiverStream::new(request_stream));
@@ -303,7 +333,7 @@ impl Shipper {
         }
         let mut responses = match crate::codec::push(channel, request).await {
             Ok(responses) => responses,
-            Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
+            Err(status) => return connection_failed("push refused", &status),
         };
         tracing::info!(queued_batches = self.queue.len(), "connected to collector");
         *backoff = BACKOFF_MIN;
@@ -364,7 +394,7 @@ impl Shipper {
                             self.apply_acks(&response.acked_batch_numbers);
                         }
                         Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
-                        Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
+                        Err(status) => return connection_failed("stream failed", &status),
                     }
                 }
             }
@@ -531,6 +561,17 @@ fn encode_log_record(buffer: &mut Vec<u8>, stream_index: u32, record: &LogRecord
     if record.truncated {
         encode_key(7, WireType::Varint, buffer);
         encode_varint(1, buffer);
+    }
+}
+
+/// Why connecting failed: `what`, then `error` and all its sources (tonic's own message,
+/// "transport error", says little), telling TLS failures apart.
+fn connection_failed(what: &str, error: &(dyn std::error::Error + 'static)) -> Disconnect {
+    let reason = format!("{what}: {}", crate::tls::describe(error));
+    if crate::tls::is_tls_failure(error) {
+        Disconnect::TlsFailed(reason)
+    } else {
+        Disconnect::Failed(reason)
     }
 }
 
@@ -750,8 +791,14 @@ mod tests {
         config.batch_linger = "5ms".to_owned();
         config.backoff_max = "100ms".to_owned();
         let (records, receiver) = mpsc::channel(1000);
-        let shipper =
-            Shipper::new(&format!("http://{addr}"), None, config, receiver).expect("valid url");
+        let shipper = Shipper::new(
+            &format!("http://{addr}"),
+            &TlsConfig::default(),
+            None,
+            config,
+            receiver,
+        )
+        .expect("valid url");
         let stream = stream(1, "/a.log");
         for seq in 0..500 {
             records

@@ -40,6 +40,12 @@ pub struct RetentionReason {
     pub reason: String,
 }
 
+/// Which listener a TLS handshake failed on: `http` or `grpc`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsListenerLabel {
+    pub listener: String,
+}
+
 /// Every metric the collector exposes about itself, and the registry that encodes them.
 /// Clones of a metric share its value.
 #[derive(Debug)]
@@ -69,6 +75,9 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_config_reloads_rejected_total`: new configuration files rejected
     /// for their errors (the settings in force stayed).
     pub config_reloads_rejected: Counter,
+    /// `afterglow_collector_tls_handshakes_failed_total{listener}`: connections closed because
+    /// their TLS handshake failed or timed out (plaintext to a TLS port, unknown client CA).
+    pub tls_handshakes_failed: Family<TlsListenerLabel, Counter>,
 }
 
 impl CollectorMetrics {
@@ -85,6 +94,7 @@ impl CollectorMetrics {
         let retention_records_deleted = Family::<RetentionReason, Counter>::default();
         let retention_series_deleted = Family::<RetentionReason, Counter>::default();
         let config_reloads_rejected = Counter::default();
+        let tls_handshakes_failed = Family::<TlsListenerLabel, Counter>::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -136,6 +146,11 @@ impl CollectorMetrics {
             "New configuration files rejected for their errors",
             config_reloads_rejected.clone(),
         );
+        registry.register(
+            "tls_handshakes_failed",
+            "Connections closed because their TLS handshake failed or timed out, by listener",
+            tls_handshakes_failed.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -148,6 +163,7 @@ impl CollectorMetrics {
             retention_records_deleted,
             retention_series_deleted,
             config_reloads_rejected,
+            tls_handshakes_failed,
         }
     }
 
@@ -190,6 +206,15 @@ impl CollectorMetrics {
         self.batches_refused
             .get_or_create(&Refusal {
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed TLS handshake on `listener`.
+    pub fn tls_handshake_failed(&self, listener: &str) {
+        self.tls_handshakes_failed
+            .get_or_create(&TlsListenerLabel {
+                listener: listener.to_owned(),
             })
             .inc();
     }
