@@ -427,7 +427,7 @@ pub(crate) mod tests {
 
         let not_a_ca = TlsFiles {
             client_ca: Some(test.files.key.clone()),
-            ..test.files.clone()
+            ..test.files
         };
         let error = describe(&load_server_config(&not_a_ca).expect_err("a key is no CA"));
         assert!(
