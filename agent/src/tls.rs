@@ -87,6 +87,11 @@ pub fn client_tls_config(tls: &TlsConfig) -> std::io::Result<ClientTlsConfig> {
 
 /// Whether `error` or one of its sources is a TLS failure (unknown CA, a certificate the
 /// collector refused, a handshake alert), as opposed to a refused or dropped connection.
+///
+/// With TLS 1.3 a collector that refuses the agent's certificate (or its lack of one) says
+/// so after the agent finished its side of the handshake; h2 then passes the alert on as
+/// text only, so rustls's wording is looked for too. When the collector closed the
+/// connection before the alert was read, the agent sees a broken pipe and cannot tell.
 pub fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -100,6 +105,10 @@ pub fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
         {
             return true;
         }
+        let text = error.to_string();
+        if text.contains("received fatal alert") || text.contains("invalid peer certificate") {
+            return true;
+        }
         current = error.source();
     }
     false
@@ -107,7 +116,11 @@ pub fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// `error` and its sources on one line: tonic's own message ("transport error") says little.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
+    // A status's own text repeats its source's debug form: its code and message say it.
+    let mut text = match error.downcast_ref::<tonic::Status>() {
+        Some(status) => format!("{:?}: {}", status.code(), status.message()),
+        None => error.to_string(),
+    };
     let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
@@ -246,5 +259,11 @@ mod tests {
             "{}",
             describe(&tls)
         );
+        // h2 keeps only the text of an alert the collector sent after the handshake.
+        let alert_as_text = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        assert!(is_tls_failure(&alert_as_text));
     }
 }
