@@ -37,6 +37,9 @@ pub struct AgentConfig {
     pub token: Option<String>,
     /// File holding the bearer token (first line, surrounding white space ignored).
     pub token_file: Option<PathBuf>,
+    /// TLS to the collector (`collector` must then be an https:// URL).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Log files to tail.
     #[serde(default)]
     pub logs: Vec<LogsConfig>,
@@ -336,6 +339,25 @@ fn check_scrape(
     }
 }
 
+/// The `[tls]` table. An https:// collector is reached over TLS even without it, trusting the
+/// system's CA store.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TlsConfig {
+    /// PEM CA certificate(s) to trust instead of the system's CA store (a private CA).
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for a collector that asks for one (mutual TLS).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert` (PKCS#8, RSA or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether any `[tls]` key is set.
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
 /// The `[ship]` table: batching and reconnects.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShipConfig {
@@ -545,6 +567,7 @@ impl AgentConfig {
         if self.token.is_some() && self.token_file.is_some() {
             problems.push("set `token` or `token_file`, not both".to_owned());
         }
+        problems.extend(crate::tls::problems(&self.tls, &self.collector));
         for (index, logs) in self.logs.iter().enumerate() {
             let at = format!("`logs[{index}]`");
             if logs.paths.is_empty() {

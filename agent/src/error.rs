@@ -12,6 +12,12 @@ pub enum Error {
         #[source]
         source: tonic::transport::Error,
     },
+    #[error("cannot read the `[tls]` files for the collector at {url}")]
+    ReadTlsFiles {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot read token file {path}")]
     ReadTokenFile {
         path: PathBuf,

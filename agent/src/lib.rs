@@ -17,6 +17,7 @@ pub mod scrape;
 pub mod ship;
 pub mod spool;
 pub mod tail;
+pub mod tls;
 pub mod wrap;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
     let spool = BatchQueue::on_disk(&config.state_dir.join("spool"), config.spool.max_bytes.0)?;
     let shipper = Shipper::new(
         &config.collector,
+        &config.tls,
         token,
         config.ship.clone(),
         records_receiver,

@@ -22,7 +22,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
 use crate::checkpoint::CheckpointStore;
-use crate::config::ShipConfig;
+use crate::config::{ShipConfig, TlsConfig};
 use crate::metrics::AgentMetrics;
 use crate::record::{LogRecord, RecordChunk, Scrape, StreamInfo};
 use crate::spool::{BatchQueue, SealedBatch};
@@ -37,6 +37,8 @@ const SEAL_RETRY: Duration = Duration::from_secs(1);
 /// and every batch is acked, or until `shutdown` plus a grace period.
 pub struct Shipper {
     endpoint: Endpoint,
+    /// The collector's URL, as configured: named in every log line about the connection.
+    collector_url: String,
     token: Option<String>,
     config: ShipConfig,
     records: mpsc::Receiver<RecordChunk>,
@@ -64,13 +66,23 @@ enum Disconnect {
     Done,
     /// The stream failed: reconnect after a backoff.
     Failed(String),
+    /// TLS with the collector failed (unknown CA, certificate refused): reconnect after a
+    /// backoff, but a human likely has to act.
+    TlsFailed(String),
+    /// The collector refused the token (none, unknown, or without `ingest`): reconnect after
+    /// a backoff, as a token may be added to the collector, but a human likely has to act.
+    TokenRefused(String),
+    /// The collector asked for a pause (the token is over its request rate): reconnect after
+    /// the backoff or this long, whichever is longer.
+    PushedBack(String, Duration),
 }
 
 impl Shipper {
     /// Creates a shipper with an in-memory queue of `max_unacked_batches`; `collector_url`
-    /// must be a valid http(s) URL.
+    /// must be a valid http(s) URL. An https:// URL is reached over TLS as `tls` says.
     pub fn new(
         collector_url: &str,
+        tls: &TlsConfig,
         token: Option<String>,
         config: ShipConfig,
         records: mpsc::Receiver<RecordChunk>,
@@ -83,10 +95,27 @@ impl Shipper {
             .connect_timeout(Duration::from_secs(5))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
+        let endpoint = if collector_url.starts_with("https://") {
+            let tls_config = crate::tls::client_tls_config(tls).map_err(|source| {
+                crate::Error::ReadTlsFiles {
+                    url: collector_url.to_owned(),
+                    source,
+                }
+            })?;
+            endpoint
+                .tls_config(tls_config)
+                .map_err(|source| crate::Error::CollectorUrl {
+                    url: collector_url.to_owned(),
+                    source,
+                })?
+        } else {
+            endpoint
+        };
         // No scrapes unless `with_scrapes`: a channel whose sender is gone.
         let (_, scrapes) = mpsc::channel(1);
         Ok(Shipper {
             endpoint,
+            collector_url: collector_url.to_owned(),
             token,
             scrapes,
             scrapes_closed: false,
@@ -147,13 +176,26 @@ impl Shipper {
                     return;
                 }
             };
-            let reason = match outcome {
-                Disconnect::Done => return,
-                Disconnect::Failed(reason) => reason,
-            };
             self.metrics.reconnects.inc();
-            let wait = jittered(backoff);
-            tracing::warn!(%reason, retry_in = ?wait, queued_batches = self.queue.len(), "collector unreachable, retrying");
+            let mut wait = jittered(backoff);
+            let collector = &self.collector_url;
+            let queued_batches = self.queue.len();
+            match outcome {
+                Disconnect::Done => return,
+                Disconnect::Failed(reason) => {
+                    tracing::warn!(%collector, %reason, retry_in = ?wait, queued_batches, "collector unreachable, retrying");
+                }
+                Disconnect::TlsFailed(reason) => {
+                    tracing::error!(%collector, %reason, retry_in = ?wait, queued_batches, "tls with the collector failed (check `[tls] ca`, `cert`, `key` and the collector's certificate), retrying");
+                }
+                Disconnect::TokenRefused(reason) => {
+                    tracing::error!(%collector, %reason, retry_in = ?wait, queued_batches, "the collector refused this agent's token (check `token` or `token_file`, and that its `[[tokens]]` entry can ingest), retrying");
+                }
+                Disconnect::PushedBack(reason, pause) => {
+                    wait = wait.max(pause);
+                    tracing::warn!(%collector, %reason, retry_in = ?wait, queued_batches, "the collector asked to slow down, retrying");
+                }
+            }
             let retry_at = Instant::now() + wait;
             loop {
                 // Keep taking and sealing records while the collector is away, until the
@@ -285,7 +327,7 @@ impl Shipper {
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
         let channel = match self.endpoint.connect().await {
             Ok(channel) => channel,
-            Err(error) => return Disconnect::Failed(format!("cannot connect: {error}")),
+            Err(error) => return connection_failed("cannot connect", &error),
         };
         let (requests, request_stream) = mpsc::channel::<Bytes>(self.config.max_unacked_batches);
         let mut request = tonic::Request::new(ReceiverStream::new(request_stream));
@@ -303,7 +345,7 @@ impl Shipper {
         }
         let mut responses = match crate::codec::push(channel, request).await {
             Ok(responses) => responses,
-            Err(status) => return Disconnect::Failed(format!("push refused: {status}")),
+            Err(status) => return refused("push refused", &status),
         };
         tracing::info!(queued_batches = self.queue.len(), "connected to collector");
         *backoff = BACKOFF_MIN;
@@ -364,7 +406,7 @@ impl Shipper {
                             self.apply_acks(&response.acked_batch_numbers);
                         }
                         Ok(None) => return Disconnect::Failed("the collector closed the stream".to_owned()),
-                        Err(status) => return Disconnect::Failed(format!("stream failed: {status}")),
+                        Err(status) => return refused("stream failed", &status),
                     }
                 }
             }
@@ -531,6 +573,39 @@ fn encode_log_record(buffer: &mut Vec<u8>, stream_index: u32, record: &LogRecord
     if record.truncated {
         encode_key(7, WireType::Varint, buffer);
         encode_varint(1, buffer);
+    }
+}
+
+/// Why connecting failed: `what`, then `error` and all its sources (tonic's own message,
+/// "transport error", says little), telling TLS failures apart.
+fn connection_failed(what: &str, error: &(dyn std::error::Error + 'static)) -> Disconnect {
+    let reason = format!("{what}: {}", crate::tls::describe(error));
+    if crate::tls::is_tls_failure(error) {
+        Disconnect::TlsFailed(reason)
+    } else {
+        Disconnect::Failed(reason)
+    }
+}
+
+/// Why the collector ended a push with `status`: a refused token, a pause it asked for
+/// (`grpc-retry-pushback-ms`), or a connection failure.
+fn refused(what: &str, status: &tonic::Status) -> Disconnect {
+    let reason = || format!("{what}: {:?}: {}", status.code(), status.message());
+    match status.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            Disconnect::TokenRefused(reason())
+        }
+        tonic::Code::ResourceExhausted => {
+            let pushback = status
+                .metadata()
+                .get("grpc-retry-pushback-ms")
+                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+            match pushback {
+                Some(millis) => Disconnect::PushedBack(reason(), Duration::from_millis(millis)),
+                None => connection_failed(what, status),
+            }
+        }
+        _ => connection_failed(what, status),
     }
 }
 
@@ -750,8 +825,14 @@ mod tests {
         config.batch_linger = "5ms".to_owned();
         config.backoff_max = "100ms".to_owned();
         let (records, receiver) = mpsc::channel(1000);
-        let shipper =
-            Shipper::new(&format!("http://{addr}"), None, config, receiver).expect("valid url");
+        let shipper = Shipper::new(
+            &format!("http://{addr}"),
+            &TlsConfig::default(),
+            None,
+            config,
+            receiver,
+        )
+        .expect("valid url");
         let stream = stream(1, "/a.log");
         for seq in 0..500 {
             records
@@ -769,6 +850,37 @@ mod tests {
         let received = ingest.received.lock().expect("not poisoned").clone();
         assert_eq!(received, (0..500).collect(), "every record arrives");
         assert!(ingest.connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+
+    #[test]
+    fn refused_tokens_and_pushback_are_told_from_other_failures() {
+        let token = refused("push refused", &tonic::Status::unauthenticated("no token"));
+        assert!(matches!(token, Disconnect::TokenRefused(reason) if reason.contains("no token")));
+        let forbidden = refused(
+            "push refused",
+            &tonic::Status::permission_denied("read only"),
+        );
+        assert!(matches!(forbidden, Disconnect::TokenRefused(_)));
+
+        let mut over_rate = tonic::Status::resource_exhausted("over the rate; retry in 750 ms");
+        over_rate
+            .metadata_mut()
+            .insert("grpc-retry-pushback-ms", "750".parse().expect("ascii"));
+        assert!(matches!(
+            refused("stream failed", &over_rate),
+            Disconnect::PushedBack(_, pause) if pause == Duration::from_millis(750)
+        ));
+        // A full disk gives no pushback: an ordinary failure with the usual backoff.
+        let disk = tonic::Status::resource_exhausted("the collector's disk is full");
+        assert!(matches!(
+            refused("stream failed", &disk),
+            Disconnect::Failed(_)
+        ));
+        let down = tonic::Status::unavailable("shutting down");
+        assert!(matches!(
+            refused("stream failed", &down),
+            Disconnect::Failed(_)
+        ));
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub async fn run_wrapped(
     let metrics = AgentMetrics::new();
     let shipper = Shipper::new(
         &config.collector,
+        &config.tls,
         token,
         config.ship.clone(),
         records_receiver,

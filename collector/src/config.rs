@@ -28,6 +28,9 @@ pub struct CollectorConfig {
     /// Listening addresses.
     #[serde(default)]
     pub listen: ListenConfig,
+    /// TLS on both listeners (none: plaintext).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// How the log index is written.
     #[serde(default)]
     pub index: IndexConfig,
@@ -467,6 +470,52 @@ impl Default for ListenConfig {
     }
 }
 
+/// The `[tls]` table: with `cert` and `key`, both listeners speak only TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the collector's certificate first. Reloaded when it changes:
+    /// new connections get the new certificate.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert` (PKCS#8, RSA or SEC1). Reloaded with `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates: when set, every client (agents and HTTP callers alike) must
+    /// present a certificate signed by one of them (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The files, when TLS is on.
+    pub fn files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.cert.clone()?,
+            key: self.key.clone()?,
+            client_ca: self.client_ca.clone(),
+        })
+    }
+
+    /// Whether the listeners speak TLS.
+    pub fn is_enabled(&self) -> bool {
+        self.files().is_some()
+    }
+
+    /// The problems of the table, each naming its key; the files are read and checked.
+    fn problems(&self) -> Vec<String> {
+        if self.cert.is_some() != self.key.is_some() {
+            return vec!["`tls.cert` and `tls.key`: give both or neither".to_owned()];
+        }
+        match self.files() {
+            None if self.client_ca.is_some() => vec![
+                "`tls.client_ca`: needs `tls.cert` and `tls.key` (client certificates are asked for only over TLS)".to_owned(),
+            ],
+            None => Vec::new(),
+            Some(files) => match crate::tls::load_server_config(&files) {
+                Ok(_) => Vec::new(),
+                Err(error) => vec![crate::tls::describe(&error)],
+            },
+        }
+    }
+}
+
 /// The `[index]` table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IndexConfig {
@@ -604,6 +653,7 @@ impl CollectorConfig {
         }
         problems.extend(self.retention.problems());
         problems.extend(self.token_problems());
+        problems.extend(self.tls.problems());
         match parse_duration(&self.wal.fsync_interval) {
             Err(error) => problems.push(format!("`wal.fsync_interval`: {error}")),
             Ok(interval) if interval.is_zero() => {
@@ -639,6 +689,14 @@ impl CollectorConfig {
             problems.push("`limits.requests_per_second_per_token`: must be above 0".to_owned());
         }
         problems
+    }
+
+    /// Tells whether both listeners are on loopback addresses.
+    pub fn listens_on_loopback_only(&self) -> bool {
+        [&self.listen.http, &self.listen.grpc].iter().all(|addr| {
+            addr.parse::<SocketAddr>()
+                .is_ok_and(|addr| addr.ip().is_loopback())
+        })
     }
 
     /// When the WAL is fsynced.
@@ -856,6 +914,56 @@ mod tests {
         assert!(parse_bytes("1.5GiB").is_err());
         assert!(parse_bytes("5 GiBs").is_err());
         assert!(parse_bytes("").is_err());
+    }
+
+    #[test]
+    fn tls_needs_cert_and_key_together_and_files_that_load()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let only_cert = CollectorConfig::parse("[tls]\ncert = \"/x.crt\"\n").expect_err("no key");
+        assert_eq!(
+            only_cert,
+            vec!["`tls.cert` and `tls.key`: give both or neither"]
+        );
+        let only_ca =
+            CollectorConfig::parse("[tls]\nclient_ca = \"/ca.crt\"\n").expect_err("no cert");
+        assert_eq!(only_ca.len(), 1, "{only_ca:?}");
+        assert!(
+            only_ca[0].starts_with("`tls.client_ca`: needs `tls.cert`"),
+            "{only_ca:?}"
+        );
+        let missing = CollectorConfig::parse(
+            "[tls]\ncert = \"/nonexistent/c.crt\"\nkey = \"/nonexistent/c.key\"\n",
+        )
+        .expect_err("no such files");
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(
+            missing[0].starts_with("`tls.cert`: cannot read /nonexistent/c.crt"),
+            "{missing:?}"
+        );
+
+        let test = crate::tls::tests::write_certificates()?;
+        let files = &test.files;
+        let ca = files.client_ca.as_ref().expect("written");
+        let text = format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            files.cert, files.key, ca
+        );
+        let config = CollectorConfig::parse(&text).map_err(|problems| problems.join("; "))?;
+        assert_eq!(config.tls.files().as_ref(), Some(files));
+        assert!(!CollectorConfig::embedded_default().tls.is_enabled());
+
+        // A key that is not PEM is named with its file.
+        std::fs::write(&files.key, "not a key")?;
+        let bad_key = CollectorConfig::parse(&text).expect_err("unusable key");
+        assert_eq!(bad_key.len(), 1, "{bad_key:?}");
+        assert!(
+            bad_key[0].starts_with(&format!(
+                "`tls.key`: {} holds no PEM private key",
+                files.key.display()
+            )),
+            "{bad_key:?}"
+        );
+        Ok(())
     }
 
     #[test]

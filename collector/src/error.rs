@@ -71,6 +71,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("{0} server failed")]
     Serve(
         &'static str,

@@ -16,8 +16,10 @@ pub mod reload;
 pub mod retention;
 pub mod series;
 pub mod telemetry;
+pub mod tls;
 pub mod wal;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,6 +81,10 @@ async fn run_following(
     if !access.has_tokens() {
         tracing::warn!(
             "no [[tokens]] configured: callers are not authenticated, and everything is tenant `default`"
+        );
+    } else if !config.tls.is_enabled() && !config.listens_on_loopback_only() {
+        tracing::warn!(
+            "[[tokens]] without [tls] on a non-loopback address: tokens and log lines cross the network in clear text (docs/security.md)"
         );
     }
     let reloads = path.map(|path| {
@@ -148,7 +154,34 @@ async fn run_following(
         http: local_addr(&http_listener, "http")?,
         grpc: local_addr(&grpc_listener, "grpc")?,
     };
-    tracing::info!(http = %addrs.http, grpc = %addrs.grpc, data_dir = %config.data_dir.display(), "collector listening");
+    // With `[tls]`, both listeners hand out only connections whose handshake succeeded.
+    let certificates = match config.tls.files() {
+        Some(files) => Some(tls::watch_files(files, shutdown.clone()).await?),
+        None => None,
+    };
+    let tls_listener = |listener: TcpListener, name: &'static str| -> Result<Listening> {
+        let Some(configs) = &certificates else {
+            return Ok(Listening::Plain(listener));
+        };
+        let settings = tls::TlsListenerSettings {
+            configs: configs.clone(),
+            alpn: if name == "grpc" {
+                tls::GRPC_ALPN
+            } else {
+                tls::HTTP_ALPN
+            },
+            name,
+            metrics: Arc::clone(&metrics),
+        };
+        tls::TlsListener::start(listener, settings, shutdown.clone())
+            .map(Listening::Tls)
+            .map_err(|source| Error::Listen {
+                addr: name.to_owned(),
+                source,
+            })
+    };
+    let http_listener = tls_listener(http_listener, "http")?;
+    tracing::info!(http = %addrs.http, grpc = %addrs.grpc, tls = config.tls.is_enabled(), data_dir = %config.data_dir.display(), "collector listening");
     on_listening(addrs);
     if let Some(reloads) = &reloads {
         tokio::spawn(follow_tokens(reloads.clone(), Arc::clone(&access)));
@@ -180,12 +213,19 @@ async fn run_following(
     .accept_compressed(CompressionEncoding::Zstd)
     .max_decoding_message_size(config.limits.max_batch_bytes);
     let grpc_shutdown = shutdown.clone();
-    let grpc = tonic::transport::Server::builder()
+    let grpc_router = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(ingest)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
-            grpc_shutdown.cancelled().await;
-        });
+        .add_service(ingest);
+    let grpc_stopped = async move { grpc_shutdown.cancelled().await };
+    let grpc: ServerFuture<tonic::transport::Error> = match tls_listener(grpc_listener, "grpc")? {
+        Listening::Plain(listener) => Box::pin(
+            grpc_router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), grpc_stopped),
+        ),
+        Listening::Tls(listener) => Box::pin(
+            grpc_router.serve_with_incoming_shutdown(listener.into_incoming(), grpc_stopped),
+        ),
+    };
 
     let state = AppState {
         all_tenants: {
@@ -210,9 +250,19 @@ async fn run_following(
         retention: Some(janitor),
     };
     let http_shutdown = shutdown.clone();
-    let http = axum::serve(http_listener, api::router(state)).with_graceful_shutdown(async move {
-        http_shutdown.cancelled().await;
-    });
+    let http_stopped = async move { http_shutdown.cancelled().await };
+    let http: ServerFuture<std::io::Error> = match http_listener {
+        Listening::Plain(listener) => Box::pin(
+            axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(http_stopped)
+                .into_future(),
+        ),
+        Listening::Tls(listener) => Box::pin(
+            axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(http_stopped)
+                .into_future(),
+        ),
+    };
     let (grpc_result, http_result) = tokio::join!(grpc, http);
     wal.shutdown().await;
     writer.shutdown().await;
@@ -235,6 +285,16 @@ async fn follow_tokens(
         access.reload(&config);
     }
 }
+
+/// A listener as bound: plain TCP, or TLS (`[tls]`).
+enum Listening {
+    Plain(TcpListener),
+    Tls(tls::TlsListener),
+}
+
+/// A server running until shutdown, whichever kind of listener it serves.
+type ServerFuture<E> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<(), E>> + Send>>;
 
 /// Adds the configuration files `reload.rs` rejects to `metrics`, as they are rejected.
 async fn count_rejected_reloads(

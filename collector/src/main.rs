@@ -76,10 +76,15 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        let on_listening = |addrs: afterglow_collector::BoundAddrs| {
+        let scheme = if config.tls.is_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        let on_listening = move |addrs: afterglow_collector::BoundAddrs| {
             // A stable line for scripts and tests: where to reach this collector.
             println!(
-                "afterglow-collector listening: http=http://{} grpc=http://{}",
+                "afterglow-collector listening: http={scheme}://{} grpc={scheme}://{}",
                 addrs.http, addrs.grpc
             );
         };

@@ -48,6 +48,12 @@ pub struct AuthFailure {
     pub reason: String,
 }
 
+/// Which listener a TLS handshake failed on: `http` or `grpc`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsListenerLabel {
+    pub listener: String,
+}
+
 /// Every metric the collector exposes about itself, and the registry that encodes them.
 /// Clones of a metric share its value.
 #[derive(Debug)]
@@ -80,6 +86,9 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_auth_failures_total{protocol, reason}`: requests refused for
     /// their token (none, unknown, not allowed) or its rate.
     pub auth_failures: Family<AuthFailure, Counter>,
+    /// `afterglow_collector_tls_handshakes_failed_total{listener}`: connections closed because
+    /// their TLS handshake failed or timed out (plaintext to a TLS port, unknown client CA).
+    pub tls_handshakes_failed: Family<TlsListenerLabel, Counter>,
 }
 
 impl CollectorMetrics {
@@ -97,6 +106,7 @@ impl CollectorMetrics {
         let retention_series_deleted = Family::<RetentionReason, Counter>::default();
         let config_reloads_rejected = Counter::default();
         let auth_failures = Family::<AuthFailure, Counter>::default();
+        let tls_handshakes_failed = Family::<TlsListenerLabel, Counter>::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -153,6 +163,11 @@ impl CollectorMetrics {
             "Requests refused for their token or its rate, by protocol and reason",
             auth_failures.clone(),
         );
+        registry.register(
+            "tls_handshakes_failed",
+            "Connections closed because their TLS handshake failed or timed out, by listener",
+            tls_handshakes_failed.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -166,6 +181,7 @@ impl CollectorMetrics {
             retention_series_deleted,
             config_reloads_rejected,
             auth_failures,
+            tls_handshakes_failed,
         }
     }
 
@@ -208,6 +224,15 @@ impl CollectorMetrics {
         self.batches_refused
             .get_or_create(&Refusal {
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed TLS handshake on `listener`.
+    pub fn tls_handshake_failed(&self, listener: &str) {
+        self.tls_handshakes_failed
+            .get_or_create(&TlsListenerLabel {
+                listener: listener.to_owned(),
             })
             .inc();
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub mod dask;
 pub mod peers;
+pub mod pki;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -246,9 +247,11 @@ pub struct Collector {
     pub process: Process,
     /// `http://127.0.0.1:PORT` of the HTTP API.
     pub http_url: String,
-    /// `http://127.0.0.1:PORT` for agents.
+    /// `http://127.0.0.1:PORT` for agents (`https://` with `[tls]`).
     pub grpc_url: String,
     grpc_port: u16,
+    /// The client of `get_json` and `search_all`; replace it to trust a `[tls]` collector's CA.
+    pub http_agent: ureq::Agent,
 }
 
 impl Collector {
@@ -300,6 +303,7 @@ impl Collector {
             http_url,
             grpc_url,
             grpc_port,
+            http_agent: ureq::Agent::new_with_defaults(),
         })
     }
 
@@ -311,7 +315,9 @@ impl Collector {
     /// `GET path` on the HTTP API, returning the status and the parsed JSON body.
     pub fn get_json(&self, path_and_query: &str) -> Result<(u16, Value)> {
         let url = format!("{}{path_and_query}", self.http_url);
-        let response = ureq::get(&url)
+        let response = self
+            .http_agent
+            .get(&url)
             .config()
             .http_status_as_error(false)
             .build()

@@ -551,6 +551,10 @@ fn an_agent_with_a_wrong_token_is_refused_and_counted_and_ships_nothing() -> Res
             },
         )
     })?;
+    // The agent says what a human must fix, with the collector's reason.
+    agent
+        .process
+        .wait_for_log("the collector refused this agent's token")?;
     agent
         .process
         .wait_for_log("the bearer token is not one of the collector's tokens")?;

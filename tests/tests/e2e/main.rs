@@ -15,6 +15,7 @@ mod metrics;
 mod retention;
 mod spool;
 mod tailing;
+mod tls;
 mod ui;
 mod wal;
 mod wrap;
