@@ -349,12 +349,27 @@ mod tests {
         grpc: std::net::SocketAddr,
         batches: Vec<PushRequest>,
     ) -> Result<Vec<u64>, Status> {
+        push_as(grpc, None, batches).await
+    }
+
+    /// Pushes `batches` on one stream, with `token` as bearer if given: the acked numbers,
+    /// or the status that ended the stream.
+    async fn push_as(
+        grpc: std::net::SocketAddr,
+        token: Option<&str>,
+        batches: Vec<PushRequest>,
+    ) -> Result<Vec<u64>, Status> {
         let mut client = IngestClient::connect(format!("http://{grpc}"))
             .await
             .expect("connects")
             .send_compressed(tonic::codec::CompressionEncoding::Zstd);
         let count = batches.len();
-        let mut acks = client.push(tokio_stream::iter(batches)).await?.into_inner();
+        let mut request = Request::new(tokio_stream::iter(batches));
+        if let Some(token) = token {
+            let value = format!("Bearer {token}").parse().expect("a header value");
+            request.metadata_mut().insert("authorization", value);
+        }
+        let mut acks = client.push(request).await?.into_inner();
         let mut acked = Vec::new();
         while acked.len() < count {
             match acks.message().await? {
@@ -525,31 +540,6 @@ mod tests {
         shutdown.cancel();
     }
 
-    /// Pushes `batches` on one stream with `token`: the acked numbers, or the status that
-    /// ended the stream.
-    async fn push_with_token(
-        grpc: std::net::SocketAddr,
-        token: &str,
-        batches: Vec<PushRequest>,
-    ) -> Result<Vec<u64>, Status> {
-        let mut client = IngestClient::connect(format!("http://{grpc}"))
-            .await
-            .expect("connects");
-        let count = batches.len();
-        let mut request = Request::new(tokio_stream::iter(batches));
-        let value = format!("Bearer {token}").parse().expect("a header value");
-        request.metadata_mut().insert("authorization", value);
-        let mut acks = client.push(request).await?.into_inner();
-        let mut acked = Vec::new();
-        while acked.len() < count {
-            match acks.message().await? {
-                Some(response) => acked.extend(response.acked_batch_numbers),
-                None => break,
-            }
-        }
-        Ok(acked)
-    }
-
     #[tokio::test]
     async fn streams_need_an_ingest_token_and_batches_over_its_rate_get_retry_advice() {
         use crate::auth::token::{digest, hex};
@@ -572,21 +562,25 @@ mod tests {
             refused.expect_err("no token").code(),
             tonic::Code::Unauthenticated
         );
-        let refused = push_with_token(addrs.grpc, "guess", vec![batch(1, 0)]).await;
+        let refused = push_as(addrs.grpc, Some("guess"), vec![batch(1, 0)]).await;
         assert_eq!(
             refused.expect_err("unknown").code(),
             tonic::Code::Unauthenticated
         );
-        let refused = push_with_token(addrs.grpc, "read-secret", vec![batch(1, 0)]).await;
+        let refused = push_as(addrs.grpc, Some("read-secret"), vec![batch(1, 0)]).await;
         assert_eq!(
             refused.expect_err("read-only").code(),
             tonic::Code::PermissionDenied
         );
 
         // One request per second, bursts of two: the stream and its first batch pass.
-        let status = push_with_token(addrs.grpc, "ingest-secret", vec![batch(1, 0), batch(2, 0)])
-            .await
-            .expect_err("the second batch is over the rate");
+        let status = push_as(
+            addrs.grpc,
+            Some("ingest-secret"),
+            vec![batch(1, 0), batch(2, 0)],
+        )
+        .await
+        .expect_err("the second batch is over the rate");
         assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
         let pushback: u64 = status
             .metadata()

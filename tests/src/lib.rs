@@ -314,20 +314,31 @@ impl Collector {
 
     /// `GET path` on the HTTP API, returning the status and the parsed JSON body.
     pub fn get_json(&self, path_and_query: &str) -> Result<(u16, Value)> {
+        let (status, body) = self.get_as(None, path_and_query)?;
+        let body: Value = serde_json::from_str(&body)
+            .with_context(|| format!("JSON from {path_and_query}: {body}"))?;
+        Ok((status, body))
+    }
+
+    /// `GET path` on the HTTP API with `token` as bearer (none: without), returning the
+    /// status and the body.
+    pub fn get_as(&self, token: Option<&str>, path_and_query: &str) -> Result<(u16, String)> {
         let url = format!("{}{path_and_query}", self.http_url);
-        let response = self
-            .http_agent
-            .get(&url)
+        let mut request = self.http_agent.get(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let response = request
             .config()
             .http_status_as_error(false)
             .build()
             .call()
             .with_context(|| format!("GET {url}"))?;
         let status = response.status().as_u16();
-        let body: Value = response
+        let body = response
             .into_body()
-            .read_json()
-            .with_context(|| format!("JSON from {url}"))?;
+            .read_to_string()
+            .with_context(|| format!("body of {url}"))?;
         Ok((status, body))
     }
 
@@ -502,6 +513,42 @@ pub fn wait_for_within<T, S: std::fmt::Debug>(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A new token from `afterglow-collector token new` (as an operator makes one) for `tenants`
+/// (comma-separated; none for an admin token): the token and its `[[tokens]]` stanza.
+pub fn new_token(name: &str, tenants: &str, can: &str) -> Result<(String, String)> {
+    let mut command = Command::new(binaries_dir().join("afterglow-collector"));
+    command.args(["token", "new", "--name", name, "--can", can]);
+    if !tenants.is_empty() {
+        command.args(["--tenant", tenants]);
+    }
+    let output = command.output()?;
+    if !output.status.success() {
+        bail!(
+            "token new failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let (token, stanza) = stdout
+        .split_once('\n')
+        .context("token new printed one line")?;
+    Ok((token.trim().to_owned(), stanza.trim_start().to_owned()))
+}
+
+/// Sends `bytes` on a new connection to `address` (`host:port`) and reads what comes back
+/// until the peer closes it or `patience` passes, returning it.
+pub fn send_raw(address: &str, bytes: &[u8], patience: Duration) -> Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(patience))?;
+    // The peer may close as soon as it has seen enough: later writes then fail, as they may.
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok(answer)
 }
 
 /// Percent-encodes a query parameter value.

@@ -9,49 +9,17 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use afterglow_tests::peers::MetricsServer;
-use afterglow_tests::{Agent, Collector, binaries_dir, encode, wait_for};
+use afterglow_tests::{Agent, Collector, encode, new_token, wait_for};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// A token made by `afterglow-collector token new`: the secret and its `[[tokens]]` stanza.
-fn new_token(name: &str, tenants: &str, can: &str) -> Result<(String, String)> {
-    let mut command = Command::new(binaries_dir().join("afterglow-collector"));
-    command.args(["token", "new", "--name", name, "--can", can]);
-    if !tenants.is_empty() {
-        command.args(["--tenant", tenants]);
-    }
-    let output = command.output()?;
-    if !output.status.success() {
-        bail!(
-            "token new failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let stdout = String::from_utf8(output.stdout)?;
-    let (secret, stanza) = stdout.split_once('\n').context("a token line")?;
-    Ok((secret.to_owned(), stanza.to_owned()))
-}
-
 /// `GET path` with `token` as bearer: the status and the body.
 fn get(collector: &Collector, token: Option<&str>, path: &str) -> Result<(u16, String)> {
-    let url = format!("{}{path}", collector.http_url);
-    let mut request = ureq::get(&url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let response = request
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().read_to_string()?))
+    collector.get_as(token, path)
 }
 
 fn json(body: &str) -> Result<Value> {

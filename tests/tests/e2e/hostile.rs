@@ -3,11 +3,10 @@
 //! held open. The collector stays up, answers the HTTP ones with errors, and keeps serving an
 //! agent and a search meanwhile.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use afterglow_tests::{Agent, Scene, wait_for};
+use afterglow_tests::{Agent, Scene, send_raw, wait_for};
 use anyhow::{Context, Result};
 
 /// `host:port` of a `http://host:port` URL.
@@ -31,16 +30,9 @@ fn noise(len: usize, mut state: u64) -> Vec<u8> {
 }
 
 /// Sends `bytes` on a new connection and reads what comes back until the peer closes it (or
-/// a second passes), returning it.
+/// a second passes).
 fn send(address: &str, bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-    // The peer may close as soon as it has seen enough: later writes then fail, as they may.
-    let _ = stream.write_all(bytes);
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    Ok(answer)
+    send_raw(address, bytes, Duration::from_secs(1))
 }
 
 #[test]

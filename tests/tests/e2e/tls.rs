@@ -2,13 +2,12 @@
 //! binaries and certificates made in the test: shipping and searching over TLS, a wrong CA,
 //! plaintext to TLS ports, mutual TLS, and a certificate rotated while the collector runs.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use afterglow_tests::pki::{self, Issued, TestCa};
-use afterglow_tests::{Agent, Collector, Scene, wait_for};
+use afterglow_tests::{Agent, Collector, Scene, send_raw, wait_for};
 use anyhow::{Context, Result};
 
 /// A collector with `[tls]` and the CA its certificate is signed by.
@@ -147,13 +146,7 @@ fn wait_until_searchable(collector: &Collector, marker: &str) -> Result<()> {
 /// Sends `bytes` in plaintext on a new connection and returns what comes back until the
 /// peer closes it (or 5 s pass).
 fn send_plaintext(addr: &str, bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let _ = stream.write_all(bytes);
-    let _ = stream.shutdown(Shutdown::Write);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    Ok(answer)
+    send_raw(addr, bytes, Duration::from_secs(5))
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use afterglow_tests::peers::{MetricsServer, instant_query};
-use afterglow_tests::{Agent, Collector, binaries_dir, encode, fixture, wait_for};
+use afterglow_tests::{Agent, Collector, binaries_dir, encode, fixture, new_token, wait_for};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
@@ -116,43 +116,14 @@ struct TenantCluster {
     _agents: Vec<Agent>,
 }
 
-/// A new token from `afterglow-collector token new` (as an operator makes one): the token and
-/// its `[[tokens]]` stanza.
-fn new_token(name: &str, tenant: &str, can: &str) -> Result<(String, String)> {
-    let output = Command::new(binaries_dir().join("afterglow-collector"))
-        .args([
-            "token", "new", "--name", name, "--tenant", tenant, "--can", can,
-        ])
-        .output()?;
-    ensure!(
-        output.status.success(),
-        "token new failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout)?;
-    let (token, stanza) = stdout
-        .split_once('\n')
-        .context("token new printed one line")?;
-    Ok((token.trim().to_owned(), stanza.trim_start().to_owned()))
-}
-
 /// `GET path` with a bearer token: the status and the JSON body.
 fn get_with_token(
     collector: &Collector,
     token: &str,
     path_and_query: &str,
 ) -> Result<(u16, Value)> {
-    let url = format!("{}{path_and_query}", collector.http_url);
-    let response = ureq::get(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    let body = response.into_body().read_json()?;
-    Ok((status, body))
+    let (status, body) = collector.get_as(Some(token), path_and_query)?;
+    Ok((status, serde_json::from_str(&body)?))
 }
 
 /// Starts a collector with tokens for two tenants: `team-a`'s agent (cluster `alpha`) tails the
