@@ -3,8 +3,9 @@
 //! already being logged (a bounded number per connection).
 //!
 //! The rule a reader must not miss: the tenant comes from the stream's bearer token (`auth/`;
-//! tenant `default` on a collector without tokens), never from the payload. Each batch is
-//! also charged to the token's request rate.
+//! tenant `default` on a collector without tokens), never from the payload. The token is
+//! checked again for each batch, so a token revoked or moved to another tenant by a config
+//! reload takes effect on open streams too, and each batch is charged to its request rate.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -155,8 +156,8 @@ impl Ingest for IngestService {
             .metadata()
             .get("authorization")
             .map(|value| value.as_bytes());
-        let grant = self.access.check(authorization, Need::Ingest, "grpc")?;
-        let tenant = grant.ingest_tenant().to_owned();
+        self.access.check(authorization, Need::Ingest, "grpc")?;
+        let authorization = authorization.map(<[u8]>::to_vec);
         let access = Arc::clone(&self.access);
         let mut batches = request.into_inner();
         let (in_flight, mut in_flight_receiver) = mpsc::channel::<(
@@ -194,11 +195,14 @@ impl Ingest for IngestService {
                     }
                 };
                 let number = batch.batch_number;
-                if let Err(denied) = access.charge_batch(&grant, "grpc") {
-                    metrics.refused("rate_limited");
-                    let _ = error_responses.send(Err(Status::from(denied))).await;
-                    return;
-                }
+                let tenant = match access.check(authorization.as_deref(), Need::Ingest, "grpc") {
+                    Ok(grant) => grant.ingest_tenant().to_owned(),
+                    Err(denied) => {
+                        metrics.refused(denied.reason());
+                        let _ = error_responses.send(Err(Status::from(denied))).await;
+                        return;
+                    }
+                };
                 if let Some(free) = disk.shortage() {
                     let status = Status::resource_exhausted(format!(
                         "the collector's disk is nearly full ({free} bytes free, below the {} configured as limits.min_free_disk_bytes); batch {number} is refused, retry later",

@@ -14,7 +14,8 @@ use prometheus_client::registry::Registry;
 /// The `Content-Type` of what [`CollectorMetrics::encode`] produces.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Why a batch was refused: `disk_full`, `too_many_records`, `invalid` or `not_stored`.
+/// Why a batch was refused: `disk_full`, `too_many_records`, `invalid`, `not_stored`, or its
+/// token's `unknown`, `forbidden`, `rate_limited` (a token revoked on an open stream is `unknown`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Refusal {
     pub reason: String,

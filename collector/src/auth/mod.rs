@@ -136,7 +136,8 @@ pub enum Denied {
 }
 
 impl Denied {
-    fn reason(&self) -> &'static str {
+    /// Why, in one word: `missing`, `unknown`, `forbidden` or `rate_limited`.
+    pub fn reason(&self) -> &'static str {
         match self {
             Denied::Missing => "missing",
             Denied::Unknown => "unknown",
@@ -248,13 +249,6 @@ impl Access {
             self.count(denied, protocol);
         }
         checked
-    }
-
-    /// Takes one request (an ingested batch, say) from `grant`'s rate, counting a refusal
-    /// over `protocol`.
-    pub fn charge_batch(&self, grant: &Grant, protocol: &'static str) -> Result<(), Denied> {
-        self.charge(grant)
-            .inspect_err(|denied| self.count(denied, protocol))
     }
 
     fn grant_for(&self, authorization: Option<&[u8]>, need: Need) -> Result<Arc<Grant>, Denied> {

@@ -487,37 +487,41 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
 }
 
 #[test]
-fn an_agent_with_a_wrong_token_is_refused_and_counted_and_ships_nothing() -> Result<()> {
+fn an_agent_token_is_refused_until_added_and_refused_again_once_revoked_without_a_restart()
+-> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (_, stanza) = new_token("a-agents", "team-a", "ingest")?;
     let (admin, admin_stanza) = new_token("operators", "", "admin")?;
-    let collector = Collector::start_with(
-        dir.path(),
-        &dir.path().join("data"),
-        None,
-        &format!("{stanza}\n{admin_stanza}"),
-    )?;
+    let (late, late_stanza) = new_token("late-agents", "team-late", "ingest")?;
+    let collector =
+        Collector::start_with(dir.path(), &dir.path().join("data"), None, &admin_stanza)?;
+    let config_path = dir.path().join("collector-0.toml");
+    let config = std::fs::read_to_string(&config_path)?;
     let log = dir.path().join("w.log");
     std::fs::write(&log, log_line("unwelcome"))?;
     let agent = start_agent(
         dir.path(),
         &collector,
         ("etl", "node"),
-        "token = \"agt_not-a-real-token\"",
+        &format!("token = {late:?}\n[ship]\nbackoff_max = \"500ms\""),
         &log,
         None,
     )?;
-    wait_for("the refusal counted", || {
+    let refusals = || -> Result<f64> {
         let (_, metrics) = get(&collector, Some(&admin), "/metrics")?;
-        Ok(
-            if metrics.contains(
-                "afterglow_collector_auth_failures_total{protocol=\"grpc\",reason=\"unknown\"}",
-            ) {
-                Ok(())
-            } else {
-                Err(metrics)
-            },
-        )
+        Ok(metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(
+                    "afterglow_collector_auth_failures_total{protocol=\"grpc\",reason=\"unknown\"} ",
+                )?
+                .parse()
+                .ok()
+            })
+            .unwrap_or(0.0))
+    };
+    wait_for("the refusal counted", || {
+        let count = refusals()?;
+        Ok(if count > 0.0 { Ok(()) } else { Err(count) })
     })?;
     // The agent says what a human must fix, with the collector's reason.
     agent
@@ -526,9 +530,50 @@ fn an_agent_with_a_wrong_token_is_refused_and_counted_and_ships_nothing() -> Res
     agent
         .process
         .wait_for_log("the bearer token is not one of the collector's tokens")?;
-    let (_, body) = get(&collector, Some(&admin), "/api/v1/logs/search?q=unwelcome")?;
-    assert_eq!(json(&body)?["hits"], Value::Array(Vec::new()));
-    assert!(!collector.process.log().contains("agt_not-a-real-token"));
+    let search = |word: &str| -> Result<Vec<Value>> {
+        let (_, body) = get(
+            &collector,
+            Some(&admin),
+            &format!("/api/v1/logs/search?q={word}"),
+        )?;
+        Ok(json(&body)?["hits"].as_array().cloned().unwrap_or_default())
+    };
+    assert!(search("unwelcome")?.is_empty());
+
+    // Added to the running collector's file: the agent's next try is let in, into its tenant.
+    std::fs::write(&config_path, format!("{config}\n{late_stanza}"))?;
+    let hits = wait_for("the agent's record, once its token is added", || {
+        let hits = search("unwelcome")?;
+        Ok(if hits.is_empty() { Err(()) } else { Ok(hits) })
+    })?;
+    let (_, clusters) = get(&collector, Some(&admin), "/api/v1/clusters")?;
+    assert_eq!(
+        json(&clusters)?["clusters"][0]["tenant"],
+        "team-late",
+        "{hits:?}"
+    );
+
+    // Revoked: the open stream's next batch is refused, and its record is not stored.
+    let before = refusals()?;
+    std::fs::write(&config_path, &config)?;
+    collector
+        .process
+        .wait_for_log("access tokens loaded tokens=1")?;
+    append(&log, &log_line("revoked"))?;
+    wait_for("the revoked token's batch refused", || {
+        let count = refusals()?;
+        Ok(if count > before { Ok(()) } else { Err(count) })
+    })?;
+    assert!(
+        search("revoked")?.is_empty(),
+        "a revoked token's record was stored"
+    );
+    for secret in [&late, &admin] {
+        assert!(
+            !collector.process.log().contains(secret.as_str()),
+            "a token was logged"
+        );
+    }
     Ok(())
 }
 
