@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::api::{ApiError, AppState};
-use crate::auth::{Denied, Grant, Need, Reads};
+use crate::auth::{Access, Denied, Grant, Need, Reads};
 
 /// Lets the request through to its handler if its token grants `need`, with the grant in its
 /// extensions for [`Reader`]; otherwise answers why not.
@@ -98,9 +98,21 @@ pub struct Reader {
     pub tenants: Vec<String>,
     /// Whether it reads every tenant (`admin`), those that appear later too.
     pub every_tenant: bool,
+    /// The grant it comes from, and the request's `Authorization` value, to check again
+    /// after a reload (`still_granted`).
+    grant: Arc<Grant>,
+    authorization: Option<Vec<u8>>,
 }
 
 impl Reader {
+    /// Tells whether its token still grants what it did when the request came, after the
+    /// tokens were reloaded (a long-lived request, a live tail, asks now and then).
+    pub fn still_granted(&self, access: &Access) -> bool {
+        access
+            .verify(self.authorization.as_deref(), Need::Read)
+            .is_ok_and(|grant| *grant == *self.grant)
+    }
+
     /// Tells whether it reads `tenant`.
     pub fn reads(&self, tenant: &str) -> bool {
         self.every_tenant || self.tenants.iter().any(|readable| readable == tenant)
@@ -117,15 +129,18 @@ impl FromRequestParts<AppState> for Reader {
             .get::<Arc<Grant>>()
             .filter(|grant| grant.may(Need::Read))
             .ok_or_else(|| ApiError::internal("this route does not check access"))?;
-        Ok(match &grant.reads {
-            Reads::Tenants(tenants) => Reader {
-                tenants: tenants.clone(),
-                every_tenant: false,
-            },
-            Reads::Every => Reader {
-                tenants: (state.all_tenants)(),
-                every_tenant: true,
-            },
+        let (tenants, every_tenant) = match &grant.reads {
+            Reads::Tenants(tenants) => (tenants.clone(), false),
+            Reads::Every => ((state.all_tenants)(), true),
+        };
+        Ok(Reader {
+            tenants,
+            every_tenant,
+            grant: Arc::clone(grant),
+            authorization: parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .map(|value| value.as_bytes().to_vec()),
         })
     }
 }

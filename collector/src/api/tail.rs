@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::api::access::Reader;
 use crate::api::logs::HitJson;
 use crate::api::{ApiError, AppState};
+use crate::auth::Access;
 use crate::index::tail::{Arrived, TailMatcher};
 
 /// Events waiting for one client before it counts as too slow.
@@ -45,20 +46,22 @@ pub async fn tail(
     let arrivals = state.store.arrivals().subscribe();
     let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
     tokio::spawn(async move {
-        follow(arrivals, Arc::new(matcher), reader, events).await;
+        follow(arrivals, Arc::new(matcher), (reader, state.access), events).await;
         // The client's place is free once it has left.
         drop(permit);
     });
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
 }
 
-/// Sends the matching new records to one client until it leaves or falls behind.
+/// Sends the matching new records to one client until it leaves, falls behind, or its token
+/// no longer grants what it did (revoked or changed by a reload of the tokens).
 async fn follow(
     mut arrivals: broadcast::Receiver<Arc<Arrived>>,
     matcher: Arc<TailMatcher>,
-    reader: Reader,
+    (reader, access): (Reader, Arc<Access>),
     events: mpsc::Sender<Result<Event, Infallible>>,
 ) {
+    let mut generation = access.generation();
     loop {
         let arrived = tokio::select! {
             () = events.closed() => return,
@@ -74,6 +77,15 @@ async fn follow(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        if access.generation() != generation {
+            generation = access.generation();
+            if !reader.still_granted(&access) {
+                let _ = events.try_send(Ok(Event::default()
+                    .event("error")
+                    .data("the token was revoked or changed; sign in again")));
+                return;
+            }
+        }
         if !reader.reads(&arrived.tenant) {
             continue;
         }
@@ -274,5 +286,65 @@ mod tests {
         let (_dir, store) = empty_store();
         let (status, _) = open_tail(&state(store), "level:(ERROR").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_tail_ends_once_a_reload_revokes_its_token() {
+        use crate::auth::token::{digest, hex};
+        let (_dir, store) = empty_store();
+        let writer =
+            LogWriter::start(Arc::clone(&store), Duration::from_millis(10), None).expect("writer");
+        let with_token = crate::CollectorConfig::parse(&format!(
+            "[[tokens]]\nname = \"reader\"\nsha256 = \"{}\"\ntenants = [\"mine\"]\ncan = [\"read\"]\n",
+            hex(&digest("secret"))
+        ))
+        .expect("valid");
+        let access = Arc::new(crate::auth::Access::new(&with_token, Arc::default()));
+        let mut state = state(Arc::clone(&store));
+        state.access = Arc::clone(&access);
+        let response = router(state)
+            .oneshot(
+                Request::get("/api/v1/logs/tail?q=*")
+                    .header("authorization", "Bearer secret")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let mut buffer = String::new();
+        let write = |seq: u64| {
+            writer.write(
+                "mine".to_owned(),
+                vec![entry(seq as i64, "w1", 1, seq, "a record")],
+            )
+        };
+        write(1).await.expect("written");
+        let first = next_event(&mut body, &mut buffer).await.expect("an event");
+        assert_eq!(first["seq"], 1);
+
+        // Another token only: the next arrival ends the tail with an `error` event.
+        access.reload(&crate::CollectorConfig::embedded_default());
+        write(2).await.expect("written");
+        let rest = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut rest = String::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    rest.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            rest
+        })
+        .await
+        .expect("the stream ends");
+        let rest = format!("{buffer}{rest}");
+        assert!(rest.contains("event: error"), "{rest}");
+        assert!(rest.contains("revoked"), "{rest}");
+        assert!(
+            !rest.contains("\"seq\":2"),
+            "no record after the revocation: {rest}"
+        );
+        writer.shutdown().await;
     }
 }

@@ -8,6 +8,7 @@
 pub mod rate;
 pub mod token;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -176,6 +177,9 @@ impl Table {
 #[derive(Debug)]
 pub struct Access {
     table: RwLock<Arc<Table>>,
+    /// How many times the tokens were reloaded: who holds a grant across a reload (a live
+    /// tail) checks it again when this changes.
+    generation: AtomicU64,
     anonymous: Arc<Grant>,
     limiter: RateLimiter,
     metrics: Arc<CollectorMetrics>,
@@ -186,6 +190,7 @@ impl Access {
     pub fn new(config: &CollectorConfig, metrics: Arc<CollectorMetrics>) -> Access {
         Access {
             table: RwLock::new(Arc::new(Table::new(config))),
+            generation: AtomicU64::new(0),
             anonymous: Arc::new(Grant::anonymous()),
             limiter: RateLimiter::default(),
             metrics,
@@ -198,6 +203,7 @@ impl Access {
         anonymous.reads = Reads::Tenants(tenants.iter().map(|&tenant| tenant.to_owned()).collect());
         Access {
             table: RwLock::default(),
+            generation: AtomicU64::new(0),
             anonymous: Arc::new(anonymous),
             limiter: RateLimiter::default(),
             metrics: Arc::default(),
@@ -217,6 +223,18 @@ impl Access {
             .table
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes with every reload of the tokens.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The grant `authorization` has now for `need`, neither charged to its rate nor counted
+    /// when refused: for checking again a request already let in.
+    pub fn verify(&self, authorization: Option<&[u8]>, need: Need) -> Result<Arc<Grant>, Denied> {
+        self.grant_for(authorization, need)
     }
 
     /// Tells whether tokens are configured (without, every caller is anonymous).
