@@ -146,6 +146,7 @@ pub fn range_query(
         step_ms,
     };
     let mut evaluator = Evaluator::new(source, grid, opts);
+    evaluator.check_grid_fits(&grid)?;
     let mut matrix = match evaluator.eval(&expr)? {
         Evaluated::Scalar(values) => vec![Series {
             labels: Vec::new(),
