@@ -6,6 +6,7 @@
 //! arithmetic far from `i64`'s limits.
 
 use crate::promql::QueryError;
+use crate::promql::depth::after_string;
 
 /// The longest duration Prometheus accepts, in seconds: 2^63 - 1 ns.
 const MAX_DURATION_SECONDS: f64 = 9_223_372_036.854_775;
@@ -50,19 +51,6 @@ pub(crate) fn check_numeric_durations(query: &str) -> Result<(), QueryError> {
         }
     }
     Ok(())
-}
-
-/// The index just past the string literal that opens at `start` (or the end of the query).
-fn after_string(bytes: &[u8], start: usize, quote: u8) -> usize {
-    let mut at = start + 1;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'\\' if quote != b'`' => at += 2,
-            byte if byte == quote => return at + 1,
-            _ => at += 1,
-        }
-    }
-    bytes.len()
 }
 
 fn is_offset_keyword(bytes: &[u8], at: usize) -> bool {

@@ -6,6 +6,7 @@
 mod aggregate;
 mod binary;
 mod call;
+mod depth;
 mod durations;
 mod engine;
 mod error;
@@ -67,6 +68,7 @@ impl Default for QueryOptions {
 
 /// Parses a query, mapping the parser's message to `QueryError::Parse`.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    depth::check_query_depth(query)?;
     durations::check_numeric_durations(query)?;
     parser::parse(query).map_err(QueryError::Parse)
 }
