@@ -181,6 +181,13 @@ impl BatchQueue {
         while offset < bytes.len() {
             match parse_record(&bytes[offset..]) {
                 Ok((number, _, record_len)) if number <= acked_through => offset += record_len,
+                // Numbers only grow: a second record of one batch is damage, and keeping both
+                // would count its bytes twice for one `remove` (found by `scripts/fuzz
+                // spool_decode`: the queue never emptied and its segment was never deleted).
+                Ok((number, _, _)) if self.index.contains_key(&number) => {
+                    self.cut_tail(path, offset, &format!("batch {number} is spooled twice"));
+                    break;
+                }
                 Ok((number, body, record_len)) => match decode_body(body) {
                     Ok((request, stream_ends)) => {
                         let location = Some((id, offset as u64, record_len as u32));
@@ -566,6 +573,34 @@ mod tests {
         assert_eq!(queue.next_from(3), Some(3));
         assert_eq!(push(&mut queue, "four", Vec::new())?, 4, "numbers continue");
         assert_eq!(queue.remove(2), vec![(7, 20)]);
+        Ok(())
+    }
+
+    /// Found by `scripts/fuzz spool_decode`: a segment holding batch 1 twice loaded both
+    /// records under one number, so acknowledging it left the second record's bytes counted
+    /// for ever (the queue never emptied) and the segment was never deleted.
+    #[test]
+    fn fuzz_a_batch_spooled_twice_is_cut_off_not_counted_twice() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let batch = SealedBatch {
+            encoded: PushRequest::default().encode_to_vec(),
+            records: 0,
+            stream_ends: Vec::new(),
+        };
+        let (record, _) = encode_record(1, &batch);
+        let segment = dir.path().join("00000000000000000001.seg");
+        std::fs::write(&segment, [record.as_slice(), record.as_slice()].concat()).expect("write");
+        let mut queue = BatchQueue::on_disk(dir.path(), 1 << 20)?;
+        assert_eq!((queue.len(), queue.bytes()), (1, record.len() as u64));
+        let length = std::fs::metadata(&segment).expect("stat").len();
+        assert_eq!(length, record.len() as u64, "the duplicate is cut off");
+        queue.get(1)?;
+        queue.remove(1);
+        assert_eq!((queue.is_empty(), queue.bytes()), (true, 0));
+        assert!(
+            segment_files(dir.path()).is_empty(),
+            "the segment is deleted"
+        );
         Ok(())
     }
 

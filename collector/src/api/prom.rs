@@ -272,11 +272,6 @@ fn query_options(params: &Params) -> Result<QueryOptions, PromError> {
     Ok(options)
 }
 
-fn required_time(params: &Params, name: &str) -> Result<i64, PromError> {
-    parse_time(params.get(name).unwrap_or(""))
-        .map_err(|error| PromError::invalid_parameter(name, error))
-}
-
 fn optional_time(params: &Params, name: &str, default: i64) -> Result<i64, PromError> {
     match params.get_non_empty(name) {
         None => Ok(default),
@@ -346,6 +341,39 @@ async fn instant(state: AppState, reader: Reader, request: Request) -> Result<Re
     Ok(success(&encode_query_data(&value), &[]))
 }
 
+/// Reads the `start`, `end` and `step` of a range query (absent ones as `""`) as
+/// Prometheus checks them: `(start_ms, end_ms, step_ms)`. Public for the fuzz targets.
+#[doc(hidden)]
+pub fn range_grid(start: &str, end: &str, step: &str) -> Result<(i64, i64, i64), PromError> {
+    let start_ms =
+        parse_time(start).map_err(|error| PromError::invalid_parameter("start", error))?;
+    let end_ms = parse_time(end).map_err(|error| PromError::invalid_parameter("end", error))?;
+    if end_ms < start_ms {
+        return Err(PromError::invalid_parameter(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step_ns =
+        parse_duration_ns(step).map_err(|error| PromError::invalid_parameter("step", error))?;
+    if step_ns <= 0 {
+        return Err(PromError::invalid_parameter(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    let step_ms = (step_ns / 1_000_000).max(1);
+    // In i128: the span of two extreme times overflows i64, and a saturated product let
+    // 122 million points through (found by `scripts/fuzz api_time`).
+    let points = (i128::from(end_ms) - i128::from(start_ms)) * 1_000_000 / i128::from(step_ns);
+    if points > i128::from(MAX_POINTS_PER_SERIES) {
+        return Err(PromError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    Ok((start_ms, end_ms, step_ms))
+}
+
 /// `GET|POST /api/v1/query_range?query=&start=&end=&step=&timeout=&lookback_delta=`
 pub async fn query_range(
     State(state): State<AppState>,
@@ -357,28 +385,11 @@ pub async fn query_range(
 
 async fn range(state: AppState, reader: Reader, request: Request) -> Result<Response, PromError> {
     let params = Params::read(request).await?;
-    let start_ms = required_time(&params, "start")?;
-    let end_ms = required_time(&params, "end")?;
-    if end_ms < start_ms {
-        return Err(PromError::invalid_parameter(
-            "end",
-            "end timestamp must not be before start time",
-        ));
-    }
-    let step_ns = parse_duration_ns(params.get("step").unwrap_or(""))
-        .map_err(|error| PromError::invalid_parameter("step", error))?;
-    if step_ns <= 0 {
-        return Err(PromError::invalid_parameter(
-            "step",
-            "zero or negative query resolution step widths are not accepted. Try a positive integer",
-        ));
-    }
-    let step_ms = (step_ns / 1_000_000).max(1);
-    if (end_ms - start_ms).saturating_mul(1_000_000) / step_ns > MAX_POINTS_PER_SERIES {
-        return Err(PromError::bad_data(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
-        ));
-    }
+    let (start_ms, end_ms, step_ms) = range_grid(
+        params.get("start").unwrap_or(""),
+        params.get("end").unwrap_or(""),
+        params.get("step").unwrap_or(""),
+    )?;
     let options = query_options(&params)?;
     let text = params.get("query").unwrap_or("").to_owned();
     let source = (state.series)(reader.tenants);

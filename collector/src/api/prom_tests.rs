@@ -411,6 +411,27 @@ async fn buildinfo_and_metadata_answer_for_grafana() {
     assert_eq!(json, serde_json::json!({"status": "success", "data": []}));
 }
 
+/// Found by `scripts/fuzz api_time`: the points of a range query were counted in i64, so two
+/// extreme times overflowed (a panic in debug builds) and a long span times 10^6 saturated,
+/// letting 122 million points per series through.
+#[tokio::test]
+async fn fuzz_range_query_points_are_counted_without_overflow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path());
+    for (start, end, step) in [
+        ("0", "122202220999820", "999820"),
+        ("-9200000000000000", "9200000000000000", "1"),
+        ("-9200000000000000", "9200000000000000", "292y"),
+    ] {
+        let uri = format!("/api/v1/query_range?query=1&start={start}&end={end}&step={step}");
+        let (status, json) = get(&state, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(json["errorType"], "bad_data", "{uri}");
+        let text = json["error"].as_str().unwrap_or_default();
+        assert!(text.contains("11,000 points"), "{uri}: {text}");
+    }
+}
+
 #[test]
 fn times_and_durations_parse_as_in_prometheus() {
     assert_eq!(parse_time("1795780800"), Ok(1_795_780_800_000));

@@ -120,6 +120,17 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
+    /// Fails if `grid` has more steps than the sample limit: what is evaluated on it holds a
+    /// point per step and series, so it cannot fit.
+    pub(crate) fn check_grid_fits(&self, grid: &StepGrid) -> Result<(), QueryError> {
+        let steps =
+            (i128::from(grid.end_ms) - i128::from(grid.start_ms)) / i128::from(grid.step_ms) + 1;
+        if steps > i128::try_from(self.max_samples).unwrap_or(i128::MAX) {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
     /// Counts `count` more samples held by the query; fails past the limit.
     pub(crate) fn hold_samples(&mut self, count: usize) -> Result<(), QueryError> {
         self.samples = self.samples.saturating_add(count);

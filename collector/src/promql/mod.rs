@@ -6,6 +6,8 @@
 mod aggregate;
 mod binary;
 mod call;
+mod depth;
+mod durations;
 mod engine;
 mod error;
 mod histogram;
@@ -66,6 +68,8 @@ impl Default for QueryOptions {
 
 /// Parses a query, mapping the parser's message to `QueryError::Parse`.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    depth::check_query_depth(query)?;
+    durations::check_numeric_durations(query)?;
     parser::parse(query).map_err(QueryError::Parse)
 }
 
@@ -144,6 +148,7 @@ pub fn range_query(
         step_ms,
     };
     let mut evaluator = Evaluator::new(source, grid, opts);
+    evaluator.check_grid_fits(&grid)?;
     let mut matrix = match evaluator.eval(&expr)? {
         Evaluated::Scalar(values) => vec![Series {
             labels: Vec::new(),

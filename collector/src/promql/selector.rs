@@ -109,7 +109,7 @@ impl SelectorTime {
 
     /// The time whose data the step at `ts_ms` sees.
     pub(crate) fn reference(&self, ts_ms: i64) -> i64 {
-        self.at_ms.unwrap_or(ts_ms) - self.offset_ms
+        self.at_ms.unwrap_or(ts_ms).saturating_sub(self.offset_ms)
     }
 }
 
@@ -144,7 +144,7 @@ impl Evaluator<'_> {
     fn span(&self, time: SelectorTime, width_ms: i64) -> (i64, i64) {
         let first = time.reference(self.grid.start_ms);
         let last = time.reference(self.grid.end_ms);
-        (first - width_ms + 1, last)
+        (first.saturating_sub(width_ms).saturating_add(1), last)
     }
 
     /// An instant vector selector over the grid.
@@ -242,11 +242,11 @@ impl Evaluator<'_> {
             .map(duration_ms)
             .filter(|&step| step > 0)
             .unwrap_or(DEFAULT_SUBQUERY_STEP_MS);
-        let earliest = time.reference(self.grid.start_ms) - range_ms;
+        let earliest = time.reference(self.grid.start_ms).saturating_sub(range_ms);
         // The first multiple of the step after `earliest` (Go's truncating division).
         let mut start_ms = step_ms * (earliest / step_ms);
         if start_ms <= earliest {
-            start_ms += step_ms;
+            start_ms = start_ms.saturating_add(step_ms);
         }
         let end_ms = time.reference(self.grid.end_ms);
         if start_ms > end_ms {
@@ -257,6 +257,8 @@ impl Evaluator<'_> {
             end_ms,
             step_ms,
         };
+        // `x[292y:1ms]` would otherwise loop for ever (found by `scripts/fuzz promql`).
+        self.check_grid_fits(&grid)?;
         let series = match self.eval_on_grid(grid, &subquery.expr)? {
             Evaluated::Vector(series) => series,
             Evaluated::Scalar(values) => vec![StepSeries {

@@ -240,9 +240,16 @@ fn a_dead_clusters_story_is_found_through_the_api_after_it_is_gone() -> Result<(
     assert_eq!(failed[0]["level"], "ERROR");
     assert_eq!(failed[0]["logger"], "distributed.worker");
 
-    // The GIL held too long.
-    let unresponsive = search(&collector, "\"Event loop was unresponsive in Worker\"")?;
-    assert_eq!(unresponsive.len(), 1, "{unresponsive:?}");
+    // The GIL held too long: Dask warns at least once (on a loaded machine the loop can stall
+    // again on its own, and each stall is warned about).
+    let unresponsive = wait_for("the unresponsive event loop's warning", || {
+        let hits = search(&collector, "\"Event loop was unresponsive in Worker\"")?;
+        Ok(if hits.is_empty() { Err(()) } else { Ok(hits) })
+    })?;
+    assert!(
+        unresponsive.iter().all(|hit| hit["level"] == "WARNING"),
+        "{unresponsive:?}"
+    );
 
     // The kill, across the nodes, in the order it happened: the scheduler removes the worker
     // and its nanny reports the signal (which of the two logs first is Dask's race), then the

@@ -632,3 +632,37 @@ fn series_returned_twice_by_the_store_are_merged() -> Result<(), QueryError> {
     assert_eq!(v[0].value, 4.0);
     Ok(())
 }
+
+/// Found by `scripts/fuzz promql`: a subquery with a 1 ms step over centuries looped for
+/// ever (no sample was held, so no limit was reached), and the longest durations at the
+/// API's extreme times overflowed `i64` milliseconds.
+#[test]
+fn fuzz_huge_subqueries_and_extreme_times_end_in_an_answer_or_an_error() {
+    let source = fifteen_second_gauge();
+    let opts = QueryOptions {
+        timeout: Duration::from_secs(5),
+        ..QueryOptions::default()
+    };
+    for query in ["max_over_time(metric[292y:1ms])", "vector(1)[100y:1ms]"] {
+        let result = instant_query(&source, query, 600_000, &opts);
+        assert!(
+            matches!(result, Err(QueryError::TooManySamples)),
+            "{query}: {result:?}"
+        );
+    }
+    // The API lets times through up to 9.2e15 seconds either way.
+    let extreme_ms = 9_200_000_000_000_000_000;
+    for time_ms in [-extreme_ms, extreme_ms] {
+        for query in [
+            "metric offset -292y",
+            "metric offset 292y",
+            "rate(metric[292y])",
+            "max_over_time(metric[292y:1y] offset -292y)",
+            "timestamp(metric @ 1e15 offset 292y)",
+        ] {
+            if let Err(error) = instant_query(&source, query, time_ms, &opts) {
+                assert!(!error.to_string().is_empty(), "{query} at {time_ms}");
+            }
+        }
+    }
+}
