@@ -94,7 +94,9 @@ before(async () => {
   });
   demo.stdout.setEncoding('utf8').on('data', (text) => { output += text; });
   demo.stderr.setEncoding('utf8').on('data', (text) => { output += text; });
-  exited = new Promise((resolve) => demo.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': 'exit' may come before the last of stdout is read, and the cleanup's
+  // closing lines are printed just before the demo exits.
+  exited = new Promise((resolve) => demo.on('close', (code, signal) => resolve({ code, signal })));
 });
 
 after(async () => {
