@@ -35,7 +35,8 @@ pub struct AgentConfig {
     pub timezone: Option<String>,
     /// Bearer token sent to the collector.
     pub token: Option<String>,
-    /// File holding the bearer token (first line, surrounding white space ignored).
+    /// File holding the bearer token (its text, surrounding white space ignored), read at
+    /// start and again before each connection to the collector.
     pub token_file: Option<PathBuf>,
     /// TLS to the collector (`collector` must then be an https:// URL).
     #[serde(default)]

@@ -64,6 +64,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> Result<()>
         config.ship.clone(),
         records_receiver,
     )?
+    .with_token_file(config.token_file.clone())
     .with_queue(spool)
     .with_scrapes(scrapes_receiver)
     .with_checkpoints(Arc::clone(&checkpoints))

@@ -8,6 +8,7 @@
 //! (backpressure). Checkpoints move only on acks, strictly in batch order.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct Shipper {
     /// The collector's URL, as configured: named in every log line about the connection.
     collector_url: String,
     token: Option<String>,
+    /// Where the token is read from again before each connection (`token_file`).
+    token_file: Option<PathBuf>,
     config: ShipConfig,
     records: mpsc::Receiver<RecordChunk>,
     scrapes: mpsc::Receiver<Scrape>,
@@ -117,6 +120,7 @@ impl Shipper {
             endpoint,
             collector_url: collector_url.to_owned(),
             token,
+            token_file: None,
             scrapes,
             scrapes_closed: false,
             queue: BatchQueue::in_memory(config.max_unacked_batches),
@@ -324,7 +328,30 @@ impl Shipper {
             && self.queue.is_empty()
     }
 
+    /// Reads the token again from `token_file` before connecting: a token rotated in the
+    /// file is used without a restart. A file that cannot be read keeps the token in use.
+    pub fn with_token_file(mut self, token_file: Option<PathBuf>) -> Shipper {
+        self.token_file = token_file;
+        self
+    }
+
+    fn reread_token(&mut self) {
+        let Some(path) = &self.token_file else {
+            return;
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => self.token = Some(text.trim().to_owned()),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "the token file is empty; keeping the token read before");
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot read the token file; keeping the token read before");
+            }
+        }
+    }
+
     async fn connect_and_push(&mut self, backoff: &mut Duration) -> Disconnect {
+        self.reread_token();
         let channel = match self.endpoint.connect().await {
             Ok(channel) => channel,
             Err(error) => return connection_failed("cannot connect", &error),

@@ -78,6 +78,7 @@ pub async fn run_wrapped(
         config.ship.clone(),
         records_receiver,
     )?
+    .with_token_file(config.token_file.clone())
     .with_scrapes(scrapes_receiver)
     .with_metrics(Arc::clone(&metrics));
     // Listen before the child starts: a signal meant for it must never kill the agent.

@@ -577,6 +577,47 @@ fn an_agent_token_is_refused_until_added_and_refused_again_once_revoked_without_
     Ok(())
 }
 
+#[test]
+fn an_agent_rereads_its_token_file_before_each_connection() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (admin, admin_stanza) = new_token("operators", "", "admin")?;
+    let (rotated, rotated_stanza) = new_token("rotated-agents", "team-r", "ingest")?;
+    let collector = Collector::start_with(
+        dir.path(),
+        &dir.path().join("data"),
+        None,
+        &format!("{admin_stanza}\n{rotated_stanza}"),
+    )?;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "agt_the-old-revoked-token\n")?;
+    let log = dir.path().join("w.log");
+    std::fs::write(&log, log_line("rotated"))?;
+    let agent = start_agent(
+        dir.path(),
+        &collector,
+        ("etl", "node"),
+        &format!(
+            "token_file = {:?}\n[ship]\nbackoff_max = \"500ms\"",
+            token_file.display().to_string()
+        ),
+        &log,
+        None,
+    )?;
+    agent
+        .process
+        .wait_for_log("the collector refused this agent's token")?;
+    // The operator puts the new token in the file; the running agent uses it on its next try.
+    std::fs::write(&token_file, format!("{rotated}\n"))?;
+    wait_for("the record, sent with the rotated token", || {
+        let (_, body) = get(&collector, Some(&admin), "/api/v1/logs/search?q=rotated")?;
+        let hits = json(&body)?["hits"].as_array().cloned().unwrap_or_default();
+        Ok(if hits.is_empty() { Err(()) } else { Ok(()) })
+    })?;
+    let (_, clusters) = get(&collector, Some(&admin), "/api/v1/clusters")?;
+    assert_eq!(json(&clusters)?["clusters"][0]["tenant"], "team-r");
+    Ok(())
+}
+
 fn append(path: &Path, text: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
     file.write_all(text.as_bytes())?;
