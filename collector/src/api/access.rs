@@ -16,47 +16,25 @@ use serde::Serialize;
 use crate::api::{ApiError, AppState};
 use crate::auth::{Access, Denied, Grant, Need, Reads};
 
-/// Lets the request through to its handler if its token grants `need`, with the grant in its
-/// extensions for [`Reader`]; otherwise answers why not.
-async fn authorize(state: &AppState, need: Need, mut request: Request, next: Next) -> Response {
+/// Middleware (state: the access rules and what the routes need): lets the request through
+/// to its handler if its token grants `need`, with the grant in its extensions for
+/// [`Reader`]; otherwise answers why not.
+pub(crate) async fn require(
+    State((access, need)): State<(Arc<Access>, Need)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    match state.access.check(authorization, need, "http") {
+    match access.check(authorization, need, "http") {
         Ok(grant) => {
             request.extensions_mut().insert(grant);
             next.run(request).await
         }
         Err(denied) => refusal(&denied),
     }
-}
-
-/// Middleware for routes that read tenants' data.
-pub(crate) async fn require_read(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Need::Read, request, next).await
-}
-
-/// Middleware for the collector's own state.
-pub(crate) async fn require_admin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Need::Admin, request, next).await
-}
-
-/// Middleware for routes any valid token may use.
-pub(crate) async fn require_known(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Need::Known, request, next).await
 }
 
 /// The answer to a refused request: 401 (with `WWW-Authenticate`) for a missing or unknown

@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::auth::Access;
+use crate::auth::{Access, Need};
 use crate::error::Error;
 use crate::index::partition::LogStore;
 use crate::retention::Janitor;
@@ -111,14 +111,16 @@ async fn own_metrics(axum::extract::State(state): axum::extract::State<AppState>
 /// Builds the HTTP router. Every API route is behind a token check (`access.rs`); health,
 /// readiness and the UI's files are open (the UI asks for a token itself).
 pub fn router(state: AppState) -> Router {
-    use axum::middleware::from_fn_with_state as check;
+    let check = |need| {
+        axum::middleware::from_fn_with_state((Arc::clone(&state.access), need), access::require)
+    };
     let own = Router::new()
         .route("/metrics", get(own_metrics))
-        .route_layer(check(state.clone(), access::require_admin));
+        .route_layer(check(Need::Admin));
     let whoami = Router::new()
         .route("/api/v1/whoami", get(access::whoami))
-        .route_layer(check(state.clone(), access::require_known));
-    let reads = data_routes().route_layer(check(state.clone(), access::require_read));
+        .route_layer(check(Need::Known));
+    let reads = data_routes().route_layer(check(Need::Read));
     Router::new()
         .merge(own)
         .merge(whoami)
