@@ -9,6 +9,7 @@ pub mod facets;
 pub mod histogram;
 pub mod partition;
 pub mod partition_cache;
+pub mod query_bounds;
 pub mod record;
 pub mod schema;
 pub mod search;

@@ -18,6 +18,7 @@ use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::index::partition::LogStore;
+use crate::index::query_bounds::check_log_query;
 use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
 use crate::index::schema::LogSchema;
 
@@ -103,8 +104,10 @@ pub struct SearchPage {
 }
 
 /// Parses `text` in tantivy's query syntax with `message` as the default field and AND
-/// between terms. Returns the parser's message on error.
+/// between terms. Returns the parser's message on error, and refuses a query too long or
+/// nested too deeply to parse safely (`query_bounds`) before the parser sees it.
 pub fn parse_query(schema: &LogSchema, text: &str) -> Result<Box<dyn Query>> {
+    check_log_query(text)?;
     let text = text.trim();
     if text.is_empty() || text == "*" {
         return Ok(Box::new(AllQuery));
