@@ -398,7 +398,7 @@ impl Collector {
 }
 
 /// A TCP connection to `to` from the loopback address `from` (not 127.0.0.1: another peer, as
-/// the collector's per-peer cap counts them).
+/// the collector's per-peer cap counts them), within 5 s.
 pub fn connect_from(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> Result<TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
