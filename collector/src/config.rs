@@ -420,6 +420,27 @@ pub struct LimitsConfig {
     /// Anonymous callers (no tokens configured) are not limited.
     #[serde(default = "default_requests_per_second_per_token")]
     pub requests_per_second_per_token: f64,
+    /// Most connections open at once on each listener (HTTP, gRPC); one more is closed as soon
+    /// as it is accepted. At least 1.
+    #[serde(default = "default_max_connections_per_listener")]
+    pub max_connections_per_listener: usize,
+    /// Most connections open at once from one peer address, both listeners together (behind a
+    /// reverse proxy, the proxy is one peer); one more is closed at once. At least 1.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
+    /// File descriptors connections may never take: kept for the WAL, the index and the series
+    /// store. The collector raises its open-file limit to the hard limit at start; connections
+    /// get what is left of it beyond the descriptors then open and this reserve.
+    #[serde(default = "default_reserved_descriptors")]
+    pub reserved_descriptors: u64,
+    /// Longest a new connection (TLS handshake included) may take to send its first complete
+    /// request; then it is closed. Above 0.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: String,
+    /// Longest a connection may stay with no request in flight after one; then it is closed.
+    /// Live tails and agents' streams are requests in flight. Above 0.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
 }
 
 impl Default for LimitsConfig {
@@ -430,7 +451,57 @@ impl Default for LimitsConfig {
             max_in_flight_bytes: default_max_in_flight_bytes(),
             min_free_disk_bytes: default_min_free_disk_bytes(),
             requests_per_second_per_token: default_requests_per_second_per_token(),
+            max_connections_per_listener: default_max_connections_per_listener(),
+            max_connections_per_peer: default_max_connections_per_peer(),
+            reserved_descriptors: default_reserved_descriptors(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
+    }
+}
+
+impl LimitsConfig {
+    /// The connection caps and timeouts, parsed.
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_per_listener: self.max_connections_per_listener,
+            max_per_peer: self.max_connections_per_peer,
+            reserved_descriptors: self.reserved_descriptors,
+            header_read_timeout: parse_duration(&self.header_read_timeout)
+                .expect("validated when loaded"),
+            idle_timeout: parse_duration(&self.idle_timeout).expect("validated when loaded"),
+        }
+    }
+
+    fn connection_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in [
+            (
+                "limits.max_connections_per_listener",
+                self.max_connections_per_listener,
+            ),
+            (
+                "limits.max_connections_per_peer",
+                self.max_connections_per_peer,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("`{name}`: must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("limits.header_read_timeout", &self.header_read_timeout),
+            ("limits.idle_timeout", &self.idle_timeout),
+        ] {
+            match parse_duration(value) {
+                Err(error) => problems.push(format!("`{name}`: {error}")),
+                Ok(duration) if duration.is_zero() => {
+                    problems.push(format!("`{name}`: must be above 0"));
+                }
+                Ok(_) => {}
+            }
+        }
+        problems
     }
 }
 
@@ -448,6 +519,21 @@ fn default_min_free_disk_bytes() -> u64 {
 }
 fn default_requests_per_second_per_token() -> f64 {
     200.0
+}
+fn default_max_connections_per_listener() -> usize {
+    8192
+}
+fn default_max_connections_per_peer() -> usize {
+    256
+}
+fn default_reserved_descriptors() -> u64 {
+    512
+}
+fn default_header_read_timeout() -> String {
+    "10s".to_owned()
+}
+fn default_idle_timeout() -> String {
+    "60s".to_owned()
 }
 
 /// The `[listen]` table.
@@ -652,6 +738,7 @@ impl CollectorConfig {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
         problems.extend(self.retention.problems());
+        problems.extend(self.limits.connection_problems());
         problems.extend(self.token_problems());
         problems.extend(self.tls.problems());
         match parse_duration(&self.wal.fsync_interval) {
@@ -823,6 +910,30 @@ mod tests {
         let problems = CollectorConfig::parse("[search]\nmax_tail_clients = 0\n")
             .expect_err("no tail at all is refused");
         assert_eq!(problems, ["`search.max_tail_clients`: must be at least 1"]);
+    }
+
+    #[test]
+    fn connection_limits_default_and_every_problem_is_reported() {
+        let limits = CollectorConfig::embedded_default()
+            .limits
+            .connection_limits();
+        assert_eq!(limits.max_per_listener, 8192);
+        assert_eq!(limits.max_per_peer, 256);
+        assert_eq!(limits.reserved_descriptors, 512);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+        let text = "[limits]\nmax_connections_per_listener = 0\nmax_connections_per_peer = 0\nheader_read_timeout = \"0s\"\nidle_timeout = \"soon\"\n";
+        let problems = CollectorConfig::parse(text).expect_err("broken");
+        let all = problems.join("\n");
+        assert_eq!(problems.len(), 4, "{all}");
+        for expected in [
+            "`limits.max_connections_per_listener`: must be at least 1",
+            "`limits.max_connections_per_peer`: must be at least 1",
+            "`limits.header_read_timeout`: must be above 0",
+            "`limits.idle_timeout`: \"soon\"",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 /// Errors of the collector library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    NoDescriptorsLeft(#[from] crate::connections::NoDescriptorsLeft),
     #[error("cannot create directory {path}")]
     CreateDir {
         path: PathBuf,

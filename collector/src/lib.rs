@@ -7,6 +7,7 @@ pub mod auth;
 pub mod batch;
 pub mod budget;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod index;
 pub mod ingest;
@@ -26,7 +27,6 @@ use std::sync::Arc;
 
 use afterglow_proto::v1::ingest_server::IngestServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
@@ -34,6 +34,7 @@ pub use config::CollectorConfig;
 pub use error::{Error, Result};
 
 use crate::api::AppState;
+use crate::connections::{AdmittingListener, ConnectionInfo, ConnectionTable, InFlightLayer};
 use crate::index::partition::LogStore;
 use crate::index::writer::{LogWriter, WalReplay};
 use crate::ingest::IngestService;
@@ -134,6 +135,13 @@ async fn run_following(
         config.fsync_policy(),
         writer.clone(),
     )?;
+    // Measured once the stores are open: connections get what is left beyond the reserve.
+    let connection_limits = config.limits.connection_limits();
+    let connection_table = ConnectionTable::new(
+        connection_limits,
+        connections::descriptor_budget(connection_limits.reserved_descriptors)?,
+        Arc::clone(&metrics),
+    );
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -160,6 +168,7 @@ async fn run_following(
         None => None,
     };
     let tls_listener = |listener: TcpListener, name: &'static str| -> Result<Listening> {
+        let listener = AdmittingListener::new(listener, name, Arc::clone(&connection_table));
         let Some(configs) = &certificates else {
             return Ok(Listening::Plain(listener));
         };
@@ -214,14 +223,16 @@ async fn run_following(
     .max_decoding_message_size(config.limits.max_batch_bytes);
     let grpc_shutdown = shutdown.clone();
     let grpc_router = tonic::transport::Server::builder()
+        // Pings find dead agents whose stream, a request in flight, the idle timeout spares.
+        .http2_keepalive_interval(Some(connection_limits.idle_timeout))
+        .layer(InFlightLayer)
         .add_service(health_service)
         .add_service(ingest);
     let grpc_stopped = async move { grpc_shutdown.cancelled().await };
     let grpc: ServerFuture<tonic::transport::Error> = match tls_listener(grpc_listener, "grpc")? {
-        Listening::Plain(listener) => Box::pin(
-            grpc_router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), grpc_stopped),
-        ),
+        Listening::Plain(listener) => {
+            Box::pin(grpc_router.serve_with_incoming_shutdown(listener, grpc_stopped))
+        }
         Listening::Tls(listener) => Box::pin(
             grpc_router.serve_with_incoming_shutdown(listener.into_incoming(), grpc_stopped),
         ),
@@ -253,14 +264,22 @@ async fn run_following(
     let http_stopped = async move { http_shutdown.cancelled().await };
     let http: ServerFuture<std::io::Error> = match http_listener {
         Listening::Plain(listener) => Box::pin(
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(http_stopped)
-                .into_future(),
+            axum::serve(
+                listener,
+                (api::router(state).layer(InFlightLayer))
+                    .into_make_service_with_connect_info::<ConnectionInfo>(),
+            )
+            .with_graceful_shutdown(http_stopped)
+            .into_future(),
         ),
         Listening::Tls(listener) => Box::pin(
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(http_stopped)
-                .into_future(),
+            axum::serve(
+                listener,
+                (api::router(state).layer(InFlightLayer))
+                    .into_make_service_with_connect_info::<ConnectionInfo>(),
+            )
+            .with_graceful_shutdown(http_stopped)
+            .into_future(),
         ),
     };
     let (grpc_result, http_result) = tokio::join!(grpc, http);
@@ -286,9 +305,9 @@ async fn follow_tokens(
     }
 }
 
-/// A listener as bound: plain TCP, or TLS (`[tls]`).
+/// A listener as bound: plain TCP, or TLS (`[tls]`), admitting connections either way.
 enum Listening {
-    Plain(TcpListener),
+    Plain(AdmittingListener),
     Tls(tls::TlsListener),
 }
 

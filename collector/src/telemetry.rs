@@ -49,10 +49,19 @@ pub struct AuthFailure {
     pub reason: String,
 }
 
-/// Which listener a TLS handshake failed on: `http` or `grpc`.
+/// A listener, `http` or `grpc` (where a TLS handshake failed, where connections are open).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TlsListenerLabel {
     pub listener: String,
+}
+
+/// A connection closed by admission: `listener` `http` or `grpc`; `reason` `peer`,
+/// `listener` or `descriptors` (refused at accept, `connections.rs`), or `header` or `idle`
+/// (timed out).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub listener: String,
+    pub reason: String,
 }
 
 /// Every metric the collector exposes about itself, and the registry that encodes them.
@@ -90,6 +99,14 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_tls_handshakes_failed_total{listener}`: connections closed because
     /// their TLS handshake failed or timed out (plaintext to a TLS port, unknown client CA).
     pub tls_handshakes_failed: Family<TlsListenerLabel, Counter>,
+    /// `afterglow_collector_connections_refused_total{listener, reason}`: connections closed as
+    /// soon as accepted, past the cap per peer, per listener or on descriptors.
+    pub connections_refused: Family<ConnectionLabels, Counter>,
+    /// `afterglow_collector_connections_timed_out_total{listener, reason}`: connections closed
+    /// for sending no complete request in time (`header`) or for staying idle (`idle`).
+    pub connections_timed_out: Family<ConnectionLabels, Counter>,
+    /// `afterglow_collector_connections_open{listener}`: admitted connections open now.
+    pub connections_open: Family<TlsListenerLabel, Gauge>,
 }
 
 impl CollectorMetrics {
@@ -108,6 +125,9 @@ impl CollectorMetrics {
         let config_reloads_rejected = Counter::default();
         let auth_failures = Family::<AuthFailure, Counter>::default();
         let tls_handshakes_failed = Family::<TlsListenerLabel, Counter>::default();
+        let connections_refused = Family::<ConnectionLabels, Counter>::default();
+        let connections_timed_out = Family::<ConnectionLabels, Counter>::default();
+        let connections_open = Family::<TlsListenerLabel, Gauge>::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -169,6 +189,21 @@ impl CollectorMetrics {
             "Connections closed because their TLS handshake failed or timed out, by listener",
             tls_handshakes_failed.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "Connections closed as soon as accepted, by listener and the cap they were past",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Connections closed for no complete request in time or for idling, by listener",
+            connections_timed_out.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Admitted connections open now, by listener",
+            connections_open.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -183,6 +218,9 @@ impl CollectorMetrics {
             config_reloads_rejected,
             auth_failures,
             tls_handshakes_failed,
+            connections_refused,
+            connections_timed_out,
+            connections_open,
         }
     }
 
@@ -236,6 +274,35 @@ impl CollectorMetrics {
                 listener: listener.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts a connection refused on `listener` for `reason`.
+    pub fn connection_refused(&self, listener: &str, reason: &str) {
+        self.connections_refused
+            .get_or_create(&ConnectionLabels {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a connection on `listener` closed by the `reason` timeout.
+    pub fn connection_timed_out(&self, listener: &str, reason: &str) {
+        self.connections_timed_out
+            .get_or_create(&ConnectionLabels {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The gauge of connections open on `listener`.
+    pub fn connections_open(&self, listener: &str) -> Gauge {
+        self.connections_open
+            .get_or_create(&TlsListenerLabel {
+                listener: listener.to_owned(),
+            })
+            .clone()
     }
 
     /// Every metric in the OpenMetrics text format (see [`CONTENT_TYPE`]), ending in `# EOF`.

@@ -17,7 +17,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -26,6 +25,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::{AdmittedStream, AdmittingListener, ConnectionInfo};
 use crate::telemetry::CollectorMetrics;
 
 /// Longest a client may take to complete its handshake; then the connection is closed.
@@ -243,10 +243,10 @@ pub async fn watch_files(
     Ok(receiver)
 }
 
-/// A TLS listener: accepts TCP connections, runs their handshakes concurrently, and yields the
-/// connections whose handshake succeeded.
+/// A TLS listener: accepts admitted TCP connections, runs their handshakes concurrently, and
+/// yields the connections whose handshake succeeded.
 pub struct TlsListener {
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    accepted: mpsc::Receiver<(TlsStream<AdmittedStream>, SocketAddr)>,
     local_addr: SocketAddr,
 }
 
@@ -265,7 +265,7 @@ pub struct TlsListenerSettings {
 impl TlsListener {
     /// Starts accepting on `tcp` until `shutdown`.
     pub fn start(
-        tcp: TcpListener,
+        tcp: AdmittingListener,
         settings: TlsListenerSettings,
         shutdown: CancellationToken,
     ) -> std::io::Result<TlsListener> {
@@ -281,13 +281,13 @@ impl TlsListener {
     /// The handshaken connections as tonic's `serve_with_incoming` takes them.
     pub fn into_incoming(
         self,
-    ) -> impl Stream<Item = std::io::Result<TlsStream<TcpStream>>> + Send + 'static {
+    ) -> impl Stream<Item = std::io::Result<TlsStream<AdmittedStream>>> + Send + 'static {
         ReceiverStream::new(self.accepted).map(|(stream, _)| Ok(stream))
     }
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<AdmittedStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -309,26 +309,26 @@ fn acceptor(config: &ServerConfig, alpn: &[&[u8]]) -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
+impl<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, TlsListener>>
+    for ConnectionInfo
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'a, TlsListener>) -> Self {
+        stream.io().get_ref().0.info().clone()
+    }
+}
+
 async fn accept_connections(
-    tcp: TcpListener,
+    mut tcp: AdmittingListener,
     mut settings: TlsListenerSettings,
-    accepted: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    accepted: mpsc::Sender<(TlsStream<AdmittedStream>, SocketAddr)>,
     shutdown: CancellationToken,
 ) {
     let mut tls = acceptor(&settings.configs.borrow_and_update(), settings.alpn);
     loop {
+        // Accept errors (out of descriptors and the like) are waited out inside `accept`.
         let (socket, peer) = tokio::select! {
             () = shutdown.cancelled() => return,
-            connection = tcp.accept() => match connection {
-                Ok(connection) => connection,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait rather than spin (as axum's
-                    // own accept loop does).
-                    tracing::warn!(listener = settings.name, %error, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            },
+            connection = tcp.accept() => connection,
         };
         if settings.configs.has_changed().unwrap_or(false) {
             tls = acceptor(&settings.configs.borrow_and_update(), settings.alpn);
@@ -359,6 +359,10 @@ pub(crate) mod tests {
 
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::config::LimitsConfig;
+    use crate::connections::ConnectionTable;
 
     /// Certificate files in a temporary directory: a server certificate for `localhost` and,
     /// as `client_ca`, the CA that signed it.
@@ -451,8 +455,10 @@ pub(crate) mod tests {
         let configs = watch_files(files.clone(), shutdown.clone()).await?;
         let metrics = Arc::new(CollectorMetrics::new());
         let tcp = TcpListener::bind("127.0.0.1:0").await?;
+        let limits = LimitsConfig::default().connection_limits();
+        let table = ConnectionTable::new(limits, 100, Arc::clone(&metrics));
         let mut listener = TlsListener::start(
-            tcp,
+            AdmittingListener::new(tcp, "http", table),
             TlsListenerSettings {
                 configs,
                 alpn: HTTP_ALPN,

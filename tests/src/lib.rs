@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -268,6 +269,33 @@ impl Collector {
         grpc_port: Option<u16>,
         extra: &str,
     ) -> Result<Collector> {
+        let command = Command::new(binaries_dir().join("afterglow-collector"));
+        Collector::start_command(work_dir, data_dir, grpc_port, extra, command)
+    }
+
+    /// Like `start_with`, with the process's open-file limit (soft and hard) set to
+    /// `open_files` (util-linux `prlimit`, which then runs the collector in its place).
+    pub fn start_with_open_files(
+        work_dir: &Path,
+        data_dir: &Path,
+        extra: &str,
+        open_files: u64,
+    ) -> Result<Collector> {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg("--")
+            .arg(binaries_dir().join("afterglow-collector"));
+        Collector::start_command(work_dir, data_dir, None, extra, command)
+    }
+
+    fn start_command(
+        work_dir: &Path,
+        data_dir: &Path,
+        grpc_port: Option<u16>,
+        extra: &str,
+        mut command: Command,
+    ) -> Result<Collector> {
         let config_path = work_dir.join(format!("collector-{}.toml", grpc_port.unwrap_or(0)));
         std::fs::write(
             &config_path,
@@ -277,7 +305,6 @@ impl Collector {
                 grpc_port.unwrap_or(0)
             ),
         )?;
-        let mut command = Command::new(binaries_dir().join("afterglow-collector"));
         command.arg("--config").arg(&config_path);
         let log_path = work_dir.join(format!("collector-{}.log", unique_suffix()));
         let mut process = Process::spawn("collector", command, log_path, Stdio::piped())?;
@@ -368,6 +395,17 @@ impl Collector {
             }
         }
     }
+}
+
+/// A TCP connection to `to` from the loopback address `from` (not 127.0.0.1: another peer, as
+/// the collector's per-peer cap counts them), within 5 s.
+pub fn connect_from(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(5))
+        .with_context(|| format!("cannot connect to {to} from {from}"))?;
+    Ok(socket.into())
 }
 
 /// A running agent.

@@ -1,12 +1,12 @@
 //! Hostile input at the collector's ports, through the real binary: random bytes to the gRPC
 //! and HTTP ports, malformed and oversized HTTP requests, and hundreds of idle connections
-//! held open. The collector stays up, answers the HTTP ones with errors, and keeps serving an
-//! agent and a search meanwhile.
+//! held open from another address. The collector stays up, answers the HTTP ones with errors,
+//! and keeps serving an agent and a search meanwhile.
 
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use afterglow_tests::{Agent, Scene, send_raw, wait_for};
+use afterglow_tests::{Agent, Scene, connect_from, send_raw, wait_for};
 use anyhow::{Context, Result};
 
 /// `host:port` of a `http://host:port` URL.
@@ -78,10 +78,19 @@ fn garbage_and_idle_connections_leave_the_collector_serving() -> Result<()> {
         );
     }
 
-    // Idle connections held open on both ports while real work goes on.
+    // Idle connections held open on both ports while real work goes on. They come from
+    // 127.0.0.3: from the agent's and the searches' address, the per-peer cap would turn those
+    // away until the idle ones time out.
+    let idler = Ipv4Addr::new(127, 0, 0, 3);
+    let (http_socket, grpc_socket): (SocketAddr, SocketAddr) = (http.parse()?, grpc.parse()?);
     let idle: Vec<TcpStream> = (0..200)
-        .flat_map(|_| [TcpStream::connect(&http), TcpStream::connect(&grpc)])
-        .collect::<std::io::Result<_>>()?;
+        .flat_map(|_| {
+            [
+                connect_from(idler, http_socket),
+                connect_from(idler, grpc_socket),
+            ]
+        })
+        .collect::<Result<_>>()?;
     let logs_dir = scene.path().join("node");
     std::fs::create_dir(&logs_dir)?;
     std::fs::write(

@@ -7,6 +7,7 @@
 mod acceptance;
 mod access;
 mod check;
+mod connections;
 mod crash;
 mod dask_metrics;
 mod hostile;
