@@ -86,7 +86,7 @@ fn log_lines(from: usize, to: usize) -> String {
 }
 
 #[test]
-fn issue_18_an_idle_flood_past_the_open_file_limit_starves_neither_healthz_nor_writes() -> Result<()>
+fn an_idle_flood_past_the_open_file_limit_starves_neither_healthz_nor_writes() -> Result<()>
 {
     let scene = Scene::new()?;
     let collector =
@@ -172,7 +172,7 @@ fn issue_18_an_idle_flood_past_the_open_file_limit_starves_neither_healthz_nor_w
 }
 
 #[test]
-fn issue_18_slow_headers_and_idle_connections_are_closed_but_a_live_tail_is_not() -> Result<()> {
+fn slow_headers_and_idle_connections_are_closed_but_a_live_tail_is_not() -> Result<()> {
     let scene = Scene::new()?;
     let collector = Collector::start_with(
         scene.path(),
