@@ -90,6 +90,13 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_tls_handshakes_failed_total{listener}`: connections closed because
     /// their TLS handshake failed or timed out (plaintext to a TLS port, unknown client CA).
     pub tls_handshakes_failed: Family<TlsListenerLabel, Counter>,
+    /// `afterglow_collector_labels_renamed_total`: pushed metric labels renamed because the
+    /// collector sets that name itself (`tenant` became `exported_tenant`), once per series
+    /// per batch.
+    pub labels_renamed: Counter,
+    /// `afterglow_collector_labels_dropped_total`: pushed metric labels dropped for a name
+    /// reserved to the collector (`__…`), once per series per batch.
+    pub labels_dropped: Counter,
 }
 
 impl CollectorMetrics {
@@ -108,6 +115,8 @@ impl CollectorMetrics {
         let config_reloads_rejected = Counter::default();
         let auth_failures = Family::<AuthFailure, Counter>::default();
         let tls_handshakes_failed = Family::<TlsListenerLabel, Counter>::default();
+        let labels_renamed = Counter::default();
+        let labels_dropped = Counter::default();
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -169,6 +178,16 @@ impl CollectorMetrics {
             "Connections closed because their TLS handshake failed or timed out, by listener",
             tls_handshakes_failed.clone(),
         );
+        registry.register(
+            "labels_renamed",
+            "Pushed metric labels renamed for a name the collector sets (tenant became exported_tenant)",
+            labels_renamed.clone(),
+        );
+        registry.register(
+            "labels_dropped",
+            "Pushed metric labels dropped for a name reserved to the collector (__ prefix)",
+            labels_dropped.clone(),
+        );
         CollectorMetrics {
             registry,
             batches_acked,
@@ -183,6 +202,8 @@ impl CollectorMetrics {
             config_reloads_rejected,
             auth_failures,
             tls_handshakes_failed,
+            labels_renamed,
+            labels_dropped,
         }
     }
 
