@@ -30,12 +30,14 @@ enum Kind {
     PerTenant(PerTenant),
 }
 
+/// A query built for one valuation of the `tenant:` clauses; `None` when no record can match.
+type BuiltQuery = Option<Arc<dyn Query>>;
+
 struct PerTenant {
     parser: QueryParser,
     ast: UserInputAst,
-    /// Queries built so far, by the truth of each `tenant:` clause (in tree order); `None`
-    /// when no record can match.
-    built: Mutex<HashMap<Vec<bool>, Option<Arc<dyn Query>>>>,
+    /// Queries built so far, by the truth of each `tenant:` clause (in tree order).
+    built: Mutex<HashMap<Vec<bool>, BuiltQuery>>,
 }
 
 impl LogQuery {
@@ -48,7 +50,8 @@ impl LogQuery {
 
     /// Parses `text` with `parser` (the log schema's, `message` by default); a query that
     /// does not parse, names a field that does not exist or asks `tenant:` for more than
-    /// whole names is `Error::BadQuery`.
+    /// whole names is `Error::BadQuery`. Reached through `search::parse_query`, which
+    /// checks the text before anything parses it.
     pub fn parse(parser: &QueryParser, text: &str) -> Result<LogQuery> {
         let bad = |error: tantivy::query::QueryParserError| Error::BadQuery(error.to_string());
         let ast = query_grammar::parse_query(text).map_err(|_| {
@@ -85,7 +88,7 @@ impl LogQuery {
 
     /// The query to run over `tenant`'s records; `None` when none of them can match (its
     /// partitions need not be opened).
-    pub fn for_tenant(&self, tenant: &str) -> Result<Option<Arc<dyn Query>>> {
+    pub fn for_tenant(&self, tenant: &str) -> Result<BuiltQuery> {
         let per_tenant = match &self.kind {
             Kind::Same(query) => return Ok(Some(Arc::clone(query))),
             Kind::PerTenant(per_tenant) => per_tenant,
