@@ -63,17 +63,25 @@ test('the list shows cluster ui with its nodes by role, errors and state', async
 });
 
 test('clicking a column header sorts by it, from the keyboard too, and the URL keeps the order', async () => {
-  // The fixture has one cluster: add two more to the collector's real answer.
+  // The fixture has one cluster: add two more to the collector's real answer, with times
+  // relative to it, since its lifetime grows with the wall clock while its agents run
+  // (fixed dates made `ui` outlive `archive-2025` ten days after they were written).
   await page.route('**/api/v1/clusters', async (route) => {
     const response = await route.fetch();
     const body = await response.json();
+    const ui = body.clusters.find((cluster) => cluster.name === 'ui');
+    const [uiFirst, uiLast] = [Date.parse(ui.first_seen), Date.parse(ui.last_seen)];
+    const day = 24 * 3600 * 1000;
+    const stamp = (ms) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    // Last seen a month before `ui` began, and alive a day longer than `ui` has been.
+    const archiveLast = uiFirst - 30 * day;
     body.clusters.push(
       {
-        name: 'archive-2025', tenant: 'default', first_seen: '2025-03-01T08:00:00.000000Z', last_seen: '2025-03-04T10:30:00.000000Z',
+        name: 'archive-2025', tenant: 'default', first_seen: stamp(archiveLast - (uiLast - uiFirst) - day), last_seen: stamp(archiveLast),
         alive: false, nodes: { scheduler: ['s-0'], worker: ['w-1', 'w-2', 'w-3', 'w-4'] }, records_by_level: { INFO: 900, ERROR: 10, CRITICAL: 2 },
       },
       {
-        name: 'nightly-etl', tenant: 'data-team', first_seen: '2026-11-26T01:00:00.000000Z', last_seen: '2026-11-26T01:20:00.000000Z',
+        name: 'nightly-etl', tenant: 'data-team', first_seen: stamp(uiLast - day - 20 * 60 * 1000), last_seen: stamp(uiLast - day),
         alive: false, nodes: { scheduler: ['etl-s'], worker: ['etl-w'] }, records_by_level: { INFO: 40 },
       },
     );

@@ -110,6 +110,19 @@ test('a bad query shows the parser message', async () => {
   await screenshot(page, 'search-bad-query');
 });
 
+test('a link with a query nested 350 deep shows the bound and the collector keeps serving', async () => {
+  // Such a link once overflowed a collector thread's stack and aborted the whole process.
+  const deep = `${'('.repeat(350)}task${')'.repeat(350)}`;
+  await page.goto(`${baseUrl}/?q=${encodeURIComponent(deep)}`);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /bad query: the query nests 350 levels .* at most 64/);
+  const health = await page.request.get(`${baseUrl}/healthz`);
+  assert.equal(health.status(), 200);
+  await search('level:ERROR');
+  assert.ok((await drawn('level')).length >= 1, 'the collector still answers searches');
+  await screenshot(page, 'search-deep-link');
+});
+
 test('load more fetches the next page by cursor', async () => {
   await search('*');
   assert.equal(await loaded(), 200);

@@ -2,6 +2,8 @@
 //! HTTP responses (`ApiError`).
 
 pub mod access;
+#[cfg(test)]
+mod bounds_tests;
 pub mod clusters;
 pub mod context;
 pub mod export;

@@ -19,6 +19,7 @@ use crate::budget;
 use crate::error::Result;
 use crate::index::partition::LogStore;
 use crate::index::query::LogQuery;
+use crate::index::query_bounds::check_log_query;
 use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
 use crate::index::schema::LogSchema;
 
@@ -106,8 +107,11 @@ pub struct SearchPage {
 }
 
 /// Parses `text` in tantivy's query syntax with `message` as the default field and AND
-/// between terms, plus `tenant:` (`index::query`). Returns the parser's message on error.
+/// between terms, plus `tenant:` (`index::query`). Returns the parser's message on error,
+/// and refuses a query too long or nested too deeply to parse safely (`query_bounds`) before
+/// the parser sees it.
 pub fn parse_query(schema: &LogSchema, text: &str) -> Result<LogQuery> {
+    check_log_query(text)?;
     let text = text.trim();
     if text.is_empty() || text == "*" {
         return Ok(LogQuery::everything());
