@@ -25,6 +25,7 @@ use crate::batch::Batch;
 use crate::config::LimitsConfig;
 use crate::error::Error;
 use crate::series::SeriesStore;
+use crate::series::labels::relabels_in;
 use crate::telemetry::CollectorMetrics;
 use crate::wal::Wal;
 
@@ -222,6 +223,9 @@ impl Ingest for IngestService {
                     let _ = error_responses.send(Err(status)).await;
                     return;
                 }
+                // The agent's labels that collide with the collector's are renamed or dropped
+                // by the store (`series::labels`); counted once, here.
+                let relabeled = relabels_in(&batch);
                 // New series past the tenant's limit are taken out before the WAL; the agent
                 // hears why with the ack.
                 let warning = series.admit(&tenant, &mut batch);
@@ -250,6 +254,8 @@ impl Ingest for IngestService {
                 let durable = match wal.append(tenant.clone(), encoded, batch).await {
                     Ok(durable) => {
                         metrics.records_received.inc_by(records);
+                        metrics.labels_renamed.inc_by(relabeled.renamed);
+                        metrics.labels_dropped.inc_by(relabeled.dropped);
                         durable
                     }
                     Err(error) => {

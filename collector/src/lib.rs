@@ -253,7 +253,7 @@ async fn run_following(
         access,
         series: {
             let series = Arc::clone(&series);
-            Arc::new(move |tenants| series.source(tenants))
+            Arc::new(move |tenants, tenant_label| series.source_labeled(tenants, tenant_label))
         },
         search_timeout: config.search.timeout(),
         tail_clients: Arc::new(tokio::sync::Semaphore::new(config.search.max_tail_clients)),

@@ -91,6 +91,12 @@ impl Reader {
             .is_ok_and(|grant| *grant == *self.grant)
     }
 
+    /// Tells whether it reads more than one tenant (an admin, or a token naming several):
+    /// answers then say which tenant each record and series is from.
+    pub fn spans_tenants(&self) -> bool {
+        self.every_tenant || self.tenants.len() > 1
+    }
+
     /// Tells whether it reads `tenant`.
     pub fn reads(&self, tenant: &str) -> bool {
         self.every_tenant || self.tenants.iter().any(|readable| readable == tenant)

@@ -58,7 +58,7 @@ async fn populated_state(dir: &std::path::Path) -> AppState {
             .collect::<Vec<_>>(),
     );
     let source: Arc<dyn SeriesSource> = Arc::new(source);
-    state.series = Arc::new(move |_| Arc::clone(&source));
+    state.series = Arc::new(move |_, _| Arc::clone(&source));
     state
 }
 

@@ -20,6 +20,7 @@ use crate::api::logs::format_ts;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
 use crate::promql::{self, QueryOptions, Value};
+use crate::series::select::TenantLabel;
 
 /// A cluster (or node) is alive when its newest record is at most this old.
 pub const ALIVE_WINDOW: SignedDuration = SignedDuration::from_secs(5 * 60);
@@ -118,7 +119,7 @@ fn scraped_recently(
     );
     let mut scraped = Scraped::new();
     for tenant in tenants {
-        let source = (state.series)(vec![tenant.clone()]);
+        let source = (state.series)(vec![tenant.clone()], TenantLabel::Omitted);
         let value = promql::instant_query(
             source.as_ref(),
             &query,
@@ -443,7 +444,7 @@ mod tests {
         theirs.add(&up("sched"), &[(minute_ago, 1.0)]);
         let (ours, theirs): (Arc<dyn SeriesSource>, Arc<dyn SeriesSource>) =
             (Arc::new(ours), Arc::new(theirs));
-        state.series = Arc::new(move |tenants: Vec<String>| {
+        state.series = Arc::new(move |tenants: Vec<String>, _| {
             if tenants == ["default"] {
                 Arc::clone(&ours)
             } else {

@@ -1,6 +1,7 @@
 //! `GET /api/v1/logs/context`: the records around one search hit, in its stream's order.
 //! The record is named by the `stream` and `seq` a search hit carries, `stream` in the same
-//! 16-hex-digit form.
+//! 16-hex-digit form, and by its `tenant` when the hit carries one (two tenants' agents can
+//! claim the same stream).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -10,6 +11,7 @@ use crate::api::access::Reader;
 use crate::api::logs::HitJson;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::context::{self, ContextRequest, MAX_CONTEXT};
+use crate::index::search::Hit;
 
 /// Records on each side when `before` or `after` is not given.
 const DEFAULT_CONTEXT: usize = 10;
@@ -21,6 +23,7 @@ pub struct ContextParams {
     seq: Option<String>,
     before: Option<String>,
     after: Option<String>,
+    tenant: Option<String>,
 }
 
 /// The JSON answer of `/api/v1/logs/context`: each side in ascending `seq` order.
@@ -31,9 +34,10 @@ pub struct ContextResponse {
     after: Vec<HitJson>,
 }
 
-/// `GET /api/v1/logs/context?stream=<16 hex digits>&seq=<u64>&before=10&after=10`
+/// `GET /api/v1/logs/context?stream=<16 hex digits>&seq=<u64>&before=10&after=10&tenant=`
 ///
-/// Answers the record `(stream, seq)` of the caller's tenants and up to `before`/`after`
+/// Answers the record `(stream, seq)` of the caller's tenants (of `tenant` alone if given) and
+/// up to `before`/`after`
 /// (0 to 1000, default 10) records of the same stream (node and file) around it, by `seq`,
 /// whichever UTC day they were written on; 404 when no readable tenant holds the record.
 pub async fn context(
@@ -41,6 +45,7 @@ pub async fn context(
     reader: Reader,
     Query(params): Query<ContextParams>,
 ) -> Result<Json<ContextResponse>, ApiError> {
+    let with_tenant = reader.spans_tenants();
     let request = context_request(reader, params)?;
     let (stream, seq) = (request.stream, request.seq);
     let store = state.store.clone();
@@ -52,10 +57,16 @@ pub async fn context(
         ApiError::not_found(format!("no record with stream {stream:016x} and seq {seq}"))
     })?;
     Ok(Json(ContextResponse {
-        before: found.before.into_iter().map(HitJson::from).collect(),
-        hit: HitJson::from(found.hit),
-        after: found.after.into_iter().map(HitJson::from).collect(),
+        before: hits_json(found.before, with_tenant),
+        hit: HitJson::new(found.hit, with_tenant),
+        after: hits_json(found.after, with_tenant),
     }))
+}
+
+fn hits_json(hits: Vec<Hit>, with_tenant: bool) -> Vec<HitJson> {
+    hits.into_iter()
+        .map(|hit| HitJson::new(hit, with_tenant))
+        .collect()
 }
 
 fn context_request(reader: Reader, params: ContextParams) -> Result<ContextRequest, ApiError> {
@@ -85,8 +96,17 @@ fn context_request(reader: Reader, params: ContextParams) -> Result<ContextReque
                 ))
             }),
     };
+    // Only ever narrows: a tenant the caller cannot read leaves nothing to search (404).
+    let tenants = match params.tenant.filter(|tenant| !tenant.is_empty()) {
+        Some(tenant) => reader
+            .tenants
+            .into_iter()
+            .filter(|readable| *readable == tenant)
+            .collect(),
+        None => reader.tenants,
+    };
     Ok(ContextRequest {
-        tenants: reader.tenants,
+        tenants,
         stream,
         seq,
         before: side("before", params.before)?,

@@ -32,6 +32,7 @@ pub async fn export(
     reader: Reader,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
+    let with_tenant = reader.spans_tenants();
     let mut request = search_request(reader, params, Timestamp::now())?;
     request.limit = EXPORT_PAGE_HITS;
     let store = state.store.clone();
@@ -43,11 +44,14 @@ pub async fn export(
     .await?;
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(PAGES_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
-        if sender.blocking_send(Ok(ndjson(first_page))).is_err() {
+        if sender
+            .blocking_send(Ok(ndjson(first_page, with_tenant)))
+            .is_err()
+        {
             return;
         }
         for page in &mut pages {
-            let chunk = page.map(ndjson).map_err(|error| {
+            let chunk = page.map(|hits| ndjson(hits, with_tenant)).map_err(|error| {
                 tracing::error!(%error, "export stopped before its end");
                 std::io::Error::other(error.to_string())
             });
@@ -64,11 +68,12 @@ pub async fn export(
         .into_response())
 }
 
-/// One line of search-hit JSON per hit.
-fn ndjson(hits: Vec<Hit>) -> Bytes {
+/// One line of search-hit JSON per hit, with its tenant when `with_tenant`.
+fn ndjson(hits: Vec<Hit>, with_tenant: bool) -> Bytes {
     let mut lines = Vec::with_capacity(hits.len() * 256);
     for hit in hits {
-        serde_json::to_writer(&mut lines, &HitJson::from(hit)).expect("a hit serializes");
+        serde_json::to_writer(&mut lines, &HitJson::new(hit, with_tenant))
+            .expect("a hit serializes");
         lines.push(b'\n');
     }
     Bytes::from(lines)

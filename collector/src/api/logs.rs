@@ -39,14 +39,18 @@ pub struct SearchResponse {
     /// With `count=true`: every match of the query and range, not one page.
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
-    /// With `facets=level,node,…`: per field, the matches of each value.
+    /// With `facets=tenant,level,node,…`: per field, the matches of each value.
     #[serde(skip_serializing_if = "Option::is_none")]
     facets: Option<BTreeMap<String, BTreeMap<String, u64>>>,
 }
 
-/// One hit as JSON; `stream` is hex because JavaScript numbers cannot hold a u64.
+/// One hit as JSON; `stream` is hex because JavaScript numbers cannot hold a u64. `tenant`
+/// is given to callers who read several tenants (`Reader::spans_tenants`), left out for a
+/// caller of one (it is always theirs).
 #[derive(Debug, Serialize)]
 pub struct HitJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
     ts: String,
     cluster: String,
     node: String,
@@ -59,9 +63,11 @@ pub struct HitJson {
     seq: u64,
 }
 
-impl From<Hit> for HitJson {
-    fn from(hit: Hit) -> HitJson {
+impl HitJson {
+    /// `hit` as JSON, with its tenant when `with_tenant`.
+    pub fn new(hit: Hit, with_tenant: bool) -> HitJson {
         HitJson {
+            tenant: with_tenant.then_some(hit.tenant),
             ts: format_ts(hit.key.ts_micros),
             cluster: hit.cluster,
             node: hit.key.node,
@@ -102,6 +108,7 @@ pub async fn search(
             )));
         }
     };
+    let with_tenant = reader.spans_tenants();
     let request = search_request(reader, params, Timestamp::now())?;
     let counting = (count || !fields.is_empty()).then(|| FacetRequest {
         tenants: request.tenants.clone(),
@@ -125,7 +132,11 @@ pub async fn search(
     };
     Ok(Json(SearchResponse {
         next_cursor: page.next.map(|key| key.to_cursor()),
-        hits: page.hits.into_iter().map(HitJson::from).collect(),
+        hits: page
+            .hits
+            .into_iter()
+            .map(|hit| HitJson::new(hit, with_tenant))
+            .collect(),
         count: total.filter(|_| count),
         facets: facets.filter(|fields| !fields.is_empty()),
     }))
@@ -180,12 +191,13 @@ pub(crate) fn search_request(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use axum::http::StatusCode;
 
     use crate::api::AppState;
-    use crate::api::test_support::{get, get_bytes, state_with, worker_record};
+    use crate::api::test_support::{get, get_bytes, state_reading, state_with, worker_record};
 
     async fn state_with_records(dir: &std::path::Path) -> AppState {
         let record = |ts_micros, seq, level: &str, message: &str| {
@@ -308,6 +320,83 @@ mod tests {
         assert_eq!(narrowed["facets"]["level"], serde_json::json!({"INFO": 2}));
         let (_, plain) = get(&state, "/api/v1/logs/search?q=*").await;
         assert!(plain.get("facets").is_none() && plain.get("count").is_none());
+    }
+
+    /// Issue 18: a caller of several tenants is told each hit's tenant (search, export,
+    /// context), can filter and facet on `tenant`; a caller of one tenant asking for another
+    /// gets nothing, never the other's records.
+    #[tokio::test]
+    async fn hits_name_their_tenant_and_tenant_filters_never_widen_access() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = state_with_records(dir.path()).await;
+        let both = state_reading(Arc::clone(&one.store), &["default", "other-team"]);
+        let tenants = |json: &serde_json::Value| -> Vec<String> {
+            json["hits"]
+                .as_array()
+                .expect("hits")
+                .iter()
+                .map(|hit| hit["tenant"].as_str().unwrap_or("(none)").to_owned())
+                .collect()
+        };
+        let (status, json) = get(&both, "/api/v1/logs/search?q=*&facets=tenant").await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let mut all = tenants(&json);
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "default",
+                "default",
+                "default",
+                "other-team",
+                "other-team",
+                "other-team"
+            ]
+        );
+        assert_eq!(
+            json["facets"]["tenant"],
+            serde_json::json!({"default": 3, "other-team": 3})
+        );
+        let (_, json) = get(&both, "/api/v1/logs/search?q=tenant:other-team").await;
+        assert_eq!(tenants(&json), ["other-team"; 3]);
+        let (_, json) = get(
+            &both,
+            "/api/v1/logs/search?q=level:ERROR%20-tenant:other-team",
+        )
+        .await;
+        assert_eq!(tenants(&json), ["default"]);
+
+        // Export and context carry it too; context can name the tenant of a shared stream.
+        let (_, _, bytes) = get_bytes(&both, "/api/v1/logs/export?q=tenant:other-team").await;
+        let exported: Vec<serde_json::Value> = String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("json"))
+            .collect();
+        assert_eq!(exported.len(), 3);
+        assert!(exported.iter().all(|hit| hit["tenant"] == "other-team"));
+        let context = "/api/v1/logs/context?stream=00000000000000ab&seq=101";
+        let (_, json) = get(&both, &format!("{context}&tenant=other-team")).await;
+        assert_eq!(json["hit"]["tenant"], "other-team", "{json}");
+        assert_eq!(json["before"][0]["tenant"], "other-team", "{json}");
+
+        // The reader of `default` alone: no `tenant` field, and other-team stays unreadable.
+        let (status, json) = get(
+            &one,
+            "/api/v1/logs/search?q=tenant:other-team&count=true&facets=tenant",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["hits"], serde_json::json!([]));
+        assert_eq!(json["count"], 0);
+        assert_eq!(json["facets"]["tenant"], serde_json::json!({}));
+        let (_, json) = get(&one, "/api/v1/logs/search?q=*").await;
+        assert_eq!(tenants(&json), ["(none)"; 3]);
+        let (status, _) = get(&one, &format!("{context}&tenant=other-team")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, _, bytes) = get_bytes(&one, "/api/v1/logs/export?q=tenant:other-team").await;
+        assert!(bytes.is_empty());
+        let (status, json) = get(&one, "/api/v1/logs/search?q=tenant:%22other%22*").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! Go-formatted strings), and errors use its `{"status":"error","errorType":…}` shape, not
 //! `ApiError`'s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -18,7 +19,7 @@ use crate::api::access::Reader;
 use crate::promql::{
     self, DEFAULT_TIMEOUT, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, Value, format_value,
 };
-use crate::series::select::{Labels, Matcher, SelectError};
+use crate::series::select::{Labels, Matcher, SelectError, SeriesSource, TenantLabel};
 
 /// "Everything" for series and label queries without `start`/`end` (±73 million years, far
 /// from i64 overflow in the store's arithmetic).
@@ -308,6 +309,17 @@ fn limit(params: &Params) -> Result<usize, PromError> {
     }
 }
 
+/// The series of `reader`'s tenants, each labeled `tenant` when it reads several (so that an
+/// admin sees which team a series is from, and `sum by (tenant)` works).
+fn source_of(state: &AppState, reader: Reader) -> Arc<dyn SeriesSource> {
+    let tenant_label = if reader.spans_tenants() {
+        TenantLabel::Added
+    } else {
+        TenantLabel::Omitted
+    };
+    (state.series)(reader.tenants, tenant_label)
+}
+
 /// Runs blocking work (store reads, evaluation) off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PromError> + Send + 'static,
@@ -328,7 +340,7 @@ async fn instant(state: AppState, reader: Reader, request: Request) -> Result<Re
     let time_ms = optional_time(&params, "time", now_ms)?;
     let options = query_options(&params)?;
     let text = params.get("query").unwrap_or("").to_owned();
-    let source = (state.series)(reader.tenants);
+    let source = source_of(&state, reader);
     let value = blocking(move || {
         Ok(promql::instant_query(
             source.as_ref(),
@@ -392,7 +404,7 @@ async fn range(state: AppState, reader: Reader, request: Request) -> Result<Resp
     )?;
     let options = query_options(&params)?;
     let text = params.get("query").unwrap_or("").to_owned();
-    let source = (state.series)(reader.tenants);
+    let source = source_of(&state, reader);
     let value = blocking(move || {
         Ok(promql::range_query(
             source.as_ref(),
@@ -425,7 +437,7 @@ async fn series_list(
         return Err(PromError::bad_data("no match[] parameter provided"));
     }
     let limit = limit(&params)?;
-    let source = (state.series)(reader.tenants);
+    let source = source_of(&state, reader);
     let mut found = blocking(move || Ok(source.series(&sets, start_ms, end_ms)?)).await?;
     found.sort();
     let warnings = truncate(&mut found, limit);
@@ -448,7 +460,7 @@ async fn label_names(
     let end_ms = optional_time(&params, "end", MAX_TIME_MS)?;
     let sets = match_selectors(&params)?;
     let limit = limit(&params)?;
-    let source = (state.series)(reader.tenants);
+    let source = source_of(&state, reader);
     let mut names = blocking(move || Ok(source.label_names(&sets, start_ms, end_ms)?)).await?;
     let warnings = truncate(&mut names, limit);
     Ok(success(&encode_strings(&names), &warnings))
@@ -478,7 +490,7 @@ async fn values_of_label(
     let end_ms = optional_time(&params, "end", MAX_TIME_MS)?;
     let sets = match_selectors(&params)?;
     let limit = limit(&params)?;
-    let source = (state.series)(reader.tenants);
+    let source = source_of(&state, reader);
     let mut values =
         blocking(move || Ok(source.label_values(&name, &sets, start_ms, end_ms)?)).await?;
     let warnings = truncate(&mut values, limit);

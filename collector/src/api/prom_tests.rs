@@ -56,7 +56,7 @@ fn state(dir: &std::path::Path) -> AppState {
         Arc::new(LogStore::open(dir, DEFAULT_MAX_OPEN_PARTITIONS).expect("store opens")),
         &["default"],
     );
-    state.series = Arc::new(move |_| Arc::clone(&source));
+    state.series = Arc::new(move |_, _| Arc::clone(&source));
     state
 }
 
@@ -463,4 +463,113 @@ fn timestamps_keep_exactly_their_milliseconds() {
     assert_eq!(encode_timestamp(1_795_780_800_007), "1795780800.007");
     assert_eq!(encode_timestamp(-1_500), "-1.500");
     assert_eq!(encode_timestamp(0), "0");
+}
+
+/// Issue 18: to a caller of several tenants each series says its tenant (`tenant` label), so
+/// that `sum by (tenant)` works and a pushed `tenant` label (stored `exported_tenant`) cannot
+/// pass for another team; a caller of one tenant sees no `tenant` label.
+#[tokio::test]
+async fn series_carry_their_tenant_for_a_caller_of_several() {
+    use afterglow_proto::v1::{Label, MetricFamily, MetricSeries, PushRequest, Sample, Stream};
+
+    use crate::series::{SeriesConfig, SeriesStore};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SeriesStore::open(&dir.path().join("series"), SeriesConfig::default()).expect("opens"),
+    );
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let push = |labels: &[(&str, &str)], value: f64| PushRequest {
+        streams: vec![Stream {
+            id: 1,
+            cluster: "c".to_owned(),
+            node: "n".to_owned(),
+            role: 2,
+            source: "http://n:8787/metrics".to_owned(),
+        }],
+        metric_families: vec![MetricFamily {
+            name: "up".to_owned(),
+            series: vec![MetricSeries {
+                metric: "up".to_owned(),
+                labels: labels
+                    .iter()
+                    .map(|(name, value)| Label {
+                        name: (*name).to_owned(),
+                        value: (*value).to_owned(),
+                    })
+                    .collect(),
+                samples: vec![Sample {
+                    ts_unix_millis: now_ms - 1000,
+                    value,
+                }],
+                seq: 1,
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    store.append("team-a", &push(&[("tenant", "team-b")], 1.0));
+    store.append("team-b", &push(&[], 2.0));
+    let logs = Arc::new(
+        LogStore::open(&dir.path().join("logs"), DEFAULT_MAX_OPEN_PARTITIONS).expect("opens"),
+    );
+    let state_of = |tenants: &[&str]| {
+        let mut state = crate::api::test_support::state_reading(Arc::clone(&logs), tenants);
+        let store = Arc::clone(&store);
+        state.series =
+            Arc::new(move |tenants, tenant_label| store.source_labeled(tenants, tenant_label));
+        state
+    };
+    let both = state_of(&["team-a", "team-b"]);
+    let (status, json) = get(&both, "/api/v1/series?match%5B%5D=up").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(
+        json["data"],
+        serde_json::json!([
+            {"__name__": "up", "exported_tenant": "team-b", "tenant": "team-a"},
+            {"__name__": "up", "tenant": "team-b"},
+        ])
+    );
+    let (_, json) = get(&both, "/api/v1/query?query=sum%20by%20(tenant)%20(up)").await;
+    let mut sums: Vec<(String, String)> = json["data"]["result"]
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|sample| {
+            (
+                sample["metric"]["tenant"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                sample["value"][1].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    sums.sort();
+    assert_eq!(
+        sums,
+        [
+            ("team-a".to_owned(), "1".to_owned()),
+            ("team-b".to_owned(), "2".to_owned())
+        ]
+    );
+    let (_, json) = get(&both, "/api/v1/query?query=up%7Btenant%3D%22team-b%22%7D").await;
+    assert_eq!(
+        json["data"]["result"].as_array().map(Vec::len),
+        Some(1),
+        "{json}"
+    );
+    assert_eq!(json["data"]["result"][0]["value"][1], "2");
+    let (_, json) = get(&both, "/api/v1/label/tenant/values").await;
+    assert_eq!(json["data"], serde_json::json!(["team-a", "team-b"]));
+
+    // A reader of team-a alone: no `tenant` label, and `tenant="team-b"` finds nothing.
+    let one = state_of(&["team-a"]);
+    let (_, json) = get(&one, "/api/v1/query?query=up").await;
+    assert_eq!(
+        json["data"]["result"][0]["metric"],
+        serde_json::json!({"__name__": "up", "exported_tenant": "team-b"})
+    );
+    let (_, json) = get(&one, "/api/v1/query?query=up%7Btenant%3D%22team-b%22%7D").await;
+    assert_eq!(json["data"]["result"], serde_json::json!([]));
 }

@@ -90,18 +90,21 @@ async fn follow(
             continue;
         }
         let matcher = Arc::clone(&matcher);
-        let hits =
-            match tokio::task::spawn_blocking(move || matcher.matching(&arrived.entries)).await {
-                Ok(Ok(hits)) => hits,
-                Ok(Err(error)) => {
-                    tracing::error!(%error, "cannot match records for a tail");
-                    return;
-                }
-                Err(_) => return,
-            };
+        let hits = match tokio::task::spawn_blocking(move || {
+            matcher.matching(&arrived.tenant, &arrived.entries)
+        })
+        .await
+        {
+            Ok(Ok(hits)) => hits,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot match records for a tail");
+                return;
+            }
+            Err(_) => return,
+        };
         for hit in hits {
             let event = Event::default()
-                .json_data(HitJson::from(hit))
+                .json_data(HitJson::new(hit, reader.spans_tenants()))
                 .unwrap_or_else(|_| Event::default().event("error").data("unencodable record"));
             if events.try_send(Ok(event)).is_err() {
                 // Full (too slow) or gone: either way this client is done.

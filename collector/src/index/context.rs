@@ -98,7 +98,15 @@ fn context_in(
     merged.after.truncate(collector.after);
     let mut loaders: Vec<RecordLoader<'_>> = searchers
         .iter()
-        .map(|searcher| RecordLoader::new(searcher, store.schema(), store.columns()))
+        .zip(partitions)
+        .map(|(searcher, partition)| {
+            RecordLoader::new(
+                searcher,
+                &partition.key.tenant,
+                store.schema(),
+                store.columns(),
+            )
+        })
         .collect();
     let mut load = |(_, partition_index, address): (u64, usize, DocAddress)| -> Result<Hit> {
         loaders[partition_index]

@@ -1,7 +1,8 @@
 //! Facet counts and exact totals for a search: how many matching records each value of
 //! `cluster`, `node`, `role`, `level` or `logger` has, over the whole query and time range
 //! (not one page). Counted per segment on term ordinals of the fast columns, so no stored
-//! document is read; ordinals become strings once per segment.
+//! document is read; ordinals become strings once per segment. `tenant` is counted per
+//! partition: a partition holds one tenant's records.
 
 use std::collections::BTreeMap;
 
@@ -12,13 +13,14 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::Result;
 use crate::index::partition::LogStore;
+use crate::index::query::TENANT_FIELD;
 use crate::index::record::ColumnCache;
 use crate::index::schema::KEYWORD_FIELDS;
 use crate::index::search::parse_query;
 
-/// Fields that can be faceted: the keyword fields but `source` (one value per file: too many
-/// to be useful).
-pub const FACET_FIELDS: [&str; 5] = ["cluster", "node", "role", "level", "logger"];
+/// Fields that can be faceted: `tenant` and the keyword fields but `source` (one value per
+/// file: too many to be useful).
+pub const FACET_FIELDS: [&str; 6] = [TENANT_FIELD, "cluster", "node", "role", "level", "logger"];
 
 /// What to count.
 #[derive(Debug, Clone)]
@@ -67,20 +69,33 @@ pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
         request
             .fields
             .iter()
-            .all(|name| KEYWORD_FIELDS.contains(&name.as_str()))
+            .all(|name| name == TENANT_FIELD || KEYWORD_FIELDS.contains(&name.as_str()))
     );
     let query = parse_query(store.schema(), &request.query)?;
     let collector = FacetCollector {
         columns: store.columns(),
-        fields: request.fields.clone(),
+        fields: request
+            .fields
+            .iter()
+            .filter(|name| *name != TENANT_FIELD)
+            .cloned()
+            .collect(),
     };
+    let count_tenants = request.fields.iter().any(|name| name == TENANT_FIELD);
     let mut counts = FacetCounts::default();
-    for (_, found) in store.search_partitions(
+    for (key, mut found) in store.search_partitions(
         &request.tenants,
         (request.start, request.end),
-        query.as_ref(),
+        &query,
         &collector,
     )? {
+        if count_tenants && found.total > 0 {
+            found
+                .fields
+                .entry(TENANT_FIELD.to_owned())
+                .or_default()
+                .insert(key.tenant, found.total);
+        }
         add(&mut counts, found);
     }
     for name in &request.fields {
@@ -275,6 +290,32 @@ mod tests {
         let none = facets(&store, &request("absent", "level"))?;
         assert_eq!(none.total, 0);
         assert!(none.fields["level"].is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn tenant_counts_each_readable_tenants_matches() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let mut both = request("failed", "tenant,level");
+        both.tenants = vec!["a".to_owned(), "b".to_owned()];
+        let counts = facets(&store, &both)?;
+        assert_eq!(counts.total, 3);
+        let tenants: Vec<(&str, u64)> = counts.fields["tenant"]
+            .iter()
+            .map(|(tenant, count)| (tenant.as_str(), *count))
+            .collect();
+        assert_eq!(tenants, [("a", 2), ("b", 1)]);
+        assert_eq!(counts.fields["level"]["ERROR"], 3);
+        // A tenant clause narrows the counts, and never reaches past the readable tenants.
+        both.query = "failed AND tenant:b".to_owned();
+        assert_eq!(facets(&store, &both)?.fields["tenant"].len(), 1);
+        let only_a = FacetRequest {
+            query: "tenant:b".to_owned(),
+            ..request("*", "tenant")
+        };
+        let counts = facets(&store, &only_a)?;
+        assert_eq!(counts.total, 0);
+        assert!(counts.fields["tenant"].is_empty());
         Ok(())
     }
 

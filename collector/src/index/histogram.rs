@@ -131,7 +131,7 @@ pub fn histogram(store: &LogStore, request: &HistogramRequest) -> Result<Histogr
     for (_, counts) in store.search_partitions(
         &request.tenants,
         (Some(request.start), Some(request.end)),
-        query.as_ref(),
+        &query,
         &collector,
     )? {
         add_counts(&mut buckets, counts);

@@ -24,6 +24,7 @@ use crate::budget;
 use crate::error::{Error, Result};
 use crate::index::clusters::ActivityCache;
 use crate::index::partition_cache::{OpenPartition, PartitionCache};
+use crate::index::query::LogQuery;
 use crate::index::record::ColumnCache;
 use crate::index::schema::LogSchema;
 use crate::index::tail::Arrivals;
@@ -433,26 +434,27 @@ impl LogStore {
         self.open_partitions.open_count()
     }
 
-    /// Runs `collector` over every partition of `tenants` overlapping `[start, end)`, the
-    /// partitions split over the cores; each fruit with its partition's key, oldest day
-    /// first. A partition is held open only while it is searched.
+    /// Runs `collector` over every partition of `tenants` overlapping `[start, end)` that
+    /// `query` may match records of, the partitions split over the cores; each fruit with its
+    /// partition's key, oldest day first. A partition is held open only while it is searched.
     pub fn search_partitions<C>(
         &self,
         tenants: &[String],
         range: TimeRange,
-        query: &dyn Query,
+        query: &LogQuery,
         collector: &C,
     ) -> Result<Vec<(PartitionKey, C::Fruit)>>
     where
         C: Collector,
         C::Fruit: Send,
     {
-        self.search_keys(
-            &self.keys_for(tenants, range.0, range.1),
-            range,
-            query,
-            collector,
-        )
+        let mut picked = Vec::new();
+        for key in self.keys_for(tenants, range.0, range.1) {
+            if let Some(tenant_query) = query.for_tenant(&key.tenant)? {
+                picked.push((key, tenant_query));
+            }
+        }
+        self.search_each(&picked, range, collector)
     }
 
     /// Runs `collector` over the partitions `keys` (from `keys_for`), as `search_partitions`.
@@ -467,19 +469,42 @@ impl LogStore {
         C: Collector,
         C::Fruit: Send,
     {
-        let cores = parallel::cores().min(keys.len()).max(1);
-        let parts: Vec<&[PartitionKey]> = keys.chunks(keys.len().div_ceil(cores).max(1)).collect();
-        let mut found = Vec::with_capacity(keys.len());
+        let query: Arc<dyn Query> = Arc::from(query.box_clone());
+        let picked: Vec<(PartitionKey, Arc<dyn Query>)> = keys
+            .iter()
+            .map(|key| (key.clone(), Arc::clone(&query)))
+            .collect();
+        self.search_each(&picked, range, collector)
+    }
+
+    /// Runs `collector` over each partition of `picked` with its query, as `search_partitions`.
+    fn search_each<C>(
+        &self,
+        picked: &[(PartitionKey, Arc<dyn Query>)],
+        range: TimeRange,
+        collector: &C,
+    ) -> Result<Vec<(PartitionKey, C::Fruit)>>
+    where
+        C: Collector,
+        C::Fruit: Send,
+    {
+        let cores = parallel::cores().min(picked.len()).max(1);
+        let parts: Vec<&[(PartitionKey, Arc<dyn Query>)]> =
+            picked.chunks(picked.len().div_ceil(cores).max(1)).collect();
+        let mut found = Vec::with_capacity(picked.len());
         for part in parallel::map_parts(parts, |part| {
             let mut found = Vec::with_capacity(part.len());
-            for key in part {
+            for (key, query) in part {
                 budget::check()?;
                 let partition = match self.partition(key) {
                     // Deleted by retention since it was picked: it holds nothing now.
                     Err(Error::PartitionDeleted { .. }) => continue,
                     other => other?,
                 };
-                found.push((key.clone(), partition.search(query, range, collector)?));
+                found.push((
+                    key.clone(),
+                    partition.search(query.as_ref(), range, collector)?,
+                ));
             }
             Ok::<_, Error>(found)
         }) {

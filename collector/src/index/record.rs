@@ -129,19 +129,24 @@ fn first_str(column: Option<&StrColumn>, doc: DocId) -> String {
 /// Loads hits from one searcher, keeping each segment's columns open between hits.
 pub struct RecordLoader<'a> {
     searcher: &'a Searcher,
+    /// The tenant of the searcher's partition.
+    tenant: &'a str,
     message: Field,
     cache: &'a ColumnCache,
     columns: HashMap<SegmentOrdinal, Arc<SegmentColumns>>,
 }
 
 impl<'a> RecordLoader<'a> {
+    /// Loads from `searcher`, of a partition of `tenant`.
     pub fn new(
         searcher: &'a Searcher,
+        tenant: &'a str,
         schema: &LogSchema,
         cache: &'a ColumnCache,
     ) -> RecordLoader<'a> {
         RecordLoader {
             searcher,
+            tenant,
             message: schema.message,
             cache,
             columns: HashMap::new(),
@@ -160,6 +165,7 @@ impl<'a> RecordLoader<'a> {
         };
         let doc = address.doc_id;
         Ok(Hit {
+            tenant: self.tenant.to_owned(),
             key: columns.key(doc, columns.ts_micros(doc)),
             cluster: first_str(columns.cluster.as_ref(), doc),
             role: first_str(columns.role.as_ref(), doc),

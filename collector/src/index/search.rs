@@ -11,13 +11,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{AllQuery, Query, QueryParser};
+use tantivy::query::QueryParser;
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::budget;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::partition::LogStore;
+use crate::index::query::LogQuery;
 use crate::index::query_bounds::check_log_query;
 use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
 use crate::index::schema::LogSchema;
@@ -86,6 +87,8 @@ impl SortKey {
 /// One record found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
+    /// The tenant whose partition holds it (records do not store it).
+    pub tenant: String,
     pub key: SortKey,
     pub cluster: String,
     pub role: String,
@@ -104,13 +107,14 @@ pub struct SearchPage {
 }
 
 /// Parses `text` in tantivy's query syntax with `message` as the default field and AND
-/// between terms. Returns the parser's message on error, and refuses a query too long or
-/// nested too deeply to parse safely (`query_bounds`) before the parser sees it.
-pub fn parse_query(schema: &LogSchema, text: &str) -> Result<Box<dyn Query>> {
+/// between terms, plus `tenant:` (`index::query`). Returns the parser's message on error,
+/// and refuses a query too long or nested too deeply to parse safely (`query_bounds`) before
+/// the parser sees it.
+pub fn parse_query(schema: &LogSchema, text: &str) -> Result<LogQuery> {
     check_log_query(text)?;
     let text = text.trim();
     if text.is_empty() || text == "*" {
-        return Ok(Box::new(AllQuery));
+        return Ok(LogQuery::everything());
     }
     let mut parser = QueryParser::new(
         schema.schema.clone(),
@@ -118,9 +122,7 @@ pub fn parse_query(schema: &LogSchema, text: &str) -> Result<Box<dyn Query>> {
         TokenizerManager::default(),
     );
     parser.set_conjunction_by_default();
-    parser
-        .parse_query(text)
-        .map_err(|error| Error::BadQuery(error.to_string()))
+    LogQuery::parse(&parser, text)
 }
 
 /// Runs `request` against `store`.
@@ -144,7 +146,12 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     // of an earlier one, so once a day leaves more candidates than the page holds, no later
     // day can change the page (the newest 100 usually need today alone). A partition is
     // opened when the walk reaches its day.
-    let mut keys = store.keys_for(&request.tenants, request.start, request.end);
+    let mut keys = Vec::new();
+    for key in store.keys_for(&request.tenants, request.start, request.end) {
+        if let Some(tenant_query) = query.for_tenant(&key.tenant)? {
+            keys.push((key, tenant_query));
+        }
+    }
     if request.order == SortOrder::Desc {
         keys.reverse();
     }
@@ -153,13 +160,17 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     let mut searchers = Vec::with_capacity(keys.len());
     let mut searched = 0;
     while searched < keys.len() {
-        let day = keys[searched].day;
-        while searched < keys.len() && keys[searched].day == day {
+        let day = keys[searched].0.day;
+        while searched < keys.len() && keys[searched].0.day == day {
             budget::check()?;
-            let partition = store.partition(&keys[searched])?;
+            let (key, tenant_query) = &keys[searched];
+            let partition = store.partition(key)?;
             let searcher = partition.reader.searcher();
             let found = searcher
-                .search(partition.within(query.as_ref(), range).as_ref(), &collector)
+                .search(
+                    partition.within(tenant_query.as_ref(), range).as_ref(),
+                    &collector,
+                )
                 .map_err(|source| partition.error(source))?;
             candidates.extend(
                 found
@@ -179,7 +190,10 @@ pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     candidates.truncate(limit);
     let mut loaders: Vec<RecordLoader<'_>> = searchers
         .iter()
-        .map(|searcher| RecordLoader::new(searcher, schema, store.columns()))
+        .zip(&partitions)
+        .map(|(searcher, partition)| {
+            RecordLoader::new(searcher, &partition.key.tenant, schema, store.columns())
+        })
         .collect();
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, partition_index, address) in candidates {
@@ -377,6 +391,7 @@ mod tests {
 
     use super::*;
     use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
+    use crate::error::Error;
     use crate::index::writer::{LogEntry, LogWriter};
 
     fn entry(ts_micros: i64, node: &str, seq: u64, message: &str) -> LogEntry {

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use tantivy::collector::DocSetCollector;
-use tantivy::query::Query;
 use tantivy::{Index, IndexWriter};
 use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
+use crate::index::query::LogQuery;
 use crate::index::schema::LogSchema;
 use crate::index::search::{Hit, SortKey, parse_query};
 use crate::index::writer::{LogEntry, document};
@@ -72,7 +72,7 @@ impl Arrivals {
 /// A tail's query, ready to match batches of records.
 pub struct TailMatcher {
     schema: LogSchema,
-    query: Box<dyn Query>,
+    query: LogQuery,
 }
 
 impl TailMatcher {
@@ -84,9 +84,12 @@ impl TailMatcher {
         })
     }
 
-    /// The records of `entries` the query matches, as hits in `(ts, node, source, seq)`
-    /// order.
-    pub fn matching(&self, entries: &[LogEntry]) -> Result<Vec<Hit>> {
+    /// The records of `entries`, of `tenant`, the query matches, as hits in
+    /// `(ts, node, source, seq)` order.
+    pub fn matching(&self, tenant: &str, entries: &[LogEntry]) -> Result<Vec<Hit>> {
+        let Some(query) = self.query.for_tenant(tenant)? else {
+            return Ok(Vec::new());
+        };
         let index = Index::create_in_ram(self.schema.schema.clone());
         let in_memory = |source| Error::Index {
             path: "(tail)".into(),
@@ -103,22 +106,24 @@ impl TailMatcher {
         writer.commit().map_err(in_memory)?;
         let searcher = index.reader().map_err(in_memory)?.searcher();
         let found = searcher
-            .search(&self.query, &DocSetCollector)
+            .search(query.as_ref(), &DocSetCollector)
             .map_err(in_memory)?;
         // One segment, documents in the order they were added.
         let mut hits: Vec<Hit> = found
             .into_iter()
             .filter_map(|address| entries.get(address.doc_id as usize))
-            .map(Hit::from)
+            .map(|entry| Hit::of(tenant, entry))
             .collect();
         hits.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(hits)
     }
 }
 
-impl From<&LogEntry> for Hit {
-    fn from(entry: &LogEntry) -> Hit {
+impl Hit {
+    /// The hit of `entry`, a record of `tenant`.
+    fn of(tenant: &str, entry: &LogEntry) -> Hit {
         Hit {
+            tenant: tenant.to_owned(),
             key: SortKey {
                 ts_micros: entry.ts_micros,
                 node: entry.node.clone(),
@@ -150,9 +155,13 @@ mod tests {
             entry(20, "w2", 2, 8, "Worker process 6 was killed by signal 15"),
             entry(5, "w2", 2, 7, "signal killed by nothing"),
         ];
-        let hits = matcher.matching(&entries)?;
+        let hits = matcher.matching("t", &entries)?;
         let seqs: Vec<u64> = hits.iter().map(|hit| hit.key.seq).collect();
         assert_eq!(seqs, [8, 9]);
+        assert!(hits.iter().all(|hit| hit.tenant == "t"));
+        let other_tenant = TailMatcher::new(&schema, "\"killed by signal\" AND tenant:u")?;
+        assert!(other_tenant.matching("t", &entries)?.is_empty());
+        assert_eq!(other_tenant.matching("u", &entries)?.len(), 3);
         assert!(TailMatcher::new(&schema, "level:(ERROR").is_err());
         Ok(())
     }

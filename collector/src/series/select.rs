@@ -225,9 +225,24 @@ pub trait SeriesSource: Send + Sync {
     }
 }
 
+/// The label that names a series' tenant, for callers who read several tenants. The store
+/// never keeps it: ingest renames a pushed `tenant` label to `exported_tenant`.
+pub const TENANT_LABEL: &str = "tenant";
+
+/// Whether the series a source gives carry the `TENANT_LABEL` of their tenant (as Cortex and
+/// Mimir add `__tenant_id__` to a query over several tenants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantLabel {
+    /// Each series has `tenant="<its tenant>"`, and matchers on `tenant` pick tenants.
+    Added,
+    /// Series have no `tenant` label (a caller of one tenant).
+    Omitted,
+}
+
 /// Makes the `SeriesSource` of a request, scoped to the tenants the caller may read.
-pub type SourceFactory =
-    std::sync::Arc<dyn Fn(Vec<String>) -> std::sync::Arc<dyn SeriesSource> + Send + Sync>;
+pub type SourceFactory = std::sync::Arc<
+    dyn Fn(Vec<String>, TenantLabel) -> std::sync::Arc<dyn SeriesSource> + Send + Sync,
+>;
 
 /// A source with no series: for states that serve logs only (tests of the log API).
 #[cfg(test)]
@@ -247,7 +262,7 @@ impl SeriesSource for NoSeries {
 /// A factory that always gives `NoSeries`.
 #[cfg(test)]
 pub(crate) fn no_series() -> SourceFactory {
-    std::sync::Arc::new(|_| std::sync::Arc::new(NoSeries))
+    std::sync::Arc::new(|_, _| std::sync::Arc::new(NoSeries))
 }
 
 #[cfg(test)]

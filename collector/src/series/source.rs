@@ -1,5 +1,6 @@
-//! Reading the store: `TenantSource`, the `SeriesSource` of some tenants. A query picks
-//! partitions by tenant and day before opening anything, matches series in each partition's
+//! Reading the store: `TenantSource`, the `SeriesSource` of some tenants, their series labeled
+//! `tenant` for a caller of several. A query picks partitions by tenant and day (and by its
+//! `tenant` matchers) before opening anything, matches series in each partition's
 //! index, and decodes only the columns of matched series in blocks whose time range overlaps.
 //!
 //! The rule a reader must not miss: a partition's snapshot (matched head samples, blocks, their
@@ -18,7 +19,9 @@ use crate::series::column_cache::ColumnCache;
 use crate::series::error::SeriesError;
 use crate::series::index::INDEX_FILE;
 use crate::series::partition::{Partition, open_block};
-use crate::series::select::{Labels, Matcher, Samples, SelectError, SeriesSamples, SeriesSource};
+use crate::series::select::{
+    Labels, Matcher, Samples, SelectError, SeriesSamples, SeriesSource, TENANT_LABEL, TenantLabel,
+};
 use crate::series::store::SeriesStore;
 
 /// The most samples one query may gather (16 bytes each in memory).
@@ -60,6 +63,7 @@ fn join(mut pieces: Vec<Samples>) -> Samples {
 pub(crate) struct TenantSource {
     store: Arc<SeriesStore>,
     tenants: Vec<String>,
+    tenant_label: TenantLabel,
 }
 
 fn storage(error: SeriesError) -> SelectError {
@@ -73,9 +77,56 @@ fn matches_any(matcher_sets: &[&[Matcher]], labels: &Labels) -> bool {
             .any(|set| set.iter().all(|matcher| matcher.matches_labels(labels)))
 }
 
+/// `labels` with `tenant="<tenant>"` in its sorted place. A `tenant` label stored before ingest
+/// renamed it (an older collector) gives way to the true one.
+fn with_tenant_label(labels: &Labels, tenant: &str) -> Labels {
+    let mut labeled: Labels = Vec::with_capacity(labels.len() + 1);
+    labeled.extend(
+        labels
+            .iter()
+            .filter(|(name, _)| name != TENANT_LABEL)
+            .cloned(),
+    );
+    let at = labeled.partition_point(|(name, _)| name.as_str() < TENANT_LABEL);
+    labeled.insert(at, (TENANT_LABEL.to_owned(), tenant.to_owned()));
+    labeled
+}
+
+/// The matcher sets to run over the stored series of `tenant`, when series carry a tenant
+/// label: a set whose `tenant` matchers reject `tenant` is left out, the others lose their
+/// `tenant` matchers. `None` when every set was left out (the tenant is not read at all).
+fn sets_for_tenant(matcher_sets: &[&[Matcher]], tenant: &str) -> Option<Vec<Vec<Matcher>>> {
+    if matcher_sets.is_empty() {
+        return Some(Vec::new());
+    }
+    let sets: Vec<Vec<Matcher>> = matcher_sets
+        .iter()
+        .filter(|set| {
+            set.iter()
+                .filter(|matcher| matcher.name == TENANT_LABEL)
+                .all(|matcher| matcher.matches(tenant))
+        })
+        .map(|set| {
+            set.iter()
+                .filter(|matcher| matcher.name != TENANT_LABEL)
+                .cloned()
+                .collect()
+        })
+        .collect();
+    (!sets.is_empty()).then_some(sets)
+}
+
 impl TenantSource {
-    pub(crate) fn new(store: Arc<SeriesStore>, tenants: Vec<String>) -> TenantSource {
-        TenantSource { store, tenants }
+    pub(crate) fn new(
+        store: Arc<SeriesStore>,
+        tenants: Vec<String>,
+        tenant_label: TenantLabel,
+    ) -> TenantSource {
+        TenantSource {
+            store,
+            tenants,
+            tenant_label,
+        }
     }
 
     /// The series matching any of `matcher_sets` with something in `[start_ms, end_ms]`, with
@@ -96,20 +147,37 @@ impl TenantSource {
             .store
             .partitions_in_range(&self.tenants, start_ms, end_ms)
         {
+            let tenant = &partition.key.tenant;
+            let tenant_sets = match self.tenant_label {
+                TenantLabel::Added => match sets_for_tenant(matcher_sets, tenant) {
+                    Some(sets) => Some(sets),
+                    None => continue,
+                },
+                TenantLabel::Omitted => None,
+            };
+            let tenant_set_slices: Vec<&[Matcher]>;
+            let sets = match &tenant_sets {
+                Some(sets) => {
+                    tenant_set_slices = sets.iter().map(Vec::as_slice).collect();
+                    &tenant_set_slices[..]
+                }
+                None => matcher_sets,
+            };
             let matched = read_partition(
                 &self.store,
                 &partition,
-                matcher_sets,
+                sets,
                 start_ms,
                 end_ms,
                 want_samples,
                 &mut total_samples,
             )?;
             for series in matched.into_iter().filter(|series| series.present) {
-                found
-                    .entry(series.labels)
-                    .or_default()
-                    .extend(series.pieces);
+                let labels = match self.tenant_label {
+                    TenantLabel::Added => Arc::new(with_tenant_label(&series.labels, tenant)),
+                    TenantLabel::Omitted => series.labels,
+                };
+                found.entry(labels).or_default().extend(series.pieces);
             }
         }
         Ok(found)

@@ -21,7 +21,7 @@ use crate::series::labels::series_labels;
 use crate::series::partition::{
     DAY_MS, Partition, PartitionKey, PartitionState, day_of, parse_day_name,
 };
-use crate::series::select::{Labels, SeriesSource};
+use crate::series::select::{Labels, SeriesSource, TenantLabel};
 use crate::series::source::TenantSource;
 
 /// Series index bytes (as files) of finished partitions kept in memory between queries
@@ -730,9 +730,19 @@ impl SeriesStore {
         tenants.into_iter().collect()
     }
 
-    /// Read access to the series of `tenants` only.
+    /// Read access to the series of `tenants` only, without a `tenant` label.
     pub fn source(self: &Arc<Self>, tenants: Vec<String>) -> Arc<dyn SeriesSource> {
-        Arc::new(TenantSource::new(Arc::clone(self), tenants))
+        self.source_labeled(tenants, TenantLabel::Omitted)
+    }
+
+    /// Read access to the series of `tenants` only, each series labeled with its tenant
+    /// when `tenant_label` says so.
+    pub fn source_labeled(
+        self: &Arc<Self>,
+        tenants: Vec<String>,
+        tenant_label: TenantLabel,
+    ) -> Arc<dyn SeriesSource> {
+        Arc::new(TenantSource::new(Arc::clone(self), tenants, tenant_label))
     }
 
     /// Counts for the collector's metrics and for benches.

@@ -506,6 +506,61 @@ fn tenant_source_never_sees_other_tenants() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Issue 18: a source over several tenants labels each series with its tenant (the same
+/// labels in two tenants stay two series), `tenant` matchers pick tenants among the source's
+/// only, and a pushed `tenant` label is stored as `exported_tenant`.
+#[test]
+fn a_labeled_source_names_each_series_tenant() -> anyhow::Result<()> {
+    use crate::series::select::TenantLabel;
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path())?;
+    let t = DAY_START_MS;
+    store.append("a", &batch(&[("up", &[("tenant", "b")], &[(t, 1.0)])]));
+    store.append("b", &batch(&[("up", &[], &[(t, 2.0)])]));
+    store.seal()?;
+    store.append("c", &batch(&[("up", &[], &[(t, 3.0)])]));
+    let both = store.source_labeled(vec!["a".to_owned(), "b".to_owned()], TenantLabel::Added);
+    let mut found: Vec<Labels> = both
+        .select(&[], i64::MIN, i64::MAX)?
+        .into_iter()
+        .map(|series| series.labels)
+        .collect();
+    found.sort();
+    let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+    assert_eq!(
+        found,
+        [
+            vec![
+                pair("__name__", "up"),
+                pair("exported_tenant", "b"),
+                pair("tenant", "a")
+            ],
+            vec![pair("__name__", "up"), pair("tenant", "b")],
+        ]
+    );
+    let only_b = both.select(&[Matcher::equal("tenant", "b")], i64::MIN, i64::MAX)?;
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(bits(&only_b[0].samples), [(t, 2.0f64.to_bits())]);
+    assert!(
+        both.select(&[Matcher::equal("tenant", "c")], i64::MIN, i64::MAX)?
+            .is_empty(),
+        "a tenant outside the source is not read"
+    );
+    assert_eq!(
+        both.label_values("tenant", &[], i64::MIN, i64::MAX)?,
+        ["a", "b"]
+    );
+    // Without the label (a caller of one tenant), as before.
+    let a = store
+        .source(vec!["a".to_owned()])
+        .select(&[], i64::MIN, i64::MAX)?;
+    assert_eq!(
+        a[0].labels,
+        [pair("__name__", "up"), pair("exported_tenant", "b")]
+    );
+    Ok(())
+}
+
 /// A small deterministic generator (xorshift64*), so that failures reproduce from the seed.
 struct Rng(u64);
 

@@ -3,7 +3,8 @@
 //! their ingest tokens (one of them claiming the other team's cluster and tenant label), and
 //! every read API asked by every kind of caller — none, a wrong token, ingest-only, a reader of
 //! team-a, of team-b, of both, and an admin. Each answer is a refusal (401/403) or exactly the
-//! caller's data.
+//! caller's data, and a caller of several tenants is told which tenant each record and series
+//! is from.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -52,6 +53,19 @@ fn team_labels(data: &Value) -> BTreeSet<String> {
                 .and_then(Value::as_str)
         })
         .map(str::to_owned)
+        .collect()
+}
+
+/// `(word, tenant)` of each hit (`-` for a hit without `tenant`).
+fn tenants_of_hits(hits: &[Value]) -> BTreeSet<(String, String)> {
+    hits.iter()
+        .filter_map(|hit| {
+            let word = hit["message"].as_str()?.split_whitespace().nth(1)?;
+            Some((
+                word.to_owned(),
+                hit["tenant"].as_str().unwrap_or("-").to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -322,6 +336,29 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             "{who}: search"
         );
 
+        // Issue 18: a caller of several tenants is told each record's tenant (the intruder's
+        // is team-a's, whatever cluster it claims); a caller of one is not.
+        let spans_tenants = caller.label == "admin" || caller.label.contains(" and ");
+        let tenant_of_word = |word: &String| -> String {
+            if !spans_tenants {
+                "-".to_owned()
+            } else if word == "bravo" {
+                "team-b".to_owned()
+            } else {
+                "team-a".to_owned()
+            }
+        };
+        let expected_tenants: BTreeSet<(String, String)> = caller
+            .words
+            .iter()
+            .map(|word| (word.clone(), tenant_of_word(word)))
+            .collect();
+        assert_eq!(
+            tenants_of_hits(search["hits"].as_array().context("hits")?),
+            expected_tenants,
+            "{who}: search hits' tenants"
+        );
+
         let (_, body) = get(&collector, token, &read_apis[1])?;
         let counted: u64 = json(&body)?["buckets"]
             .as_array()
@@ -338,6 +375,11 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
         let (_, body) = get(&collector, token, &read_apis[2])?;
         let exported: Vec<Value> = body.lines().map(json).collect::<Result<_>>()?;
         assert_eq!(words_of_hits(&exported), caller.words, "{who}: export");
+        assert_eq!(
+            tenants_of_hits(&exported),
+            expected_tenants,
+            "{who}: export's tenants"
+        );
 
         let (_, body) = get(&collector, token, "/api/v1/clusters")?;
         let clusters: BTreeSet<(String, String)> = json(&body)?["clusters"]
@@ -423,6 +465,100 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
         let expected = if caller.label == "admin" { 200 } else { 403 };
         assert_eq!(status, expected, "{who}: /metrics {body}");
     }
+
+    // Issue 18: the admin tells the teams apart. The intruder (team-a's token, cluster etl-b)
+    // is team-a's in search, facets and series; `tenant:team-b` leaves it out; its scraped
+    // `tenant="team-b"` is kept as `exported_tenant`. A reader of team-a naming team-b gets
+    // nothing of team-b's.
+    let tenant_search = |token: &str, query: &str| -> Result<Value> {
+        let path = format!("/api/v1/logs/search?q={}&facets=tenant", encode(query));
+        let (status, body) = get(&collector, Some(token), &path)?;
+        assert_eq!(status, 200, "{path}: {body}");
+        json(&body)
+    };
+    let admin_view = tenant_search(&admin, "isolationmarker")?;
+    assert_eq!(
+        admin_view["facets"]["tenant"],
+        serde_json::json!({"team-a": 2, "team-b": 1})
+    );
+    let only_b = tenant_search(&admin, "isolationmarker AND tenant:team-b")?;
+    assert_eq!(
+        tenants_of_hits(only_b["hits"].as_array().context("hits")?),
+        [("bravo".to_owned(), "team-b".to_owned())].into()
+    );
+    let not_b = tenant_search(&admin, "isolationmarker -tenant:team-b")?;
+    assert_eq!(
+        words_of_hits(not_b["hits"].as_array().context("hits")?),
+        set(&["alpha", "claimed"])
+    );
+    let a_asks_for_b = tenant_search(&read_a, "isolationmarker AND tenant:team-b")?;
+    assert_eq!(
+        a_asks_for_b["hits"],
+        serde_json::json!([]),
+        "{a_asks_for_b}"
+    );
+    assert_eq!(a_asks_for_b["facets"]["tenant"], serde_json::json!({}));
+    let series_of = |token: &str| -> Result<Vec<Value>> {
+        let path = format!("/api/v1/series?{}=isolation_metric", encode("match[]"));
+        let (_, body) = get(&collector, Some(token), &path)?;
+        Ok(json(&body)?["data"].as_array().cloned().unwrap_or_default())
+    };
+    let labels_of = |series: &[Value], team_label: &str| -> Result<Value> {
+        series
+            .iter()
+            .find(|labels| labels["team_label"] == team_label)
+            .cloned()
+            .with_context(|| format!("the series of team_label {team_label}: {series:?}"))
+    };
+    let admin_series = series_of(&admin)?;
+    let claimed = labels_of(&admin_series, "claimed")?;
+    assert_eq!(claimed["tenant"], "team-a", "{claimed}");
+    assert_eq!(claimed["exported_tenant"], "team-b", "{claimed}");
+    assert_eq!(labels_of(&admin_series, "b")?["tenant"], "team-b");
+    let (_, body) = get(
+        &collector,
+        Some(&admin),
+        &format!(
+            "/api/v1/query?query={}",
+            encode("sum by (tenant) (isolation_metric)")
+        ),
+    )?;
+    let sums: BTreeSet<(String, String)> = json(&body)?["data"]["result"]
+        .as_array()
+        .context("a vector")?
+        .iter()
+        .map(|sample| {
+            (
+                sample["metric"]["tenant"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
+                sample["value"][1].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sums,
+        [
+            ("team-a".to_owned(), "2".to_owned()),
+            ("team-b".to_owned(), "1".to_owned())
+        ]
+        .into()
+    );
+    let a_claimed = labels_of(&series_of(&read_a)?, "claimed")?;
+    assert_eq!(
+        a_claimed.get("tenant"),
+        None,
+        "a reader of one tenant sees no tenant label: {a_claimed}"
+    );
+    assert_eq!(a_claimed["exported_tenant"], "team-b");
+    let (_, metrics) = get(&collector, Some(&admin), "/metrics")?;
+    let renamed: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("afterglow_collector_labels_renamed_total "))
+        .and_then(|value| value.parse().ok())
+        .context("afterglow_collector_labels_renamed_total")?;
+    assert!(renamed >= 1.0, "{renamed}");
 
     // The live tail: team-a's reader sees a's new line and not b's, sent before it.
     let mut tail = open_tail(&collector, &read_a)?;
