@@ -99,7 +99,6 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_tls_handshakes_failed_total{listener}`: connections closed because
     /// their TLS handshake failed or timed out (plaintext to a TLS port, unknown client CA).
     pub tls_handshakes_failed: Family<TlsListenerLabel, Counter>,
-<<<<<<< HEAD
     /// `afterglow_collector_connections_refused_total{listener, reason}`: connections closed as
     /// soon as accepted, past the cap per peer, per listener or on descriptors.
     pub connections_refused: Family<ConnectionLabels, Counter>,
@@ -108,7 +107,6 @@ pub struct CollectorMetrics {
     pub connections_timed_out: Family<ConnectionLabels, Counter>,
     /// `afterglow_collector_connections_open{listener}`: admitted connections open now.
     pub connections_open: Family<TlsListenerLabel, Gauge>,
-=======
     /// `afterglow_collector_labels_renamed_total`: pushed metric labels renamed because the
     /// collector sets that name itself (`tenant` became `exported_tenant`), once per series
     /// per batch.
@@ -116,7 +114,6 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_labels_dropped_total`: pushed metric labels dropped for a name
     /// reserved to the collector (`__…`), once per series per batch.
     pub labels_dropped: Counter,
->>>>>>> tenant
 }
 
 impl CollectorMetrics {
@@ -135,14 +132,11 @@ impl CollectorMetrics {
         let config_reloads_rejected = Counter::default();
         let auth_failures = Family::<AuthFailure, Counter>::default();
         let tls_handshakes_failed = Family::<TlsListenerLabel, Counter>::default();
-<<<<<<< HEAD
         let connections_refused = Family::<ConnectionLabels, Counter>::default();
         let connections_timed_out = Family::<ConnectionLabels, Counter>::default();
         let connections_open = Family::<TlsListenerLabel, Gauge>::default();
-=======
         let labels_renamed = Counter::default();
         let labels_dropped = Counter::default();
->>>>>>> tenant
         // prometheus-client appends `_total` to counter names.
         registry.register(
             "batches_acked",
@@ -205,7 +199,6 @@ impl CollectorMetrics {
             tls_handshakes_failed.clone(),
         );
         registry.register(
-<<<<<<< HEAD
             "connections_refused",
             "Connections closed as soon as accepted, by listener and the cap they were past",
             connections_refused.clone(),
@@ -219,7 +212,8 @@ impl CollectorMetrics {
             "connections_open",
             "Admitted connections open now, by listener",
             connections_open.clone(),
-=======
+        );
+        registry.register(
             "labels_renamed",
             "Pushed metric labels renamed for a name the collector sets (tenant became exported_tenant)",
             labels_renamed.clone(),
@@ -228,7 +222,6 @@ impl CollectorMetrics {
             "labels_dropped",
             "Pushed metric labels dropped for a name reserved to the collector (__ prefix)",
             labels_dropped.clone(),
->>>>>>> tenant
         );
         CollectorMetrics {
             registry,
@@ -244,14 +237,11 @@ impl CollectorMetrics {
             config_reloads_rejected,
             auth_failures,
             tls_handshakes_failed,
-<<<<<<< HEAD
             connections_refused,
             connections_timed_out,
             connections_open,
-=======
             labels_renamed,
             labels_dropped,
->>>>>>> tenant
         }
     }
 
