@@ -86,8 +86,7 @@ fn log_lines(from: usize, to: usize) -> String {
 }
 
 #[test]
-fn an_idle_flood_past_the_open_file_limit_starves_neither_healthz_nor_writes() -> Result<()>
-{
+fn an_idle_flood_past_the_open_file_limit_starves_neither_healthz_nor_writes() -> Result<()> {
     let scene = Scene::new()?;
     let collector =
         Collector::start_with_open_files(scene.path(), &scene.data_dir(), "", OPEN_FILES)?;
