@@ -513,7 +513,9 @@ impl AgentConfig {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|error| problems(vec![format!("cannot read file: {error}")]))?;
-        let text = expand_env_vars(&text, &|name| std::env::var(name).ok()).map_err(problems)?;
+        let text =
+            afterglow_plumbing::expand_env_vars(&text, &afterglow_plumbing::process_environment)
+                .map_err(problems)?;
         AgentConfig::parse(&text).map_err(problems)
     }
 
@@ -759,112 +761,6 @@ impl ShipConfig {
     }
 }
 
-/// Replaces `${NAME}` (the variable's value), `${NAME:-default}` (the default when the
-/// variable is unset or empty) and `$$` (a literal `$`) in every string value of `text`, with
-/// values from `lookup`; any other `$` stays as it is (a regex's `$` anchor). Substituted
-/// values are TOML strings, so they cannot change the file's structure. Returns every
-/// variable that is unset and has no default, naming the key it is in.
-fn expand_env_vars(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<String>> {
-    // A file that does not parse is left to `parse`, which says where it breaks.
-    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
-        return Ok(text.to_owned());
-    };
-    let mut problems = Vec::new();
-    let mut changed = false;
-    for (key, value) in table.iter_mut() {
-        expand_value(key, value, lookup, &mut problems, &mut changed);
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    if !changed {
-        // The original text, so that later error messages point into the user's file.
-        return Ok(text.to_owned());
-    }
-    Ok(toml::to_string(&table).expect("a parsed table serializes again"))
-}
-
-fn expand_value(
-    at: &str,
-    value: &mut toml::Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<String>,
-    changed: &mut bool,
-) {
-    match value {
-        toml::Value::String(text) if text.contains('$') => {
-            let expanded = expand_env_in_string(at, text, lookup, problems);
-            *changed |= expanded != *text;
-            *text = expanded;
-        }
-        toml::Value::Array(items) => {
-            for (index, item) in items.iter_mut().enumerate() {
-                expand_value(&format!("{at}[{index}]"), item, lookup, problems, changed);
-            }
-        }
-        toml::Value::Table(table) => {
-            for (key, item) in table.iter_mut() {
-                expand_value(&format!("{at}.{key}"), item, lookup, problems, changed);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn expand_env_in_string(
-    at: &str,
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<String>,
-) -> String {
-    let mut expanded = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        expanded.push_str(&rest[..dollar]);
-        let after_dollar = &rest[dollar + 1..];
-        if let Some(after) = after_dollar.strip_prefix('$') {
-            expanded.push('$');
-            rest = after;
-            continue;
-        }
-        let Some(reference) = after_dollar.strip_prefix('{') else {
-            expanded.push('$');
-            rest = after_dollar;
-            continue;
-        };
-        let Some(close) = reference.find('}') else {
-            problems.push(format!("`{at}`: `${{` without a closing `}}` in {text:?}"));
-            return text.to_owned();
-        };
-        let (name, default) = match reference[..close].split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (&reference[..close], None),
-        };
-        let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name {
-            problems.push(format!(
-                "`{at}`: {name:?} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
-            ));
-        }
-        match (lookup(name), default) {
-            (Some(value), Some(default)) if value.is_empty() => expanded.push_str(default),
-            (Some(value), _) => expanded.push_str(&value),
-            (None, Some(default)) => expanded.push_str(default),
-            (None, None) if valid_name => problems.push(format!(
-                "`{at}`: environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
-            )),
-            (None, None) => {}
-        }
-        rest = &reference[close + 1..];
-    }
-    expanded.push_str(rest);
-    expanded
-}
-
 fn check_duration(problems: &mut Vec<String>, name: &str, value: &str) {
     if let Err(error) = parse_duration(value) {
         problems.push(format!("{name}: {error}"));
@@ -988,74 +884,6 @@ poll_interval = "often"
             dask.scheduler_url().expect("valid").as_str(),
             "http://h:8787/prefix/"
         );
-    }
-
-    fn environment(name: &str) -> Option<String> {
-        match name {
-            "DASK_CLUSTER" => Some("nightly-etl".to_owned()),
-            "POD_NAME" => Some("worker-7f9c".to_owned()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn env_references_in_string_values_are_replaced() {
-        let text = r#"
-# ${NOT_SET} in a comment is left alone
-cluster = "${DASK_CLUSTER}"
-node = "pod-${POD_NAME}-${ZONE:-eu}"
-state_dir = "/var/lib/${EMPTY:-afterglow}"
-[[logs]]
-paths = ["/logs/${POD_NAME}/*.log"]
-format = "regex"
-regex = '^(?P<message>.*costs \$$5)$'
-[dask]
-scheduler = "http://127.0.0.1:8787"
-labels = { team = "${TEAM:-data}" }
-"#;
-        let expanded = expand_env_vars(text, &environment).expect("every variable resolves");
-        let config = AgentConfig::parse(&expanded).expect("valid");
-        assert_eq!(config.cluster, "nightly-etl");
-        assert_eq!(config.node, "pod-worker-7f9c-eu");
-        assert_eq!(config.state_dir, PathBuf::from("/var/lib/afterglow"));
-        assert_eq!(config.logs[0].paths, ["/logs/worker-7f9c/*.log"]);
-        assert_eq!(
-            config.logs[0].regex.as_deref(),
-            Some(r"^(?P<message>.*costs \$5)$"),
-            "`$$` is one `$`; a lone `$` stays"
-        );
-        let dask = config.dask.expect("discovery configured");
-        assert_eq!(dask.labels["team"], "data");
-    }
-
-    #[test]
-    fn a_file_without_env_references_is_parsed_as_written() {
-        let text =
-            "cluster = \"c\"\n[[logs]]\npaths = [\"/l/*.log\"]\nregex = '^(?P<message>.*)$'\n";
-        assert_eq!(
-            expand_env_vars(text, &environment).expect("nothing to expand"),
-            text
-        );
-    }
-
-    #[test]
-    fn unset_env_variables_without_default_are_named() {
-        let text = "cluster = \"${CLUSTER_NAME}\"\nnode = \"${NODE_NAME}-${POD_NAME}\"\n[[logs]]\npaths = [\"${LOG_DIR:-/logs}/*.log\", \"${bad-name}\"]\n";
-        let problems = expand_env_vars(text, &environment).expect_err("two are unset");
-        let all = problems.join("\n");
-        for expected in [
-            "`cluster`: environment variable CLUSTER_NAME is not set",
-            "${CLUSTER_NAME:-default}",
-            "`node`: environment variable NODE_NAME is not set",
-            "`logs[0].paths[1]`: \"bad-name\" is not an environment variable name",
-        ] {
-            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
-        }
-        assert_eq!(problems.len(), 3, "{all}");
-        let unclosed = expand_env_vars("cluster = \"${DASK_CLUSTER\"\n", &environment)
-            .expect_err("unclosed reference");
-        assert!(unclosed[0].contains("without a closing"), "{unclosed:?}");
     }
 
     #[test]

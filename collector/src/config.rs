@@ -1,6 +1,7 @@
 //! The collector's TOML configuration and its defaults (DESIGN §7): with no file at all the
 //! collector keeps data in `./afterglow-data` and listens on loopback only.
-//! `CollectorConfig::load` reports every problem in a file at once.
+//! `CollectorConfig::load` reports every problem in a file at once. A file's string values may
+//! name environment variables (`${NAME}`, `${NAME:-default}`, `$$` for a `$`), as the agent's.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -651,7 +652,31 @@ impl CollectorConfig {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|error| problems(vec![format!("cannot read file: {error}")]))?;
-        CollectorConfig::parse(&text).map_err(problems)
+        let environment = afterglow_plumbing::process_environment;
+        let mut parsed = CollectorConfig::parse_file_text(&text, &environment);
+        // Checked here, for `check` and the start, and not on a reload, which applies no new
+        // `data_dir`: a disk gone bad must not keep a token from being revoked.
+        let data_dir = match &parsed {
+            Ok(config) => Some(config.data_dir.clone()),
+            Err(_) => data_dir_written_in(&text, &environment),
+        };
+        if let Some(problem) = data_dir.and_then(|data_dir| data_dir_problem(&data_dir)) {
+            match &mut parsed {
+                Ok(_) => parsed = Err(vec![problem]),
+                Err(listed) => listed.push(problem),
+            }
+        }
+        parsed.map_err(problems)
+    }
+
+    /// Parses and validates the text of a configuration file after replacing its `${NAME}`,
+    /// `${NAME:-default}` and `$$` in string values with values from `environment`, as the
+    /// agent does; an unset variable without a default is a problem naming it.
+    pub fn parse_file_text(
+        text: &str,
+        environment: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<CollectorConfig, Vec<String>> {
+        CollectorConfig::parse(&afterglow_plumbing::expand_env_vars(text, environment)?)
     }
 
     /// Parses and validates configuration text, returning every problem found.
@@ -737,6 +762,7 @@ impl CollectorConfig {
         if self.search.max_open_partitions == 0 {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
+        problems.extend(self.shared_port_problem());
         problems.extend(self.retention.problems());
         problems.extend(self.limits.connection_problems());
         problems.extend(self.token_problems());
@@ -749,6 +775,24 @@ impl CollectorConfig {
             Ok(_) => {}
         }
         problems
+    }
+
+    /// The problem of both listeners on one port where their addresses overlap (the same
+    /// address, or a wildcard covering the other), which the second bind would fail on.
+    fn shared_port_problem(&self) -> Option<String> {
+        let http: SocketAddr = self.listen.http.parse().ok()?;
+        let grpc: SocketAddr = self.listen.grpc.parse().ok()?;
+        // `[::]` takes IPv4 too (Linux's default dual stack); `0.0.0.0` takes no IPv6.
+        let covers = |wildcard: std::net::IpAddr, other: std::net::IpAddr| {
+            wildcard.is_unspecified() && (wildcard.is_ipv6() || other.is_ipv4())
+        };
+        let overlap =
+            http.ip() == grpc.ip() || covers(http.ip(), grpc.ip()) || covers(grpc.ip(), http.ip());
+        (http.port() != 0 && http.port() == grpc.port() && overlap).then(|| {
+            format!(
+                "`listen.http` and `listen.grpc`: {http} and {grpc} are the same port on the same addresses; give each listener its own port"
+            )
+        })
     }
 
     fn token_problems(&self) -> Vec<String> {
@@ -809,6 +853,55 @@ impl CollectorConfig {
     /// Longest time between a batch's arrival and its commit.
     pub fn commit_interval(&self) -> Duration {
         parse_duration(&self.index.commit_interval).expect("validated when loaded")
+    }
+}
+
+/// The problem with `data_dir` if the collector could not create or write it: the
+/// directory, or else its nearest ancestor that exists (the rest is created at start),
+/// must be a directory this process may write into. Nothing is created here.
+fn data_dir_problem(dir: &Path) -> Option<String> {
+    if dir.as_os_str().is_empty() {
+        return Some("`data_dir`: must not be empty".to_owned());
+    }
+    let (existing, metadata) = dir.ancestors().find_map(|ancestor| {
+        let ancestor = if ancestor.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            ancestor
+        };
+        std::fs::metadata(ancestor)
+            .ok()
+            .map(|metadata| (ancestor, metadata))
+    })?;
+    let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+    let unusable = if !metadata.is_dir() {
+        "is not a directory".to_owned()
+    } else {
+        let error = rustix::fs::access(existing, access).err()?;
+        format!("is not writable: {error}")
+    };
+    Some(if existing == dir {
+        format!("`data_dir`: {} {unusable}", dir.display())
+    } else {
+        format!(
+            "`data_dir`: {} cannot be created: {} {unusable}",
+            dir.display(),
+            existing.display()
+        )
+    })
+}
+
+/// The `data_dir` a file's text names once expanded (the default if none), for checking it
+/// when other problems keep the file from parsing; `None` if the text is not TOML at all.
+fn data_dir_written_in(
+    text: &str,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> Option<PathBuf> {
+    let expanded = afterglow_plumbing::expand_env_vars(text, environment).ok()?;
+    let table: toml::Table = toml::from_str(&expanded).ok()?;
+    match table.get("data_dir") {
+        None => Some(default_data_dir()),
+        Some(value) => value.as_str().map(PathBuf::from),
     }
 }
 
@@ -1075,6 +1168,96 @@ mod tests {
             "{bad_key:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn both_listeners_on_one_port_is_a_problem() {
+        for (http, grpc) in [
+            ("127.0.0.1:7700", "127.0.0.1:7700"),
+            ("0.0.0.0:7700", "127.0.0.1:7700"),
+            ("127.0.0.1:7700", "[::]:7700"),
+            ("[::]:7700", "[::1]:7700"),
+        ] {
+            let text = format!(
+                "allow_unauthenticated = true\n[listen]\nhttp = \"{http}\"\ngrpc = \"{grpc}\"\n"
+            );
+            let problems = CollectorConfig::parse(&text).expect_err("one port for both");
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with("`listen.http` and `listen.grpc`:"),
+                "{problems:?}"
+            );
+        }
+        for (http, grpc) in [
+            ("127.0.0.1:7700", "127.0.0.2:7700"),
+            ("0.0.0.0:7700", "[::1]:7700"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("127.0.0.1:7700", "127.0.0.1:7701"),
+        ] {
+            let text = format!(
+                "allow_unauthenticated = true\n[listen]\nhttp = \"{http}\"\ngrpc = \"{grpc}\"\n"
+            );
+            assert!(CollectorConfig::parse(&text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_data_dir_that_cannot_be_created_is_a_problem() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "not a directory")?;
+        let config_path = dir.path().join("collector.toml");
+        let load = |text: String| -> std::io::Result<Result<CollectorConfig, Vec<String>>> {
+            std::fs::write(&config_path, text)?;
+            Ok(CollectorConfig::load(&config_path).map_err(|problems| problems.problems))
+        };
+        for data_dir in [file.join("x"), file.join("x/y")] {
+            let problems = load(format!("data_dir = {data_dir:?}\n"))?.expect_err("under a file");
+            assert_eq!(
+                problems,
+                [format!(
+                    "`data_dir`: {} cannot be created: {} is not a directory",
+                    data_dir.display(),
+                    file.display()
+                )]
+            );
+        }
+        let problems = load(format!("data_dir = {file:?}\n"))?.expect_err("a file");
+        assert_eq!(
+            problems,
+            [format!("`data_dir`: {} is not a directory", file.display())]
+        );
+        // Listed with the file's other problems.
+        let problems = load(format!(
+            "data_dir = {:?}\n[search]\nmax_tail_clients = 0\n",
+            file.join("x")
+        ))?
+        .expect_err("two problems");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].starts_with("`data_dir`: "), "{problems:?}");
+
+        let creatable = dir.path().join("new/deeper");
+        let config = load(format!("data_dir = {creatable:?}\n"))?;
+        assert!(config.is_ok(), "{config:?}");
+        assert!(!creatable.exists(), "checking creates nothing");
+        Ok(())
+    }
+
+    #[test]
+    fn string_values_name_environment_variables_as_the_agents_do() {
+        let environment = |name: &str| (name == "AFTERGLOW_DATA").then(|| "/tmp".to_owned());
+        let text = "data_dir = \"${AFTERGLOW_DATA}/afterglow\"\n[listen]\nhttp = \"127.0.0.1:${HTTP_PORT:-7710}\"\n";
+        let config = CollectorConfig::parse_file_text(text, &environment).expect("expanded");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/afterglow"));
+        assert_eq!(config.listen.http, "127.0.0.1:7710");
+        let problems =
+            CollectorConfig::parse_file_text("data_dir = \"${AFTERGLOW_NOPE}\"\n", &environment)
+                .expect_err("unset, no default");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("`data_dir`: environment variable AFTERGLOW_NOPE is not set"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! contents change (looked at every `POLL_INTERVAL`; polling also sees the symlink swaps of a
 //! Kubernetes ConfigMap, which file events miss). A file that parses and validates is
 //! published on a watch channel; one with errors is logged, problem by problem, and the
-//! settings in force stay. Each consumer decides which settings it follows live; the others
-//! take effect at the next start.
+//! settings in force stay. Each consumer decides which settings it follows live: the tokens
+//! (with `[limits] requests_per_second_per_token`) and `[retention]`; the others take effect at
+//! the next start, and a reload that changes one of them says so, naming it
+//! (`settings_needing_restart`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +15,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::CollectorConfig;
+use crate::config::{
+    CollectorConfig, IndexConfig, LimitsConfig, ListenConfig, MetricsConfig, SearchConfig,
+    TlsConfig, WalConfig,
+};
 
 /// How often the file is read to see whether it changed.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +40,7 @@ pub fn watch_config(
     initial: CollectorConfig,
     shutdown: CancellationToken,
 ) -> ConfigWatch {
+    let started = initial.clone();
     let (sender, config) = watch::channel(Arc::new(initial));
     let (rejections, rejected) = watch::channel(0);
     let mut hangups = signal(SignalKind::hangup())
@@ -69,9 +75,13 @@ pub fn watch_config(
                 continue;
             }
             last_text = Some(text.clone());
-            match CollectorConfig::parse(&text) {
+            match CollectorConfig::parse_file_text(&text, &afterglow_plumbing::process_environment)
+            {
                 Ok(config) => {
-                    tracing::info!(path = %path.display(), "configuration reloaded");
+                    tracing::info!(path = %path.display(), "configuration reloaded: [[tokens]], [limits] requests_per_second_per_token and [retention] now apply");
+                    for setting in settings_needing_restart(&started, &config) {
+                        tracing::warn!(path = %path.display(), setting, "the file changes {setting}, which applies only at start: restart the collector to apply it (it keeps running with the value it started with)");
+                    }
                     sender.send_replace(Arc::new(config));
                 }
                 Err(problems) => {
@@ -84,6 +94,116 @@ pub fn watch_config(
         }
     });
     ConfigWatch { config, rejected }
+}
+
+/// The settings that differ between `started`, the configuration the collector started
+/// with, and `new`, among those that apply only at start (every one but the tokens, the
+/// per-token request rate and `[retention]`), named as in the file.
+pub fn settings_needing_restart(
+    started: &CollectorConfig,
+    new: &CollectorConfig,
+) -> Vec<&'static str> {
+    // Whole destructuring, no `..`: a new setting does not compile until it is sorted into
+    // live or restart-only here.
+    let CollectorConfig {
+        data_dir,
+        allow_unauthenticated,
+        tokens: _,
+        listen: ListenConfig { http, grpc },
+        tls: TlsConfig {
+            cert,
+            key,
+            client_ca,
+        },
+        index: IndexConfig { commit_interval },
+        limits:
+            LimitsConfig {
+                max_batch_records,
+                max_batch_bytes,
+                max_in_flight_bytes,
+                min_free_disk_bytes,
+                requests_per_second_per_token: _,
+            },
+        wal: WalConfig {
+            fsync,
+            fsync_interval,
+        },
+        metrics:
+            MetricsConfig {
+                max_series_per_tenant,
+                query_timeout,
+                lookback_delta,
+            },
+        search:
+            SearchConfig {
+                timeout,
+                max_open_partitions,
+                max_tail_clients,
+            },
+        retention: _,
+    } = started;
+    let changes = [
+        ("data_dir", *data_dir != new.data_dir),
+        (
+            "allow_unauthenticated",
+            *allow_unauthenticated != new.allow_unauthenticated,
+        ),
+        ("listen.http", *http != new.listen.http),
+        ("listen.grpc", *grpc != new.listen.grpc),
+        ("tls.cert", *cert != new.tls.cert),
+        ("tls.key", *key != new.tls.key),
+        ("tls.client_ca", *client_ca != new.tls.client_ca),
+        (
+            "index.commit_interval",
+            *commit_interval != new.index.commit_interval,
+        ),
+        (
+            "limits.max_batch_records",
+            *max_batch_records != new.limits.max_batch_records,
+        ),
+        (
+            "limits.max_batch_bytes",
+            *max_batch_bytes != new.limits.max_batch_bytes,
+        ),
+        (
+            "limits.max_in_flight_bytes",
+            *max_in_flight_bytes != new.limits.max_in_flight_bytes,
+        ),
+        (
+            "limits.min_free_disk_bytes",
+            *min_free_disk_bytes != new.limits.min_free_disk_bytes,
+        ),
+        ("wal.fsync", *fsync != new.wal.fsync),
+        (
+            "wal.fsync_interval",
+            *fsync_interval != new.wal.fsync_interval,
+        ),
+        (
+            "metrics.max_series_per_tenant",
+            *max_series_per_tenant != new.metrics.max_series_per_tenant,
+        ),
+        (
+            "metrics.query_timeout",
+            *query_timeout != new.metrics.query_timeout,
+        ),
+        (
+            "metrics.lookback_delta",
+            *lookback_delta != new.metrics.lookback_delta,
+        ),
+        ("search.timeout", *timeout != new.search.timeout),
+        (
+            "search.max_open_partitions",
+            *max_open_partitions != new.search.max_open_partitions,
+        ),
+        (
+            "search.max_tail_clients",
+            *max_tail_clients != new.search.max_tail_clients,
+        ),
+    ];
+    changes
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,6 +250,45 @@ mod tests {
         assert_eq!(next(&mut watch.config).await.search.max_open_partitions, 7);
         assert_eq!(*watch.rejected.borrow(), 1);
         shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_file_has_its_environment_references_expanded() {
+        let (_dir, path, mut watch, shutdown) = watching(&config_text(3));
+        std::fs::write(
+            &path,
+            "[retention]\nmax_age = \"${AFTERGLOW_TEST_SURELY_UNSET_VARIABLE:-72h}\"\n",
+        )
+        .expect("written");
+        let reloaded = next(&mut watch.config).await;
+        assert_eq!(reloaded.retention.max_age.as_deref(), Some("72h"));
+        assert_eq!(*watch.rejected.borrow(), 0);
+        shutdown.cancel();
+    }
+
+    #[test]
+    fn settings_that_apply_only_at_start_are_named_when_changed() {
+        let started = CollectorConfig::parse(
+            "data_dir = \"/tmp/afterglow-test-a\"\n[listen]\nhttp = \"127.0.0.1:7700\"\n[search]\nmax_tail_clients = 8\n",
+        )
+        .expect("valid");
+        let live_only = CollectorConfig::parse(
+            "data_dir = \"/tmp/afterglow-test-a\"\n[listen]\nhttp = \"127.0.0.1:7700\"\n[search]\nmax_tail_clients = 8\n[limits]\nrequests_per_second_per_token = 5.0\n[retention]\nmax_age = \"72h\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            settings_needing_restart(&started, &live_only),
+            Vec::<&str>::new(),
+            "tokens' rate and retention apply live"
+        );
+        let moved = CollectorConfig::parse(
+            "data_dir = \"/tmp/afterglow-test-b\"\n[listen]\nhttp = \"127.0.0.1:7710\"\n[search]\nmax_tail_clients = 8\n[wal]\nfsync = \"interval\"\n[retention]\nmax_age = \"72h\"\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            settings_needing_restart(&started, &moved),
+            ["data_dir", "listen.http", "wal.fsync"]
+        );
     }
 
     #[tokio::test]

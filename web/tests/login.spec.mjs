@@ -7,7 +7,7 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
-import { baseUrl, openBrowser, screenshot } from './browser.mjs';
+import { baseUrl, openBrowser, screenshot, watchPage } from './browser.mjs';
 
 const tokens = JSON.parse(process.env.AFTERGLOW_TOKENS ?? '{}');
 const tailFile = process.env.AFTERGLOW_TAIL_FILE;
@@ -32,7 +32,7 @@ after(async () => {
 /** A page of its own (a new browser context: nothing stored), failing the test on page errors. */
 async function freshPage(options = {}) {
   const other = await browser.newPage({ viewport: { width: 1280, height: 800 }, ...options });
-  other.on('pageerror', (error) => { pageErrors.push(error); });
+  await watchPage(other, pageErrors);
   return other;
 }
 

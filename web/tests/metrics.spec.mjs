@@ -3,7 +3,7 @@
 // `scheduler-0` and `node-a`). Run by the Rust test `ui::metrics_view_in_chromium`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseUrl, openBrowser, screenshot } from './browser.mjs';
+import { baseUrl, openBrowser, screenshot, watchPage } from './browser.mjs';
 
 let browser;
 let page;
@@ -81,7 +81,7 @@ test('a bad query shows the parser\'s message', async () => {
 
 test('a shared URL restores the query, the range and the chart', async () => {
   const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  other.on('pageerror', (error) => { pageErrors.push(error); });
+  await watchPage(other, pageErrors);
   await whileRunning(other, () => other.goto(metricsUrl({ query: 'sum by (role) (up)', range: '6h' })));
   assert.equal(await other.inputValue('#metrics-query'), 'sum by (role) (up)');
   assert.equal(await other.inputValue('#metrics-range'), '6h');

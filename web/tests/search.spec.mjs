@@ -5,7 +5,7 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
-import { baseUrl, openBrowser, screenshot } from './browser.mjs';
+import { baseUrl, openBrowser, screenshot, watchPage } from './browser.mjs';
 
 const tailFile = process.env.AFTERGLOW_TAIL_FILE;
 let browser;
@@ -62,6 +62,32 @@ test('first load shows every node interleaved by time', async () => {
   assert.equal(await page.isVisible('#session'), false);
   assert.equal(await page.locator('#login-token').count(), 0);
   await screenshot(page, 'search-first-load');
+});
+
+test('the page runs under its Content-Security-Policy, and a violation would fail the tests', async () => {
+  const response = await page.goto(baseUrl);
+  const headers = response.headers();
+  assert.match(headers['content-security-policy'] ?? '', /script-src 'self';.*frame-ancestors 'none'/);
+  assert.equal(headers['x-content-type-options'], 'nosniff');
+  await page.waitForSelector('#results .hit');
+  await settled();
+  assert.deepEqual(pageErrors.map(String), [], 'the view itself violates nothing');
+  // The watch of browser.mjs: an inline script is refused by the policy and reported.
+  const ran = await page.evaluate(() => {
+    const inline = document.createElement('script');
+    inline.textContent = 'window.inlineScriptRan = true;';
+    document.head.append(inline);
+    return window.inlineScriptRan === true;
+  });
+  assert.equal(ran, false, 'the policy let an inline script run');
+  // Both reports, the page's event and chromium's console line, each arrive on their own.
+  const reported = () => [/CSP violation: script-src/, /CSP violation \(console\)/]
+    .every((pattern) => pageErrors.some((error) => pattern.test(String(error))));
+  for (let waited = 0; waited < 100 && !reported(); waited++) {
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
+  }
+  assert.ok(reported(), `the violation was not reported twice: ${pageErrors.join('\n')}`);
+  pageErrors.length = 0;
 });
 
 test('a query filters hits and lands in the URL', async () => {
@@ -238,7 +264,7 @@ test('a shared URL restores query, range, facets and the focused hit', async () 
   assert.equal(new URL(shared).searchParams.get('focus'), key);
 
   const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  other.on('pageerror', (error) => { pageErrors.push(error); });
+  await watchPage(other, pageErrors);
   try {
     await other.goto(shared);
     await other.waitForSelector('#results .hit.focused .context-line.is-hit');
@@ -259,7 +285,7 @@ test('a shared URL restores query, range, facets and the focused hit', async () 
 
 test('narrow windows and the dark theme keep the view usable', async () => {
   const narrow = await browser.newPage({ viewport: { width: 400, height: 800 }, colorScheme: 'dark' });
-  narrow.on('pageerror', (error) => { pageErrors.push(error); });
+  await watchPage(narrow, pageErrors);
   try {
     await narrow.goto(`${baseUrl}/?q=${encodeURIComponent('level:(ERROR OR WARNING)')}`);
     await narrow.waitForSelector('#results .hit');

@@ -97,6 +97,12 @@ impl Reader {
         self.every_tenant || self.tenants.len() > 1
     }
 
+    /// Tells whether its token may see the whole collector (`admin`; the anonymous caller of a
+    /// collector without tokens too), not only its tenants' share.
+    pub fn is_admin(&self) -> bool {
+        self.grant.may(Need::Admin)
+    }
+
     /// Tells whether it reads `tenant`.
     pub fn reads(&self, tenant: &str) -> bool {
         self.every_tenant || self.tenants.iter().any(|readable| readable == tenant)

@@ -7,6 +7,7 @@ mod bounds_tests;
 pub mod clusters;
 pub mod context;
 pub mod export;
+pub mod headers;
 pub mod histogram;
 pub mod logs;
 pub mod prom;
@@ -111,7 +112,9 @@ async fn own_metrics(axum::extract::State(state): axum::extract::State<AppState>
 }
 
 /// Builds the HTTP router. Every API route is behind a token check (`access.rs`); health,
-/// readiness and the UI's files are open (the UI asks for a token itself).
+/// readiness and the UI's files are open (the UI asks for a token itself). Every response has
+/// the security headers, and what the API and `/metrics` answer is not to be stored
+/// (`headers.rs`).
 pub fn router(state: AppState) -> Router {
     let check = |need| {
         axum::middleware::from_fn_with_state((Arc::clone(&state.access), need), access::require)
@@ -123,13 +126,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(access::whoami))
         .route_layer(check(Need::Known));
     let reads = data_routes().route_layer(check(Need::Read));
-    Router::new()
+    let not_stored = Router::new()
         .merge(own)
         .merge(whoami)
         .merge(reads)
+        .layer(axum::middleware::map_response(headers::no_store));
+    Router::new()
+        .merge(not_stored)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .fallback(get(ui::serve_asset))
+        .layer(axum::middleware::map_response(headers::security_headers))
         .with_state(state)
 }
 

@@ -443,6 +443,9 @@ fn times_and_durations_parse_as_in_prometheus() {
     );
     assert!(parse_time("now").is_err());
     assert!(parse_time("NaN").is_err());
+    // Seconds only, however many digits, as Prometheus: never milliseconds.
+    assert_eq!(parse_time("253402300799"), Ok(253_402_300_799_000));
+    assert_eq!(parse_time("1700000000000"), Ok(1_700_000_000_000_000));
     assert_eq!(parse_duration_ns("15"), Ok(15_000_000_000));
     assert_eq!(parse_duration_ns("0.5"), Ok(500_000_000));
     assert_eq!(parse_duration_ns("1m30s"), Ok(90_000_000_000));

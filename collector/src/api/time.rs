@@ -1,5 +1,8 @@
-//! Time parameters of the HTTP API: RFC 3339, Unix seconds (with fraction), milliseconds,
-//! microseconds or nanoseconds, and relative times like `now-1h`.
+//! Time parameters of the log API: RFC 3339, Unix seconds or milliseconds (with a fraction),
+//! and relative times like `now-1h`. The rule a reader must not miss: a Unix time with up to
+//! 12 integer digits is seconds (up to year 33658), one with 13 or more is milliseconds
+//! (from 2001 on), so `253402300799` is the last second of year 9999, not a day in 1978.
+//! The Prometheus endpoints take seconds only, as Prometheus does (`prom.rs`).
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -32,7 +35,9 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
             .bytes()
             .all(|byte| byte.is_ascii_digit() || byte == b'.')
     {
-        return parse_unix(text).ok_or_else(|| format!("{text:?} is not a Unix time"));
+        return parse_unix(text).ok_or_else(|| {
+            format!("{text:?} is not a Unix time before year 10000 (up to 12 integer digits are seconds, 13 or more milliseconds)")
+        });
     }
     text.parse::<Timestamp>().map_err(|error| {
         format!("{text:?} is not an RFC 3339 time, a Unix time or a relative time like \"now-1h\": {error}")
@@ -64,22 +69,20 @@ fn parse_relative(text: &str, now: Timestamp) -> Option<Timestamp> {
     now.checked_add(offset).ok()
 }
 
-/// Seconds below 10^11, milliseconds below 10^14, microseconds below 10^17, else
-/// nanoseconds; a fraction is allowed. Integer arithmetic keeps every digit exact.
+/// Below 10^12 (12 integer digits or fewer) seconds, else milliseconds; a fraction is allowed.
+/// Integer arithmetic keeps every digit exact. `None` from year 10000 on; the last hours of
+/// year 9999, which a `Timestamp` does not hold, are its latest time (`253402300799`, the
+/// last second of 9999, is a common "no end").
 fn parse_unix(text: &str) -> Option<Timestamp> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() || whole.len() > 20 || fraction.contains('.') {
         return None;
     }
     let whole: i128 = whole.parse().ok()?;
-    let nanos_per_unit: i128 = if whole < 100_000_000_000 {
+    let nanos_per_unit: i128 = if whole < LARGEST_UNIX_SECONDS_PLUS_ONE {
         1_000_000_000
-    } else if whole < 100_000_000_000_000 {
-        1_000_000
-    } else if whole < 100_000_000_000_000_000 {
-        1_000
     } else {
-        1
+        1_000_000
     };
     let mut fraction_nanos: i128 = 0;
     let mut scale = nanos_per_unit;
@@ -87,8 +90,18 @@ fn parse_unix(text: &str) -> Option<Timestamp> {
         scale /= 10;
         fraction_nanos += i128::from(digit - b'0') * scale;
     }
-    Timestamp::from_nanosecond(whole * nanos_per_unit + fraction_nanos).ok()
+    let nanos = whole * nanos_per_unit + fraction_nanos;
+    if nanos >= YEAR_10000_UNIX_NANOS {
+        return None;
+    }
+    Some(Timestamp::from_nanosecond(nanos).unwrap_or(Timestamp::MAX))
 }
+
+/// The smallest Unix time read as milliseconds: 13 integer digits.
+const LARGEST_UNIX_SECONDS_PLUS_ONE: i128 = 1_000_000_000_000;
+
+/// 10000-01-01T00:00:00Z in Unix nanoseconds.
+const YEAR_10000_UNIX_NANOS: i128 = 253_402_300_800 * 1_000_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -109,11 +122,31 @@ mod tests {
         assert_eq!(at("1795787813"), "2026-11-27T13:56:53Z");
         assert_eq!(at("1795787813.5"), "2026-11-27T13:56:53.5Z");
         assert_eq!(at("1795787813599"), "2026-11-27T13:56:53.599Z");
-        assert_eq!(at("1795787813599000"), "2026-11-27T13:56:53.599Z");
         assert_eq!(at("now"), "2026-11-27T14:00:00Z");
         assert_eq!(at("now-1h"), "2026-11-27T13:00:00Z");
         assert_eq!(at("now-7d"), "2026-11-20T14:00:00Z");
         assert_eq!(at("now+30s"), "2026-11-27T14:00:30Z");
+    }
+
+    #[test]
+    fn twelve_integer_digits_are_seconds_and_thirteen_milliseconds() {
+        assert!(
+            at("253402300799").starts_with("9999-12-"),
+            "{}",
+            at("253402300799")
+        );
+        assert!(at("253402300799999").starts_with("9999-12-"));
+        assert!(at("253402300800").starts_with("error: "));
+        assert_eq!(at("100000000000"), "5138-11-16T09:46:40Z");
+        // Read as milliseconds it would be 2001-09-09; as seconds it is past year 9999.
+        let twelve_nines = at("999999999999");
+        assert!(
+            twelve_nines.starts_with("error: ") && twelve_nines.contains("12 integer digits"),
+            "{twelve_nines}"
+        );
+        assert_eq!(at("1700000000000"), "2023-11-14T22:13:20Z");
+        assert_eq!(at("1700000000000.5"), "2023-11-14T22:13:20.0005Z");
+        assert_eq!(at("1700000000"), "2023-11-14T22:13:20Z");
     }
 
     #[test]

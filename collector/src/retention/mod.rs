@@ -520,9 +520,12 @@ impl Janitor {
         Some(bytes_freed)
     }
 
-    /// The settings in force and, per tenant of `tenants`, the oldest day kept and the bytes
-    /// used by logs and metrics. Blocks: walks the partition directories.
-    pub fn status(&self, tenants: &[String]) -> RetentionStatus {
+    /// The settings in force as `tenants`' reader may see them and, per tenant of `tenants`,
+    /// the oldest day kept and the bytes used by logs and metrics. Unless `whole_collector`
+    /// (an admin), the rules naming other tenants are left out (rules naming no tenant apply
+    /// to every tenant and stay) and so is the whole data directory's size. Blocks: walks the
+    /// partition directories.
+    pub fn status(&self, tenants: &[String], whole_collector: bool) -> RetentionStatus {
         let mut by_tenant: BTreeMap<String, TenantUsage> = BTreeMap::new();
         for partition in self.partitions() {
             if !tenants.contains(&partition.tenant) {
@@ -540,10 +543,20 @@ impl Janitor {
             kind.bytes += disk_bytes(&partition.dir);
         }
         let current = self.current();
+        let mut settings = current.0.clone();
+        if !whole_collector {
+            // Another tenant's rule never matches these tenants' data: leaving it out changes
+            // no rule that applies to them, and hides its tenant's name and cluster globs.
+            settings.rules.retain(|rule| {
+                rule.tenant
+                    .as_ref()
+                    .is_none_or(|tenant| tenants.contains(tenant))
+            });
+        }
         RetentionStatus {
-            settings: current.0.clone(),
+            settings,
             max_disk_bytes: current.1.max_disk_bytes,
-            data_dir_bytes: disk_bytes(&self.data_dir),
+            data_dir_bytes: whole_collector.then(|| disk_bytes(&self.data_dir)),
             tenants: by_tenant,
         }
     }
@@ -564,8 +577,8 @@ pub struct RetentionStatus {
     pub settings: RetentionConfig,
     /// `max_disk` in bytes.
     pub max_disk_bytes: Option<u64>,
-    /// What the whole data directory takes now.
-    pub data_dir_bytes: u64,
+    /// What the whole data directory takes now; for an admin only (`null` for others).
+    pub data_dir_bytes: Option<u64>,
     pub tenants: BTreeMap<String, TenantUsage>,
 }
 
