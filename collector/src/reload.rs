@@ -123,6 +123,11 @@ pub fn settings_needing_restart(
                 max_in_flight_bytes,
                 min_free_disk_bytes,
                 requests_per_second_per_token: _,
+                max_connections_per_listener,
+                max_connections_per_peer,
+                reserved_descriptors,
+                header_read_timeout,
+                idle_timeout,
             },
         wal: WalConfig {
             fsync,
@@ -172,6 +177,26 @@ pub fn settings_needing_restart(
         (
             "limits.min_free_disk_bytes",
             *min_free_disk_bytes != new.limits.min_free_disk_bytes,
+        ),
+        (
+            "limits.max_connections_per_listener",
+            *max_connections_per_listener != new.limits.max_connections_per_listener,
+        ),
+        (
+            "limits.max_connections_per_peer",
+            *max_connections_per_peer != new.limits.max_connections_per_peer,
+        ),
+        (
+            "limits.reserved_descriptors",
+            *reserved_descriptors != new.limits.reserved_descriptors,
+        ),
+        (
+            "limits.header_read_timeout",
+            *header_read_timeout != new.limits.header_read_timeout,
+        ),
+        (
+            "limits.idle_timeout",
+            *idle_timeout != new.limits.idle_timeout,
         ),
         ("wal.fsync", *fsync != new.wal.fsync),
         (

@@ -74,8 +74,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_response_has_security_headers_and_data_is_not_stored()
-    -> anyhow::Result<()> {
+    async fn every_response_has_security_headers_and_data_is_not_stored() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let store = Arc::new(LogStore::open(dir.path(), DEFAULT_MAX_OPEN_PARTITIONS)?);
         let state = state_reading(store, &["default"]);

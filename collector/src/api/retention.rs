@@ -99,8 +99,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reader_sees_its_own_and_global_rules_and_no_other_tenants()
-    -> anyhow::Result<()> {
+    async fn a_reader_sees_its_own_and_global_rules_and_no_other_tenants() -> anyhow::Result<()> {
         use crate::auth::token::{digest, hex};
         let dir = tempfile::tempdir()?;
         let stores = Stores::open(dir.path())?;

@@ -1,4 +1,4 @@
-//! Connections that hold the collector's descriptors without using them (issue 18): a flood of
+//! Connections that hold the collector's descriptors without using them: a flood of
 //! idle connections past the open-file limit, a client slow with its headers, a keep-alive
 //! connection left idle; against them, `/healthz`, an agent's writes and a live tail.
 
