@@ -47,6 +47,9 @@ pub struct CollectorConfig {
     /// Log search.
     #[serde(default)]
     pub search: SearchConfig,
+    /// What PromQL queries may hold in memory, and how many run at once.
+    #[serde(default)]
+    pub query: QueryConfig,
     /// How long data is kept and how much disk it may take (none of it: kept for ever).
     #[serde(default)]
     pub retention: RetentionConfig,
@@ -290,6 +293,11 @@ pub struct SearchConfig {
     /// holds a buffer of events and matches every new batch. At least 1.
     #[serde(default = "default_max_tail_clients")]
     pub max_tail_clients: usize,
+    /// Most live tails reading one tenant at once, so that one team cannot take every place;
+    /// one more is answered 503 naming the tenant. A tail counts against every tenant its caller reads (an
+    /// `admin` tail, which reads every tenant, against a share of the admins' own). Default:
+    /// half of `max_tail_clients` (at least 1); at most `max_tail_clients`.
+    pub max_tail_clients_per_tenant: Option<usize>,
 }
 
 impl Default for SearchConfig {
@@ -298,6 +306,7 @@ impl Default for SearchConfig {
             timeout: default_search_timeout(),
             max_open_partitions: default_max_open_partitions(),
             max_tail_clients: default_max_tail_clients(),
+            max_tail_clients_per_tenant: None,
         }
     }
 }
@@ -306,6 +315,24 @@ impl SearchConfig {
     /// `timeout`, parsed.
     pub fn timeout(&self) -> Duration {
         parse_duration(&self.timeout).expect("validated when loaded")
+    }
+
+    /// `max_tail_clients_per_tenant`, or its default: half of `max_tail_clients`.
+    pub fn tail_clients_per_tenant(&self) -> usize {
+        self.max_tail_clients_per_tenant
+            .unwrap_or(self.max_tail_clients / 2)
+            .max(1)
+    }
+
+    fn tail_problems(&self) -> Vec<String> {
+        match self.max_tail_clients_per_tenant {
+            Some(0) => vec!["`search.max_tail_clients_per_tenant`: must be at least 1".to_owned()],
+            Some(share) if share > self.max_tail_clients => vec![format!(
+                "`search.max_tail_clients_per_tenant`: {share} is more than `search.max_tail_clients` ({})",
+                self.max_tail_clients
+            )],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -321,6 +348,51 @@ fn default_max_tail_clients() -> usize {
 
 /// `[search] max_open_partitions` when not configured.
 pub const DEFAULT_MAX_OPEN_PARTITIONS: usize = 64;
+
+/// The `[query]` table: the memory PromQL queries (`/api/v1/query`, `/api/v1/query_range`)
+/// may take. Evaluation holds at most about `max_concurrent × max_samples ×
+/// promql::PEAK_BYTES_PER_SAMPLE` bytes; the defaults keep that near 1 GiB.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryConfig {
+    /// Most samples one query may hold in memory at once (read from the store, computed, and
+    /// in its answer), as Prometheus's `--query.max-samples`; past it the query is answered
+    /// 422 naming this limit. At least 1.
+    #[serde(default = "default_max_samples")]
+    pub max_samples: usize,
+    /// Most queries evaluated at once; one more waits up to 5 s for one of them to end, and
+    /// is then answered 503. At least 1.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            max_samples: default_max_samples(),
+            max_concurrent: default_max_concurrent(),
+        }
+    }
+}
+
+impl QueryConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.max_samples == 0 {
+            problems.push("`query.max_samples`: must be at least 1".to_owned());
+        }
+        if self.max_concurrent == 0 {
+            problems.push("`query.max_concurrent`: must be at least 1".to_owned());
+        }
+        problems
+    }
+}
+
+fn default_max_samples() -> usize {
+    crate::promql::DEFAULT_MAX_SAMPLES
+}
+fn default_max_concurrent() -> usize {
+    crate::promql::DEFAULT_MAX_CONCURRENT
+}
 
 /// The `[metrics]` table.
 #[derive(Debug, Clone, Deserialize)]
@@ -759,6 +831,8 @@ impl CollectorConfig {
         if self.search.max_tail_clients == 0 {
             problems.push("`search.max_tail_clients`: must be at least 1".to_owned());
         }
+        problems.extend(self.search.tail_problems());
+        problems.extend(self.query.problems());
         if self.search.max_open_partitions == 0 {
             problems.push("`search.max_open_partitions`: must be at least 1".to_owned());
         }
@@ -1003,6 +1077,43 @@ mod tests {
         let problems = CollectorConfig::parse("[search]\nmax_tail_clients = 0\n")
             .expect_err("no tail at all is refused");
         assert_eq!(problems, ["`search.max_tail_clients`: must be at least 1"]);
+    }
+
+    /// Issue 18: `[query] max_samples` and `max_concurrent`, and the live tails' share per
+    /// tenant, are configured, with defaults, and checked.
+    #[test]
+    fn query_limits_and_the_tail_share_per_tenant_are_configured() {
+        let defaults = CollectorConfig::embedded_default();
+        assert_eq!(
+            defaults.query.max_samples,
+            crate::promql::DEFAULT_MAX_SAMPLES
+        );
+        assert_eq!(
+            defaults.query.max_concurrent,
+            crate::promql::DEFAULT_MAX_CONCURRENT
+        );
+        assert_eq!(defaults.search.tail_clients_per_tenant(), 32, "half of 64");
+        let set = CollectorConfig::parse(
+            "[query]\nmax_samples = 1000\nmax_concurrent = 2\n[search]\nmax_tail_clients = 10\nmax_tail_clients_per_tenant = 3\n",
+        )
+        .expect("valid");
+        assert_eq!((set.query.max_samples, set.query.max_concurrent), (1000, 2));
+        assert_eq!(set.search.tail_clients_per_tenant(), 3);
+        let one = CollectorConfig::parse("[search]\nmax_tail_clients = 1\n").expect("valid");
+        assert_eq!(one.search.tail_clients_per_tenant(), 1, "at least one");
+
+        let problems = CollectorConfig::parse(
+            "[query]\nmax_samples = 0\nmax_concurrent = 0\n[search]\nmax_tail_clients = 4\nmax_tail_clients_per_tenant = 5\n",
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            problems,
+            [
+                "`search.max_tail_clients_per_tenant`: 5 is more than `search.max_tail_clients` (4)",
+                "`query.max_samples`: must be at least 1",
+                "`query.max_concurrent`: must be at least 1",
+            ]
+        );
     }
 
     #[test]

@@ -256,7 +256,11 @@ async fn run_following(
             Arc::new(move |tenants, tenant_label| series.source_labeled(tenants, tenant_label))
         },
         search_timeout: config.search.timeout(),
-        tail_clients: Arc::new(tokio::sync::Semaphore::new(config.search.max_tail_clients)),
+        tail_clients: Arc::new(api::tail_places::TailPlaces::new(
+            config.search.max_tail_clients,
+            config.search.tail_clients_per_tenant(),
+        )),
+        prom_limits: Arc::new(api::prom_limits::PromLimits::from_config(&config)),
         metrics,
         retention: Some(janitor),
     };

@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    CollectorConfig, IndexConfig, LimitsConfig, ListenConfig, MetricsConfig, SearchConfig,
-    TlsConfig, WalConfig,
+    CollectorConfig, IndexConfig, LimitsConfig, ListenConfig, MetricsConfig, QueryConfig,
+    SearchConfig, TlsConfig, WalConfig,
 };
 
 /// How often the file is read to see whether it changed.
@@ -144,7 +144,12 @@ pub fn settings_needing_restart(
                 timeout,
                 max_open_partitions,
                 max_tail_clients,
+                max_tail_clients_per_tenant,
             },
+        query: QueryConfig {
+            max_samples,
+            max_concurrent,
+        },
         retention: _,
     } = started;
     let changes = [
@@ -223,6 +228,15 @@ pub fn settings_needing_restart(
         (
             "search.max_tail_clients",
             *max_tail_clients != new.search.max_tail_clients,
+        ),
+        (
+            "search.max_tail_clients_per_tenant",
+            *max_tail_clients_per_tenant != new.search.max_tail_clients_per_tenant,
+        ),
+        ("query.max_samples", *max_samples != new.query.max_samples),
+        (
+            "query.max_concurrent",
+            *max_concurrent != new.query.max_concurrent,
         ),
     ];
     changes

@@ -27,6 +27,12 @@ pub struct QueryKind {
     pub query: String,
 }
 
+/// Why a PromQL query was refused: `max_samples` (422) or `max_concurrent` (503).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryRefusalLabel {
+    pub reason: String,
+}
+
 /// What retention deleted: `kind` `logs` or `metrics`, `reason` `age`, `disk` or
 /// `cluster_age` (a cluster's data inside a partition other clusters keep).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +84,9 @@ pub struct CollectorMetrics {
     /// `afterglow_collector_queries_over_budget_total{query}`: queries answered 503 because
     /// they took longer than `[search] timeout`.
     pub queries_over_budget: Family<QueryKind, Counter>,
+    /// `afterglow_collector_queries_refused_total{reason}`: PromQL queries refused for a
+    /// `[query]` limit, `max_samples` or `max_concurrent`.
+    pub queries_refused: Family<QueryRefusalLabel, Counter>,
     /// `afterglow_collector_open_log_partitions`: log partitions open now (set when scraped).
     pub open_log_partitions: Gauge,
     /// `afterglow_collector_retention_partitions_deleted_total{kind, reason}`.
@@ -124,6 +133,7 @@ impl CollectorMetrics {
         let records_received = Counter::default();
         let batches_refused = Family::<Refusal, Counter>::default();
         let queries_over_budget = Family::<QueryKind, Counter>::default();
+        let queries_refused = Family::<QueryRefusalLabel, Counter>::default();
         let open_log_partitions = Gauge::default();
         let retention_partitions_deleted = Family::<RetentionLabels, Counter>::default();
         let retention_bytes_freed = Family::<RetentionLabels, Counter>::default();
@@ -157,6 +167,11 @@ impl CollectorMetrics {
             "queries_over_budget",
             "Queries answered 503 for taking longer than [search] timeout",
             queries_over_budget.clone(),
+        );
+        registry.register(
+            "queries_refused",
+            "PromQL queries refused for a [query] limit, by reason",
+            queries_refused.clone(),
         );
         registry.register(
             "open_log_partitions",
@@ -229,6 +244,7 @@ impl CollectorMetrics {
             records_received,
             batches_refused,
             queries_over_budget,
+            queries_refused,
             open_log_partitions,
             retention_partitions_deleted,
             retention_bytes_freed,
@@ -283,6 +299,15 @@ impl CollectorMetrics {
     pub fn refused(&self, reason: &str) {
         self.batches_refused
             .get_or_create(&Refusal {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a PromQL query refused for `reason` (`max_samples`, `max_concurrent`).
+    pub fn query_refused(&self, reason: &str) {
+        self.queries_refused
+            .get_or_create(&QueryRefusalLabel {
                 reason: reason.to_owned(),
             })
             .inc();

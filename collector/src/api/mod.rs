@@ -11,8 +11,10 @@ pub mod headers;
 pub mod histogram;
 pub mod logs;
 pub mod prom;
+pub mod prom_limits;
 pub mod retention;
 pub mod tail;
+pub mod tail_places;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod time;
@@ -51,8 +53,10 @@ pub struct AppState {
     pub search_timeout: Duration,
     /// The collector's own metrics, served at `/metrics`.
     pub metrics: Arc<CollectorMetrics>,
-    /// One permit per live tail client allowed (`[search] max_tail_clients`).
-    pub tail_clients: Arc<tokio::sync::Semaphore>,
+    /// The places of live tail clients (`[search] max_tail_clients`, and per tenant).
+    pub tail_clients: Arc<tail_places::TailPlaces>,
+    /// What PromQL queries are held to (`[query]`, `[metrics]`).
+    pub prom_limits: Arc<prom_limits::PromLimits>,
     /// What retention keeps (`None` in tests that do not ask).
     pub retention: Option<Arc<Janitor>>,
 }

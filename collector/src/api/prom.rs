@@ -5,6 +5,7 @@
 //! Go-formatted strings), and errors use its `{"status":"error","errorType":…}` shape, not
 //! `ApiError`'s.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +17,8 @@ use promql_parser::parser::Expr;
 
 use crate::api::AppState;
 use crate::api::access::Reader;
-use crate::promql::{
-    self, DEFAULT_TIMEOUT, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, Value, format_value,
-};
+use crate::api::prom_limits::{QUERY_PLACE_WAIT, QueryRefusal};
+use crate::promql::{self, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, Value, format_value};
 use crate::series::select::{Labels, Matcher, SelectError, SeriesSource, TenantLabel};
 
 /// "Everything" for series and label queries without `start`/`end` (±73 million years, far
@@ -51,6 +51,27 @@ impl PromError {
     /// A 400 naming the parameter, as Prometheus's `invalidParamError`.
     fn invalid_parameter(name: &str, message: impl std::fmt::Display) -> PromError {
         PromError::bad_data(format!("invalid parameter \"{name}\": {message}"))
+    }
+
+    /// A 503 `unavailable`: the collector cannot take the query now.
+    fn unavailable(message: impl Into<String>) -> PromError {
+        PromError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error_type: "unavailable",
+            message: message.into(),
+        }
+    }
+
+    /// The 422 of a query over `[query] max_samples`, in Prometheus's words and ours.
+    fn too_many_samples(max_samples: usize) -> PromError {
+        PromError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error_type: "execution",
+            message: format!(
+                "{}: it would hold more than {max_samples} samples ([query] max_samples); narrow the selector or the time range, or use a coarser step",
+                QueryError::TooManySamples
+            ),
+        }
     }
 
     fn internal(message: impl Into<String>) -> PromError {
@@ -252,15 +273,15 @@ fn parse_prometheus_duration_ms(text: &str) -> Option<i64> {
     Some(total)
 }
 
-/// The query options of a request: `timeout` (capped by the default) and
-/// `lookback_delta`.
-fn query_options(params: &Params) -> Result<QueryOptions, PromError> {
-    let mut options = QueryOptions::default();
+/// The query options of a request: the configured `defaults`, with its `timeout` (which
+/// may only lower the default) and `lookback_delta`.
+fn query_options(params: &Params, defaults: &QueryOptions) -> Result<QueryOptions, PromError> {
+    let mut options = defaults.clone();
     if let Some(text) = params.get_non_empty("timeout") {
         let nanos = parse_duration_ns(text)
             .map_err(|error| PromError::invalid_parameter("timeout", error))?;
         let asked = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
-        options.timeout = asked.min(DEFAULT_TIMEOUT);
+        options.timeout = asked.min(defaults.timeout);
     }
     if let Some(text) = params.get_non_empty("lookback_delta") {
         let nanos = parse_duration_ns(text).map_err(|error| {
@@ -329,6 +350,39 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| PromError::internal("the query failed unexpectedly"))?
 }
 
+/// Evaluates a PromQL query in one of the `[query] max_concurrent` places, off the async
+/// threads, and encodes its answer there too (the answer is the largest thing a query
+/// holds): the response body. A query over `[query] max_samples` is answered 422, one that
+/// finds no place 503; both are counted.
+async fn evaluate(
+    state: &AppState,
+    query: impl FnOnce() -> Result<Value, QueryError> + Send + 'static,
+) -> Result<String, PromError> {
+    let limits = &state.prom_limits;
+    let Some(place) = limits.place(&state.metrics).await else {
+        return Err(PromError::unavailable(format!(
+            "the collector is evaluating as many queries as it may at once ({}, [query] max_concurrent) and none ended within {} s; retry later",
+            limits.max_concurrent(),
+            QUERY_PLACE_WAIT.as_secs()
+        )));
+    };
+    let max_samples = limits.defaults.max_samples;
+    let metrics = Arc::clone(&state.metrics);
+    blocking(move || {
+        // Held until the answer is encoded, even if the client has gone.
+        let _place = place;
+        match query() {
+            Ok(value) => Ok(encode_query_answer(&value)),
+            Err(QueryError::TooManySamples) => {
+                metrics.query_refused(QueryRefusal::MaxSamples.as_str());
+                Err(PromError::too_many_samples(max_samples))
+            }
+            Err(error) => Err(error.into()),
+        }
+    })
+    .await
+}
+
 /// `GET|POST /api/v1/query?query=&time=&timeout=&lookback_delta=`
 pub async fn query(State(state): State<AppState>, reader: Reader, request: Request) -> Response {
     respond(instant(state, reader, request).await)
@@ -338,19 +392,14 @@ async fn instant(state: AppState, reader: Reader, request: Request) -> Result<Re
     let params = Params::read(request).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let time_ms = optional_time(&params, "time", now_ms)?;
-    let options = query_options(&params)?;
+    let options = query_options(&params, &state.prom_limits.defaults)?;
     let text = params.get("query").unwrap_or("").to_owned();
     let source = source_of(&state, reader);
-    let value = blocking(move || {
-        Ok(promql::instant_query(
-            source.as_ref(),
-            &text,
-            time_ms,
-            &options,
-        )?)
+    let body = evaluate(&state, move || {
+        promql::instant_query(source.as_ref(), &text, time_ms, &options)
     })
     .await?;
-    Ok(success(&encode_query_data(&value), &[]))
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// Reads the `start`, `end` and `step` of a range query (absent ones as `""`) as
@@ -402,21 +451,14 @@ async fn range(state: AppState, reader: Reader, request: Request) -> Result<Resp
         params.get("end").unwrap_or(""),
         params.get("step").unwrap_or(""),
     )?;
-    let options = query_options(&params)?;
+    let options = query_options(&params, &state.prom_limits.defaults)?;
     let text = params.get("query").unwrap_or("").to_owned();
     let source = source_of(&state, reader);
-    let value = blocking(move || {
-        Ok(promql::range_query(
-            source.as_ref(),
-            &text,
-            start_ms,
-            end_ms,
-            step_ms,
-            &options,
-        )?)
+    let body = evaluate(&state, move || {
+        promql::range_query(source.as_ref(), &text, start_ms, end_ms, step_ms, &options)
     })
     .await?;
-    Ok(success(&encode_query_data(&value), &[]))
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// `GET|POST /api/v1/series?match[]=&start=&end=&limit=`
@@ -550,16 +592,34 @@ fn encode_timestamp(ts_ms: i64) -> String {
     }
 }
 
-fn encode_point(ts_ms: i64, value: f64) -> String {
-    format!("[{},\"{}\"]", encode_timestamp(ts_ms), format_value(value))
+/// Appends `[seconds,"value"]`.
+fn write_point(out: &mut String, ts_ms: i64, value: f64) {
+    let _ = write!(
+        out,
+        "[{},\"{}\"]",
+        encode_timestamp(ts_ms),
+        format_value(value)
+    );
 }
 
 fn encode_labels(labels: &Labels) -> String {
-    let pairs: Vec<String> = labels
-        .iter()
-        .map(|(name, value)| format!("{}:{}", json_string(name), json_string(value)))
-        .collect();
-    format!("{{{}}}", pairs.join(","))
+    let mut out = String::new();
+    write_labels(&mut out, labels);
+    out
+}
+
+/// Appends `{"name":"value",…}`.
+fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (at, (name, value)) in labels.iter().enumerate() {
+        if at > 0 {
+            out.push(',');
+        }
+        out.push_str(&json_string(name));
+        out.push(':');
+        out.push_str(&json_string(value));
+    }
+    out.push('}');
 }
 
 fn encode_strings(items: &[String]) -> String {
@@ -567,49 +627,66 @@ fn encode_strings(items: &[String]) -> String {
     format!("[{}]", encoded.join(","))
 }
 
-/// The `data` of a query answer: `{"resultType":…,"result":…}`.
-fn encode_query_data(value: &Value) -> String {
-    let result = match value {
-        Value::Scalar(ts_ms, number) => encode_point(*ts_ms, *number),
+/// Bytes a point usually takes in an answer (`[1795780800.123,"42.5"],`): what the body is
+/// allocated for up front, so that it does not grow by doubling.
+const ANSWER_BYTES_PER_POINT: usize = 32;
+
+/// The whole answer to a query, `{"status":"success","data":{"resultType":…,"result":…}}`,
+/// written into one string (no string per point: the answer is the largest thing a query
+/// holds).
+fn encode_query_answer(value: &Value) -> String {
+    let points = match value {
+        Value::Scalar(..) | Value::String(..) => 1,
+        Value::Vector(samples) => samples.len(),
+        Value::Matrix(series) => series.iter().map(|one| one.points.len() + 4).sum(),
+    };
+    let mut out = String::with_capacity(points.saturating_mul(ANSWER_BYTES_PER_POINT));
+    let _ = write!(
+        out,
+        "{{\"status\":\"success\",\"data\":{{\"resultType\":\"{}\",\"result\":",
+        value.result_type()
+    );
+    match value {
+        Value::Scalar(ts_ms, number) => write_point(&mut out, *ts_ms, *number),
         Value::String(ts_ms, text) => {
-            format!("[{},{}]", encode_timestamp(*ts_ms), json_string(text))
+            let _ = write!(out, "[{},{}]", encode_timestamp(*ts_ms), json_string(text));
         }
         Value::Vector(samples) => {
-            let items: Vec<String> = samples
-                .iter()
-                .map(|sample| {
-                    format!(
-                        "{{\"metric\":{},\"value\":{}}}",
-                        encode_labels(&sample.labels),
-                        encode_point(sample.timestamp_ms, sample.value)
-                    )
-                })
-                .collect();
-            format!("[{}]", items.join(","))
+            out.push('[');
+            for (at, sample) in samples.iter().enumerate() {
+                if at > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(&mut out, &sample.labels);
+                out.push_str(",\"value\":");
+                write_point(&mut out, sample.timestamp_ms, sample.value);
+                out.push('}');
+            }
+            out.push(']');
         }
         Value::Matrix(series) => {
-            let items: Vec<String> = series
-                .iter()
-                .map(|one| {
-                    let points: Vec<String> = one
-                        .points
-                        .iter()
-                        .map(|&(ts_ms, number)| encode_point(ts_ms, number))
-                        .collect();
-                    format!(
-                        "{{\"metric\":{},\"values\":[{}]}}",
-                        encode_labels(&one.labels),
-                        points.join(",")
-                    )
-                })
-                .collect();
-            format!("[{}]", items.join(","))
+            out.push('[');
+            for (at, one) in series.iter().enumerate() {
+                if at > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(&mut out, &one.labels);
+                out.push_str(",\"values\":[");
+                for (index, &(ts_ms, number)) in one.points.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write_point(&mut out, ts_ms, number);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
         }
-    };
-    format!(
-        "{{\"resultType\":\"{}\",\"result\":{result}}}",
-        value.result_type()
-    )
+    }
+    out.push_str("}}");
+    out
 }
 
 #[cfg(test)]

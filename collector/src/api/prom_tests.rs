@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::{encode_timestamp, parse_duration_ns, parse_time};
+use crate::api::prom_limits::{PromLimits, QUERY_PLACE_WAIT};
 use crate::api::{AppState, router};
 use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
 use crate::index::partition::LogStore;
@@ -430,6 +431,94 @@ async fn fuzz_range_query_points_are_counted_without_overflow() {
         let text = json["error"].as_str().unwrap_or_default();
         assert!(text.contains("11,000 points"), "{uri}: {text}");
     }
+}
+
+/// `afterglow_collector_queries_refused_total{reason}` as `/metrics` shows it (0 if absent).
+fn refused(state: &AppState, reason: &str) -> f64 {
+    let line = format!("afterglow_collector_queries_refused_total{{reason=\"{reason}\"}} ");
+    state
+        .metrics
+        .encode()
+        .lines()
+        .find_map(|text| text.strip_prefix(&line)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Issue 18: `[query] max_samples` is the configured one, a query over it is answered 422
+/// in Prometheus's words and naming the setting, and the refusal is counted.
+#[tokio::test]
+async fn a_query_over_max_samples_is_answered_422_naming_the_limit_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = state(dir.path());
+    // One series' 41 samples read and 41 points made fit; both series' twice that do not.
+    let options = crate::promql::QueryOptions {
+        max_samples: 100,
+        ..crate::promql::QueryOptions::default()
+    };
+    state.prom_limits = Arc::new(PromLimits::new(options, 4));
+    let range = "&start=1795780800&end=1795781400&step=15s";
+    let (status, json) = get(
+        &state,
+        &format!("/api/v1/query_range?query=dask_tasks_total%7Binstance%3D%22w-1%22%7D{range}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(refused(&state, "max_samples"), 0.0);
+
+    let (status, json) = get(
+        &state,
+        &format!("/api/v1/query_range?query=dask_tasks_total{range}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(json["status"], "error");
+    assert_eq!(json["errorType"], "execution");
+    let message = json["error"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "query processing would load too many samples into memory in query execution"
+        ) && message.contains("more than 100 samples ([query] max_samples)"),
+        "{message}"
+    );
+    assert_eq!(refused(&state, "max_samples"), 1.0);
+}
+
+/// Issue 18: at most `[query] max_concurrent` queries are evaluated at once; one more waits
+/// for a place, and is answered 503 `unavailable` (counted) when none comes in time.
+#[tokio::test(start_paused = true)]
+async fn a_query_without_a_place_waits_for_one_then_is_answered_503_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state = state(dir.path());
+    state.prom_limits = Arc::new(PromLimits::new(crate::promql::QueryOptions::default(), 1));
+    let query = "/api/v1/query?query=dask_tasks_total&time=1795781400";
+    // The only place, taken as a running query would.
+    let running = state
+        .prom_limits
+        .place(&state.metrics)
+        .await
+        .expect("a free place");
+    let started = tokio::time::Instant::now();
+    let (status, json) = get(&state, query).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(json["errorType"], "unavailable");
+    let message = json["error"].as_str().unwrap_or_default();
+    assert!(message.contains("[query] max_concurrent"), "{message}");
+    assert!(
+        started.elapsed() >= QUERY_PLACE_WAIT,
+        "it waited for a place first"
+    );
+    assert_eq!(refused(&state, "max_concurrent"), 1.0);
+
+    // A place freed while a query waits is taken by it.
+    let waiting = tokio::spawn({
+        let state = state.clone();
+        async move { get(&state, query).await }
+    });
+    tokio::time::sleep(QUERY_PLACE_WAIT / 2).await;
+    drop(running);
+    let (status, json) = waiting.await.expect("the request ends");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(refused(&state, "max_concurrent"), 1.0);
 }
 
 #[test]

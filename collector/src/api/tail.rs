@@ -36,19 +36,19 @@ pub async fn tail(
     Query(params): Query<TailParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let matcher = TailMatcher::new(state.store.schema(), params.q.as_deref().unwrap_or(""))?;
-    let permit = Arc::clone(&state.tail_clients)
-        .try_acquire_owned()
-        .map_err(|_| ApiError {
+    let place = state
+        .tail_clients
+        .take(&reader.tenants, reader.every_tenant)
+        .map_err(|refusal| ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "too many live tails are open ([search] max_tail_clients); retry later"
-                .to_owned(),
+            message: refusal.to_string(),
         })?;
     let arrivals = state.store.arrivals().subscribe();
     let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
     tokio::spawn(async move {
         follow(arrivals, Arc::new(matcher), (reader, state.access), events).await;
         // The client's place is free once it has left.
-        drop(permit);
+        drop(place);
     });
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
 }
@@ -124,6 +124,7 @@ mod tests {
     use tower::ServiceExt;
 
     use crate::api::router;
+    use crate::api::tail_places::TailPlaces;
     use crate::api::test_support::state_reading;
     use crate::config::DEFAULT_MAX_OPEN_PARTITIONS;
     use crate::index::partition::LogStore;
@@ -227,7 +228,7 @@ mod tests {
     async fn live_tails_are_bounded_and_a_leaving_client_frees_its_place() {
         let (_dir, store) = empty_store();
         let mut state = state(store);
-        state.tail_clients = Arc::new(tokio::sync::Semaphore::new(1));
+        state.tail_clients = Arc::new(TailPlaces::new(1, 1));
         let (status, first) = open_tail(&state, "*").await;
         assert_eq!(status, StatusCode::OK);
         let (status, _) = open_tail(&state, "*").await;
@@ -244,6 +245,78 @@ mod tests {
         })
         .await
         .expect("the place is free once the first client has left");
+    }
+
+    /// Issue 18: the cap of live tails was global, so one tenant could take every place.
+    /// Now tenant `team-a` holds at most its share (2 of 4 here), `team-b` still opens a tail
+    /// while `team-a` holds its whole share, and a place comes back when a tail ends.
+    #[tokio::test]
+    async fn a_tenant_holds_only_its_share_of_live_tails() {
+        use crate::auth::token::{digest, hex};
+        let (_dir, store) = empty_store();
+        let stanza = |name: &str, secret: &str, tenant: &str| {
+            format!(
+                "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\ntenants = [\"{tenant}\"]\ncan = [\"read\"]\n",
+                hex(&digest(secret))
+            )
+        };
+        let config = crate::CollectorConfig::parse(&format!(
+            "{}{}",
+            stanza("reader-a", "secret-a", "team-a"),
+            stanza("reader-b", "secret-b", "team-b")
+        ))
+        .expect("valid");
+        let mut state = state(store);
+        state.access = Arc::new(crate::auth::Access::new(&config, Arc::default()));
+        state.tail_clients = Arc::new(TailPlaces::new(4, 2));
+        let open = |secret: &'static str| {
+            let router = router(state.clone());
+            async move {
+                let response = router
+                    .oneshot(
+                        Request::get("/api/v1/logs/tail?q=*")
+                            .header("authorization", format!("Bearer {secret}"))
+                            .body(Body::empty())
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("response");
+                (response.status(), response.into_body())
+            }
+        };
+        let (status, first_of_a) = open("secret-a").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _second_of_a) = open("secret-a").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, refused) = open("secret-a").await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "past team-a's share"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&refused.collect().await.expect("body").to_bytes())
+                .expect("a JSON error");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("\"team-a\"") && message.contains("max_tail_clients_per_tenant"),
+            "{body}"
+        );
+        let (status, _first_of_b) = open("secret-b").await;
+        assert_eq!(status, StatusCode::OK, "team-b is not locked out by team-a");
+
+        drop(first_of_a);
+        let _again = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let (status, body) = open("secret-a").await;
+                if status == StatusCode::OK {
+                    return body;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("team-a's place comes back once its tail has ended");
     }
 
     #[tokio::test]

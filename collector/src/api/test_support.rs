@@ -28,7 +28,8 @@ pub(crate) fn state_reading(store: Arc<LogStore>, tenants: &[&str]) -> AppState 
         series: crate::series::select::no_series(),
         search_timeout: Duration::from_secs(30),
         metrics: Arc::default(),
-        tail_clients: Arc::new(tokio::sync::Semaphore::new(64)),
+        tail_clients: Arc::new(crate::api::tail_places::TailPlaces::new(64, 32)),
+        prom_limits: Arc::default(),
         retention: None,
     }
 }

@@ -107,14 +107,17 @@ pub(crate) fn eval_aggregate(
     if matches!(operator, Operator::Topk | Operator::Bottomk) {
         let input = input.into_vector(ev)?;
         let top = operator == Operator::Topk;
-        return top_k(
+        let kept = top_k(
             ev,
             top,
             parameter,
             &input,
             &series_group,
             group_labels.len(),
-        );
+        )?;
+        // No larger than its input, which is counted: counted once built.
+        ev.hold_samples(kept.sample_count())?;
+        return Ok(kept);
     }
 
     let groups = group_labels.len();
@@ -266,6 +269,10 @@ fn aggregate_runs(
                 accumulate(operator, &mut states[group * width + step], value);
             }
         }
+        // The run's points are counted before they are added: with a group per series, an
+        // aggregation over a range function builds as many as its input would have.
+        let seen = states.iter().filter(|state| state.seen).count();
+        ev.hold_samples(seen)?;
         for (output, group_states) in outputs.iter_mut().zip(states.chunks_mut(width)) {
             for (step, state) in group_states.iter_mut().enumerate() {
                 if state.seen {
@@ -439,5 +446,8 @@ fn count_values(
             collector.push_to(slot, ts, count)?;
         }
     }
-    Ok(Evaluated::Vector(collector.finish()))
+    let counted = Evaluated::Vector(collector.finish());
+    // No larger than its input, which is counted: counted once built.
+    ev.hold_samples(counted.sample_count())?;
+    Ok(counted)
 }

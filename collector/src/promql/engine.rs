@@ -3,12 +3,15 @@
 //! Every node is evaluated once for the whole grid, so each selector reads the store once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use promql_parser::parser::Expr;
 use tokio::time::Instant;
 
 use crate::promql::error::{QueryError, duplicate_labelset};
+use crate::promql::range_call::is_range_function;
+use crate::promql::sample_limit::SampleLimit;
 use crate::promql::value::Series;
 use crate::promql::{QueryOptions, aggregate, binary, call, labels};
 use crate::series::select::{Labels, SeriesSource};
@@ -63,13 +66,24 @@ pub(crate) enum Evaluated {
     Matrix(Vec<Series>),
 }
 
+impl Evaluated {
+    /// How many samples it holds (a scalar: one per step).
+    pub(crate) fn sample_count(&self) -> usize {
+        match self {
+            Evaluated::Scalar(values) => values.len(),
+            Evaluated::String(_) => 0,
+            Evaluated::Vector(series) => series.iter().map(|one| one.points.len()).sum(),
+            Evaluated::Matrix(series) => series.iter().map(|one| one.points.len()).sum(),
+        }
+    }
+}
+
 /// Evaluates expressions over one grid against one source.
 pub(crate) struct Evaluator<'a> {
     pub(crate) source: &'a dyn SeriesSource,
     pub(crate) grid: StepGrid,
     pub(crate) lookback_ms: i64,
-    max_samples: usize,
-    samples: usize,
+    pub(crate) samples: Arc<SampleLimit>,
     started: Instant,
     timeout: Duration,
 }
@@ -84,8 +98,7 @@ impl<'a> Evaluator<'a> {
             source,
             grid,
             lookback_ms: options.lookback_delta_ms,
-            max_samples: options.max_samples,
-            samples: 0,
+            samples: Arc::new(SampleLimit::new(options.max_samples)),
             started: Instant::now(),
             timeout: options.timeout,
         }
@@ -102,14 +115,11 @@ impl<'a> Evaluator<'a> {
             source: self.source,
             grid,
             lookback_ms: self.lookback_ms,
-            max_samples: self.max_samples,
-            samples: self.samples,
+            samples: Arc::clone(&self.samples),
             started: self.started,
             timeout: self.timeout,
         };
-        let result = inner.eval(expr);
-        self.samples = inner.samples;
-        result
+        inner.eval(expr)
     }
 
     /// Fails once the query has run longer than its timeout.
@@ -125,24 +135,33 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn check_grid_fits(&self, grid: &StepGrid) -> Result<(), QueryError> {
         let steps =
             (i128::from(grid.end_ms) - i128::from(grid.start_ms)) / i128::from(grid.step_ms) + 1;
-        if steps > i128::try_from(self.max_samples).unwrap_or(i128::MAX) {
+        if steps > i128::try_from(self.samples.max_samples()).unwrap_or(i128::MAX) {
             return Err(QueryError::TooManySamples);
         }
         Ok(())
     }
 
     /// Counts `count` more samples held by the query; fails past the limit.
-    pub(crate) fn hold_samples(&mut self, count: usize) -> Result<(), QueryError> {
-        self.samples = self.samples.saturating_add(count);
-        if self.samples > self.max_samples {
-            return Err(QueryError::TooManySamples);
-        }
-        Ok(())
+    pub(crate) fn hold_samples(&self, count: usize) -> Result<(), QueryError> {
+        self.samples.hold(count)
     }
 
-    /// Evaluates `expr` over the whole grid.
+    /// Evaluates `expr` over the whole grid. Its inputs are freed when it returns, and only
+    /// its output stays counted against the sample limit.
     pub(crate) fn eval(&mut self, expr: &Expr) -> Result<Evaluated, QueryError> {
         self.check_timeout()?;
+        let held_before = self.samples.held();
+        let evaluated = self.eval_node(expr)?;
+        let output = evaluated.sample_count();
+        if !counts_its_output(expr) {
+            // Built next to its inputs, which are still counted: both were in memory at once.
+            self.hold_samples(output)?;
+        }
+        self.samples.release_to(held_before.saturating_add(output));
+        Ok(evaluated)
+    }
+
+    fn eval_node(&mut self, expr: &Expr) -> Result<Evaluated, QueryError> {
         match expr {
             Expr::NumberLiteral(number) => Ok(Evaluated::Scalar(vec![number.val; self.grid.len()])),
             Expr::StringLiteral(string) => Ok(Evaluated::String(string.val.clone())),
@@ -202,6 +221,17 @@ impl<'a> Evaluator<'a> {
                 kind(&other)
             ))),
         }
+    }
+}
+
+/// Tells whether evaluating `expr` counts its output as it builds it (so that a result over
+/// the limit stops early): selectors, range-vector functions and aggregations do; other
+/// nodes build outputs no larger than their counted inputs and are counted once built.
+fn counts_its_output(expr: &Expr) -> bool {
+    match expr {
+        Expr::VectorSelector(_) | Expr::Paren(_) | Expr::Aggregate(_) => true,
+        Expr::Call(call) => is_range_function(call.func.name),
+        _ => false,
     }
 }
 

@@ -33,7 +33,7 @@ pub enum QueryError {
 impl From<SelectError> for QueryError {
     fn from(error: SelectError) -> QueryError {
         match error {
-            SelectError::TooLarge(message) => QueryError::Execution(message),
+            SelectError::TooManySamples { .. } => QueryError::TooManySamples,
             SelectError::Storage(message) => QueryError::Storage(message),
         }
     }

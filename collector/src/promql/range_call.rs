@@ -63,6 +63,11 @@ const RANGE_FUNCTIONS: &[(&str, RangeFunction)] = &[
     ("resets", RangeFunction::Resets),
 ];
 
+/// Tells whether `name` is a function over a range vector.
+pub(crate) fn is_range_function(name: &str) -> bool {
+    RANGE_FUNCTIONS.iter().any(|(known, _)| *known == name)
+}
+
 /// A range function call with its series read and its scalar arguments evaluated.
 pub(crate) struct RangeCall {
     function: RangeFunction,
@@ -152,7 +157,10 @@ impl RangeCall {
         let computed = parallel::map_parts(parts, |part| {
             let mut out = Vec::with_capacity(part.len());
             for index in part {
-                let mut points = Vec::with_capacity(call.steps_with_samples(shared, index));
+                // Counted before it is allocated, on every thread at once.
+                let capacity = call.steps_with_samples(shared, index);
+                shared.hold_samples(capacity)?;
+                let mut points = Vec::with_capacity(capacity);
                 call.eval_steps(shared, index, 0..steps, &mut points)?;
                 if !points.is_empty() {
                     out.push(StepSeries {
@@ -165,10 +173,7 @@ impl RangeCall {
         });
         let mut output = Vec::new();
         for part in computed {
-            for series in part? {
-                ev.hold_samples(series.points.len())?;
-                output.push(series);
-            }
+            output.extend(part?);
         }
         // Prometheus rejects equal label sets anywhere in a range function's output.
         merge_same_labels(output, true)

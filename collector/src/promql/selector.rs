@@ -4,6 +4,7 @@
 //! selector takes every sample in `(t - range, t]` except staleness markers.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::{MatchOp as ParserMatchOp, Matcher as ParserMatcher};
@@ -12,6 +13,7 @@ use promql_parser::parser::{AtModifier, MatrixSelector, Offset, SubqueryExpr, Ve
 use crate::parallel;
 use crate::promql::engine::{Evaluated, Evaluator, StepGrid, StepSeries};
 use crate::promql::error::QueryError;
+use crate::promql::sample_limit::Growing;
 use crate::promql::value::Series;
 use crate::series::select::{
     Labels, METRIC_NAME, MatchOp, Matcher, SeriesSamples, is_stale_marker,
@@ -122,12 +124,15 @@ impl Evaluator<'_> {
         to_ms: i64,
     ) -> Result<Vec<SeriesSamples>, QueryError> {
         let sets = matcher_sets(selector)?;
+        // The store stops reading at what the query may still hold, not after it.
         let mut series = if sets.len() == 1 {
-            self.source.select(&sets[0], from_ms, to_ms)?
+            self.source
+                .select_within(&sets[0], from_ms, to_ms, self.samples.remaining())?
         } else {
             let mut union: HashMap<Labels, SeriesSamples> = HashMap::new();
             for set in &sets {
-                for one in self.source.select(set, from_ms, to_ms)? {
+                let within = self.samples.remaining();
+                for one in self.source.select_within(set, from_ms, to_ms, within)? {
                     union.entry(one.labels.clone()).or_insert(one);
                 }
             }
@@ -173,14 +178,17 @@ impl Evaluator<'_> {
         let (from_ms, to_ms) = self.span(time, self.lookback_ms);
         let selected = self.select(selector, from_ms, to_ms)?;
         let mut result = Vec::with_capacity(selected.len());
-        let mut held = 0;
+        // Counted as the points are made: a subquery's grid of millions of steps over
+        // thousands of series stops at the limit instead of after building them all.
+        let mut growing = Growing::new(&self.samples);
         for one in selected {
             self.check_timeout()?;
             let samples = &one.samples;
             let mut points = Vec::new();
             // `next` is the first sample after the reference time of the current step.
             let mut next = 0;
-            for ts_ms in self.grid.timestamps() {
+            for step in self.steps_seeing(time, samples) {
+                let ts_ms = self.grid.at(step);
                 let reference = time.reference(ts_ms);
                 while next < samples.len() && samples[next].0 <= reference {
                     next += 1;
@@ -196,17 +204,51 @@ impl Evaluator<'_> {
                 } else {
                     points.push((ts_ms, value));
                 }
+                growing.add_one()?;
             }
             if !points.is_empty() {
-                held += points.len();
                 result.push(StepSeries {
                     labels: one.labels,
                     points,
                 });
             }
         }
-        self.hold_samples(held)?;
+        growing.finish()?;
         Ok(result)
+    }
+
+    /// The indexes of the steps that may see one of `samples` (sorted by time): those whose
+    /// reference time is at or after the first sample and within the lookback of the last. A
+    /// grid of millions of steps (a fine subquery) over a short series walks only these.
+    fn steps_seeing(&self, time: SelectorTime, samples: &[(i64, f64)]) -> Range<usize> {
+        let steps = self.grid.len();
+        let (Some(&(first, _)), Some(&(last, _))) = (samples.first(), samples.last()) else {
+            return 0..0;
+        };
+        if time.is_fixed() {
+            return 0..steps;
+        }
+        let (start, step) = (
+            i128::from(self.grid.start_ms),
+            i128::from(self.grid.step_ms),
+        );
+        // The first step at or after `ts_ms`.
+        let first_step_from = |ts_ms: i128| -> usize {
+            if ts_ms <= start {
+                return 0;
+            }
+            usize::try_from((ts_ms - start + step - 1) / step).map_or(steps, |at| at.min(steps))
+        };
+        let offset = i128::from(time.offset_ms);
+        let seen_until = i128::from(last) + i128::from(self.lookback_ms);
+        let end = if seen_until > i128::from(i64::MAX) {
+            // Reference times saturate there: keep every later step.
+            steps
+        } else {
+            first_step_from(seen_until + offset)
+        };
+        let begin = first_step_from(i128::from(first) + offset);
+        begin.min(end)..end
     }
 
     /// Reads what a range selector needs for the whole grid: its series with staleness

@@ -451,3 +451,4 @@ fn compare_rows(eval: &Eval, actual: &[Row]) -> Result<(), String> {
 
 mod hand_computed;
 mod quoted;
+mod sample_limit;

@@ -162,9 +162,11 @@ impl PartialEq for Samples {
 /// Why a selection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
-    /// The query would touch more than the limit (series or samples); the message says which.
-    #[error("{0}")]
-    TooLarge(String),
+    /// The selection would hold more samples than it may.
+    #[error(
+        "the query selects more than {max_samples} samples: narrow the selector or the time range"
+    )]
+    TooManySamples { max_samples: usize },
     #[error("{0}")]
     Storage(String),
 }
@@ -181,6 +183,23 @@ pub trait SeriesSource: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, SelectError>;
+
+    /// `select`, failing with `SelectError::TooManySamples` rather than giving more than
+    /// `max_samples` samples in all. A source that reads from disk stops reading there.
+    fn select_within(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_samples: usize,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
+        let found = self.select(matchers, start_ms, end_ms)?;
+        let samples: usize = found.iter().map(|one| one.samples.len()).sum();
+        if samples > max_samples {
+            return Err(SelectError::TooManySamples { max_samples });
+        }
+        Ok(found)
+    }
 
     /// Label sets of the series with a sample in the range that match any matcher set.
     fn series(

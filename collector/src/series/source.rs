@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::parallel;
 use crate::series::block::{self, BlockInfo};
@@ -24,8 +25,36 @@ use crate::series::select::{
 };
 use crate::series::store::SeriesStore;
 
-/// The most samples one query may gather (16 bytes each in memory).
+/// The most samples one `select` may gather (16 bytes each in memory); a PromQL query
+/// asks for what its own limit leaves (`select_within`).
 const MAX_SELECT_SAMPLES: usize = 20_000_000;
+
+/// The samples a selection has gathered so far, across partitions and the threads that
+/// decode them, against the most it may.
+struct Gathered {
+    samples: AtomicUsize,
+    max_samples: usize,
+}
+
+impl Gathered {
+    fn new(max_samples: usize) -> Gathered {
+        Gathered {
+            samples: AtomicUsize::new(0),
+            max_samples,
+        }
+    }
+
+    /// Counts `count` more samples; fails past the limit, so that reading stops there.
+    fn add(&self, count: usize) -> Result<(), SelectError> {
+        let before = self.samples.fetch_add(count, Ordering::Relaxed);
+        if before.saturating_add(count) > self.max_samples {
+            return Err(SelectError::TooManySamples {
+                max_samples: self.max_samples,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// Series found by a query: labels → runs of samples in range, in time order unless the
 /// series came from two tenants (none when samples were not asked for; a series is a key
@@ -137,12 +166,13 @@ impl TenantSource {
         start_ms: i64,
         end_ms: i64,
         want_samples: bool,
+        max_samples: usize,
     ) -> Result<Found, SelectError> {
         let mut found = Found::new();
         if start_ms > end_ms {
             return Ok(found);
         }
-        let mut total_samples = 0;
+        let gathered = Gathered::new(max_samples);
         for partition in self
             .store
             .partitions_in_range(&self.tenants, start_ms, end_ms)
@@ -170,7 +200,7 @@ impl TenantSource {
                 start_ms,
                 end_ms,
                 want_samples,
-                &mut total_samples,
+                &gathered,
             )?;
             for series in matched.into_iter().filter(|series| series.present) {
                 let labels = match self.tenant_label {
@@ -191,7 +221,7 @@ impl TenantSource {
     ) -> Result<Vec<Arc<Labels>>, SelectError> {
         let sets: Vec<&[Matcher]> = matcher_sets.iter().map(Vec::as_slice).collect();
         Ok(self
-            .gather(&sets, start_ms, end_ms, false)?
+            .gather(&sets, start_ms, end_ms, false, usize::MAX)?
             .into_keys()
             .collect())
     }
@@ -205,7 +235,7 @@ fn read_partition(
     start_ms: i64,
     end_ms: i64,
     want_samples: bool,
-    total_samples: &mut usize,
+    gathered: &Gathered,
 ) -> Result<Vec<Matched>, SelectError> {
     let (mut matched, blocks, live) = {
         let state = partition.lock();
@@ -225,6 +255,7 @@ fn read_partition(
                 let from = head.timestamps.partition_point(|&ts| ts < start_ms);
                 let to = head.timestamps.partition_point(|&ts| ts <= end_ms);
                 let pieces = if want_samples && from < to {
+                    gathered.add(to - from)?;
                     let samples: Vec<(i64, f64)> = head.timestamps[from..to]
                         .iter()
                         .copied()
@@ -262,11 +293,6 @@ fn read_partition(
             })
             .collect();
     }
-    *total_samples += matched
-        .iter()
-        .flat_map(|series| &series.pieces)
-        .map(|piece| piece.len())
-        .sum::<usize>();
     if matched.is_empty() {
         return Ok(matched);
     }
@@ -298,17 +324,11 @@ fn read_partition(
         .chunks_mut(per_part)
         .zip(from_blocks.chunks_mut(per_part))
         .collect();
-    let decoded = parallel::map_parts(parts, |(series, samples)| {
-        read_columns(column_cache, blocks, series, samples, range)
+    parallel::map_parts(parts, |(series, samples)| {
+        read_columns(column_cache, blocks, series, samples, range, gathered)
     })
     .into_iter()
-    .sum::<Result<usize, SelectError>>()?;
-    *total_samples += decoded;
-    if *total_samples > MAX_SELECT_SAMPLES {
-        return Err(SelectError::TooLarge(format!(
-            "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
-        )));
-    }
+    .collect::<Result<(), SelectError>>()?;
     for (series, mut block_pieces) in matched.iter_mut().zip(from_blocks) {
         if block_pieces.is_empty() {
             continue;
@@ -329,15 +349,15 @@ struct BlockToRead<'a> {
 
 /// Reads the samples of `series` in `[start_ms, end_ms]` from `blocks` into `pieces` (same
 /// order), shared with the column cache, or only marks the series present when samples are
-/// not wanted; returns how many samples it took. Stops at `MAX_SELECT_SAMPLES`.
+/// not wanted. Stops once the selection as a whole (every thread) has gathered its limit.
 fn read_columns(
     cache: &ColumnCache,
     blocks: &[BlockToRead<'_>],
     series: &mut [Matched],
     pieces: &mut [Vec<Samples>],
     (start_ms, end_ms, want_samples): (i64, i64, bool),
-) -> Result<usize, SelectError> {
-    let mut kept = 0;
+    gathered: &Gathered,
+) -> Result<(), SelectError> {
     for block in blocks {
         for (series, series_pieces) in series.iter_mut().zip(pieces.iter_mut()) {
             let Some(entry) = block.directory.find(series.id) else {
@@ -360,17 +380,12 @@ fn read_columns(
             let from = samples.partition_point(|&(ts, _)| ts < start_ms);
             let to = samples.partition_point(|&(ts, _)| ts <= end_ms);
             if from < to {
+                gathered.add(to - from)?;
                 series_pieces.push(Samples::shared(samples, from..to));
-                kept += to - from;
-            }
-            if kept > MAX_SELECT_SAMPLES {
-                return Err(SelectError::TooLarge(format!(
-                    "the query selects more than {MAX_SELECT_SAMPLES} samples: narrow the selector or the time range"
-                )));
             }
         }
     }
-    Ok(kept)
+    Ok(())
 }
 
 impl SeriesSource for TenantSource {
@@ -380,8 +395,18 @@ impl SeriesSource for TenantSource {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, SelectError> {
+        self.select_within(matchers, start_ms, end_ms, MAX_SELECT_SAMPLES)
+    }
+
+    fn select_within(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        max_samples: usize,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
         Ok(self
-            .gather(&[matchers], start_ms, end_ms, true)?
+            .gather(&[matchers], start_ms, end_ms, true, max_samples)?
             .into_iter()
             .map(|(labels, pieces)| SeriesSamples {
                 labels: Arc::unwrap_or_clone(labels),

@@ -13,6 +13,7 @@ mod dask_metrics;
 mod hostile;
 mod logs;
 mod metrics;
+mod query_limits;
 mod retention;
 mod spool;
 mod tailing;
