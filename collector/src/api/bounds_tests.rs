@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use proptest::prelude::*;
 use tower::ServiceExt;
 
-use crate::api::test_support::{state_with, worker_record};
+use crate::api::test_support::{send_bytes, state_with, worker_record};
 use crate::api::{AppState, router};
 use crate::index::query_bounds::MAX_LOG_QUERY_DEPTH;
 use crate::promql::tests::MemorySource;
@@ -138,21 +137,14 @@ fn send_on(
     state: &AppState,
     request: Request<Body>,
 ) -> (StatusCode, String) {
-    let app = router(state.clone());
-    let is_tail = request.uri().path().ends_with("/tail");
+    let state = state.clone();
     runtime
         .block_on(runtime.spawn(async move {
-            let response = app.oneshot(request).await.expect("router answers");
-            let status = response.status();
-            if is_tail {
-                return (status, String::new());
+            if request.uri().path().ends_with("/tail") {
+                let response = router(state).oneshot(request).await;
+                return (response.expect("router answers").status(), String::new());
             }
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .expect("body reads")
-                .to_bytes();
+            let (status, _, bytes) = send_bytes(&state, request).await;
             (status, String::from_utf8_lossy(&bytes).into_owned())
         }))
         .expect("the handler did not panic")

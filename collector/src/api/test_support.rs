@@ -74,12 +74,19 @@ pub(crate) async fn state_with(dir: &Path, entries: Vec<LogEntry>) -> AppState {
 
 /// `GET uri`: the status, the content type and the body.
 pub(crate) async fn get_bytes(state: &AppState, uri: &str) -> (StatusCode, Option<String>, Bytes) {
+    let request = Request::get(uri)
+        .body(Body::empty())
+        .expect("request builds");
+    send_bytes(state, request).await
+}
+
+/// `request` through the router: the status, the content type and the body.
+pub(crate) async fn send_bytes(
+    state: &AppState,
+    request: Request<Body>,
+) -> (StatusCode, Option<String>, Bytes) {
     let response = router(state.clone())
-        .oneshot(
-            Request::get(uri)
-                .body(Body::empty())
-                .expect("request builds"),
-        )
+        .oneshot(request)
         .await
         .expect("router answers");
     let status = response.status();
