@@ -795,3 +795,47 @@ fn read_until(tail: &mut BufReader<TcpStream>, text: &str) -> Result<String> {
         }
     }
 }
+
+/// A team's reader sees neither another team's retention rules (their cluster globs name its
+/// clusters) nor the whole data directory's size, and cannot take every live-tail slot.
+#[test]
+fn a_team_sees_only_its_retention_rules_and_holds_only_its_share_of_live_tails() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (read_a, read_a_stanza) = new_token("a-readers", "team-a", "read")?;
+    let (read_b, read_b_stanza) = new_token("b-readers", "team-b", "read")?;
+    let (admin, admin_stanza) = new_token("operators", "", "admin")?;
+    let config = format!(
+        "{read_a_stanza}\n{read_b_stanza}\n{admin_stanza}\n\
+         [search]\nmax_tail_clients = 4\nmax_tail_clients_per_tenant = 2\n\
+         [retention]\nmax_age = \"720h\"\n\
+         [[retention.rules]]\ntenant = \"team-a\"\ncluster = \"alpha-*\"\nmax_age = \"72h\"\n\
+         [[retention.rules]]\ntenant = \"team-b\"\ncluster = \"bravo-secret-*\"\nmax_age = \"24h\"\n"
+    );
+    let collector = Collector::start_with(dir.path(), &dir.path().join("data"), None, &config)?;
+
+    let (status, body) = get(&collector, Some(&read_a), "/api/v1/retention")?;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("alpha-*"), "team-a's own rule: {body}");
+    assert!(
+        !body.contains("bravo-secret"),
+        "team-b's rule leaked: {body}"
+    );
+    assert!(json(&body)?["data_dir_bytes"].is_null(), "{body}");
+    let (status, body) = get(&collector, Some(&admin), "/api/v1/retention")?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("alpha-*") && body.contains("bravo-secret-*"),
+        "{body}"
+    );
+    assert!(json(&body)?["data_dir_bytes"].is_u64(), "{body}");
+
+    // Team a holds its share of the slots; its next tail is refused, team b's is not.
+    let _held = [
+        open_tail(&collector, &read_a)?,
+        open_tail(&collector, &read_a)?,
+    ];
+    let refused = open_tail(&collector, &read_a).expect_err("past team-a's share");
+    assert!(refused.to_string().contains(" 503 "), "{refused}");
+    let _team_b = open_tail(&collector, &read_b)?;
+    Ok(())
+}

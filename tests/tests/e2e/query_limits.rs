@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use afterglow_tests::peers::MetricsServer;
-use afterglow_tests::{Agent, Collector, Scene, encode, wait_for};
+use afterglow_tests::{Agent, Collector, Scene, encode, wait_for_within};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -84,7 +84,7 @@ fn load_series(
         "scraper",
         &format!(
             "collector = \"{}\"\ncluster = \"load\"\nnode = \"n1\"\n\
-             [[metrics]]\nurl = \"{}\"\nrole = \"worker\"\ninterval = \"1s\"\n",
+             [[metrics]]\nurl = \"{}\"\nrole = \"worker\"\ninterval = \"2s\"\n",
             collector.grpc_url,
             page.url("/metrics"),
         ),
@@ -92,18 +92,25 @@ fn load_series(
     let query = encode(&format!(
         "count(count_over_time(load_test[5m]) >= {samples})"
     ));
-    wait_for(&format!("{SERIES} series with {samples} samples"), || {
-        let (status, body) = collector.get_json(&format!("/api/v1/query?query={query}"))?;
-        let count = body["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|text| text.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        Ok(if status == 200 && count >= SERIES as f64 {
-            Ok(())
-        } else {
-            Err((status, count))
-        })
-    })?;
+    // A debug agent takes a while over a 20,000-series page on a busy machine: 2 s to scrape,
+    // and time for a few scrapes to fail without failing the test.
+    let patience = Duration::from_secs(2 * samples as u64 + 60);
+    wait_for_within(
+        &format!("{SERIES} series with {samples} samples"),
+        patience,
+        || {
+            let (status, body) = collector.get_json(&format!("/api/v1/query?query={query}"))?;
+            let count = body["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|text| text.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            Ok(if status == 200 && count >= SERIES as f64 {
+                Ok(())
+            } else {
+                Err((status, count))
+            })
+        },
+    )?;
     Ok((page, agent))
 }
 
