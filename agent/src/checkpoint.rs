@@ -71,7 +71,60 @@ pub struct CheckpointStore {
 #[derive(Debug, Default)]
 struct State {
     streams: HashMap<u64, StreamState>,
+    /// Stream ids by their file's device and inode, and by the hash of its first line: a
+    /// file opened among thousands is looked up, not compared with every stream (issue 19).
+    by_file: HashMap<(u64, u64), Vec<u64>>,
+    by_content: HashMap<u64, Vec<u64>>,
     dirty: bool,
+}
+
+impl State {
+    /// Adds or replaces the stream `stream.saved.stream_id`, keeping the indexes in step.
+    fn insert(&mut self, stream: StreamState) {
+        let stream_id = stream.saved.stream_id;
+        self.remove(stream_id);
+        self.by_file
+            .entry((stream.saved.dev, stream.saved.inode))
+            .or_default()
+            .push(stream_id);
+        self.by_content
+            .entry(stream.saved.first_line_hash)
+            .or_default()
+            .push(stream_id);
+        self.streams.insert(stream_id, stream);
+    }
+
+    /// Removes the stream `stream_id` and its index entries.
+    fn remove(&mut self, stream_id: u64) -> Option<StreamState> {
+        let stream = self.streams.remove(&stream_id)?;
+        let saved = &stream.saved;
+        unindex(&mut self.by_file, (saved.dev, saved.inode), stream_id);
+        unindex(&mut self.by_content, saved.first_line_hash, stream_id);
+        Some(stream)
+    }
+
+    /// The streams indexed under `key`.
+    fn indexed<'a, K: std::hash::Hash + Eq>(
+        &'a self,
+        index: &'a HashMap<K, Vec<u64>>,
+        key: &K,
+    ) -> impl Iterator<Item = &'a Checkpoint> + 'a {
+        index
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|stream_id| self.streams.get(stream_id))
+            .map(|stream| &stream.saved)
+    }
+}
+
+fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Vec<u64>>, key: K, stream_id: u64) {
+    if let Some(stream_ids) = index.get_mut(&key) {
+        stream_ids.retain(|indexed| *indexed != stream_id);
+        if stream_ids.is_empty() {
+            index.remove(&key);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -120,25 +173,17 @@ impl CheckpointStore {
                 }
             },
         };
-        let streams = checkpoints
-            .into_iter()
-            .map(|saved| {
-                let acked_offset = saved.offset;
-                (
-                    saved.stream_id,
-                    StreamState {
-                        saved,
-                        acked_offset,
-                    },
-                )
-            })
-            .collect();
+        let mut state = State::default();
+        for saved in checkpoints {
+            let acked_offset = saved.offset;
+            state.insert(StreamState {
+                saved,
+                acked_offset,
+            });
+        }
         let store = CheckpointStore {
             path,
-            state: Mutex::new(State {
-                streams,
-                dirty: false,
-            }),
+            state: Mutex::new(state),
             _lock: lock,
         };
         Ok((store, found))
@@ -148,9 +193,7 @@ impl CheckpointStore {
     pub fn find(&self, fingerprint: &FileFingerprint) -> Option<Checkpoint> {
         let state = self.lock();
         state
-            .streams
-            .values()
-            .map(|stream| &stream.saved)
+            .indexed(&state.by_file, &(fingerprint.dev, fingerprint.inode))
             .find(|saved| saved.matches(fingerprint))
             .cloned()
     }
@@ -170,10 +213,7 @@ impl CheckpointStore {
     pub fn find_by_content(&self, first_line_hash: u64) -> Vec<Checkpoint> {
         let state = self.lock();
         state
-            .streams
-            .values()
-            .map(|stream| &stream.saved)
-            .filter(|saved| saved.first_line_hash == first_line_hash)
+            .indexed(&state.by_content, &first_line_hash)
             .cloned()
             .collect()
     }
@@ -183,17 +223,19 @@ impl CheckpointStore {
     /// this stream.
     pub fn track(&self, checkpoint: Checkpoint) {
         let mut state = self.lock();
-        state.streams.retain(|_, stream| {
-            (stream.saved.dev, stream.saved.inode) != (checkpoint.dev, checkpoint.inode)
-        });
+        let same_file = state
+            .by_file
+            .get(&(checkpoint.dev, checkpoint.inode))
+            .cloned()
+            .unwrap_or_default();
+        for stream_id in same_file {
+            state.remove(stream_id);
+        }
         let acked_offset = checkpoint.offset;
-        state.streams.insert(
-            checkpoint.stream_id,
-            StreamState {
-                saved: checkpoint,
-                acked_offset,
-            },
-        );
+        state.insert(StreamState {
+            saved: checkpoint,
+            acked_offset,
+        });
         state.dirty = true;
     }
 
@@ -235,7 +277,7 @@ impl CheckpointStore {
     /// Stops tracking a stream whose file is gone.
     pub fn forget(&self, stream_id: u64) {
         let mut state = self.lock();
-        if state.streams.remove(&stream_id).is_some() {
+        if state.remove(stream_id).is_some() {
             state.dirty = true;
         }
     }
@@ -377,6 +419,44 @@ mod tests {
             Some(0),
             "ack without guard is not saved"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn lookups_by_file_and_by_content_follow_track_and_forget() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = CheckpointStore::open(dir.path())?;
+        let fingerprint = FileFingerprint {
+            first_line_hash: 7,
+            dev: 1,
+            inode: 101,
+            birth_nanos: 5,
+            first_line_len: 10,
+        };
+        let stream_ids =
+            |found: Vec<Checkpoint>| found.iter().map(|c| c.stream_id).collect::<Vec<_>>();
+        store.track(checkpoint(1, 0));
+        store.track(checkpoint(2, 0));
+        assert_eq!(store.find(&fingerprint).map(|c| c.stream_id), Some(1));
+        assert_eq!(stream_ids(store.find_by_content(7)).len(), 2);
+        // The same file (device and inode) now holds another stream: the old one is gone
+        // from every lookup.
+        store.track(Checkpoint {
+            stream_id: 9,
+            first_line_hash: 8,
+            ..checkpoint(1, 0)
+        });
+        assert!(store.find(&fingerprint).is_none());
+        let rewritten = FileFingerprint {
+            first_line_hash: 8,
+            ..fingerprint
+        };
+        assert_eq!(store.find(&rewritten).map(|c| c.stream_id), Some(9));
+        assert_eq!(stream_ids(store.find_by_content(7)), [2]);
+        assert_eq!(stream_ids(store.find_by_content(8)), [9]);
+        store.forget(9);
+        assert!(store.find(&rewritten).is_none());
+        assert!(store.find_by_content(8).is_empty());
         Ok(())
     }
 

@@ -15,7 +15,7 @@ mod paths;
 mod reader;
 mod records;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -88,8 +88,15 @@ pub struct Tailer {
     /// Keyed by device, inode and birth time: a new file reusing an inode is not the same file.
     lineage: HashMap<(u64, u64, u64), u64>,
     /// Files whose descriptor is open now; at most `max_open_files`.
-    open_descriptors: usize,
-    /// A new file waited for a free descriptor: scan again soon, not at the next interval.
+    open_keys: HashSet<FileKey>,
+    /// Followed files by the hash of their first line, to find the original of a copy.
+    by_first_line: HashMap<u64, Vec<FileKey>>,
+    /// New files that found no free descriptor, in the order a full scan would take them.
+    /// They are opened as descriptors free up, on the next ticks: a full scan per batch of
+    /// `max_open_files` (listing and looking at every known file again) made 10,000 new
+    /// files take half a minute (issue 19).
+    waiting_for_descriptor: VecDeque<(PathBuf, Discovery)>,
+    /// The last discovery found no free descriptor.
     discovery_deferred: bool,
     /// What this tailer last added to the shared gauges.
     reported_pending_deletion: i64,
@@ -165,7 +172,9 @@ impl Tailer {
             retired: Vec::new(),
             copies: HashMap::new(),
             lineage: HashMap::new(),
-            open_descriptors: 0,
+            open_keys: HashSet::new(),
+            by_first_line: HashMap::new(),
+            waiting_for_descriptor: VecDeque::new(),
             discovery_deferred: false,
             reported_pending_deletion: 0,
             reported_bytes_behind: 0,
@@ -184,7 +193,12 @@ impl Tailer {
         let mut next_full_scan = Instant::now();
         while !shutdown.is_cancelled() {
             let mut changed = HashSet::new();
-            let timeout = TICK.min(next_full_scan.saturating_duration_since(Instant::now()));
+            let wake_at = self.next_descriptor_free_at().unwrap_or(next_full_scan);
+            let timeout = TICK.min(
+                wake_at
+                    .min(next_full_scan)
+                    .saturating_duration_since(Instant::now()),
+            );
             if let Ok(paths) = wakes.recv_timeout(timeout) {
                 changed.extend(paths);
                 while let Ok(paths) = wakes.try_recv() {
@@ -192,17 +206,12 @@ impl Tailer {
                 }
             }
             let result = if Instant::now() >= next_full_scan {
-                self.discovery_deferred = false;
                 let result = self.full_scan();
-                let wait = if self.discovery_deferred {
-                    TICK
-                } else {
-                    full_scan_interval
-                };
-                next_full_scan = Instant::now() + wait;
+                next_full_scan = Instant::now() + full_scan_interval;
                 result
             } else {
                 self.handle_changes(&changed)
+                    .and_then(|()| self.discover_waiting())
             };
             if result.is_err() {
                 return;
@@ -262,6 +271,9 @@ impl Tailer {
         }
         let listed = self.paths.list_files();
         let mut seen = HashSet::new();
+        // The listing is the whole truth about new files: it replaces what waited.
+        self.waiting_for_descriptor.clear();
+        self.discovery_deferred = false;
         // Files that resume their own checkpoint first, so that a copy of one of them is
         // recognised as a copy whatever the order of names.
         let any_new = listed
@@ -281,12 +293,16 @@ impl Tailer {
                 {
                     continue;
                 }
-                // Without a free descriptor, new files wait for the next scan (soon).
+                // Without a free descriptor, new files wait for one, in this order.
                 if self.discovery_deferred && !followed {
+                    self.waiting_for_descriptor.push_back((path.clone(), phase));
                     continue;
                 }
                 if let Some(key) = self.discover_as(path, phase)? {
                     seen.insert(key);
+                }
+                if self.discovery_deferred && !followed {
+                    self.waiting_for_descriptor.push_back((path.clone(), phase));
                 }
             }
         }
@@ -317,13 +333,53 @@ impl Tailer {
         }
         for path in changed {
             if !self.path_index.contains_key(path) && self.paths.matches(path) && path.is_file() {
+                self.discovery_deferred = false;
                 self.discover(path)?;
+                if self.discovery_deferred {
+                    self.waiting_for_descriptor
+                        .push_back((path.clone(), Discovery::Any));
+                }
             }
         }
         if !changed.is_empty() {
             self.report_gauges();
         }
         Ok(())
+    }
+
+    /// Opens the new files that waited for a descriptor, as many as descriptors are free.
+    fn discover_waiting(&mut self) -> Result<(), ShipperGone> {
+        if self.waiting_for_descriptor.is_empty() {
+            return Ok(());
+        }
+        self.discovery_deferred = false;
+        while let Some((path, phase)) = self.waiting_for_descriptor.pop_front() {
+            if self.path_index.contains_key(&path) {
+                continue;
+            }
+            self.discover_as(&path, phase)?;
+            if self.discovery_deferred {
+                self.waiting_for_descriptor.push_front((path, phase));
+                break;
+            }
+        }
+        self.report_gauges();
+        Ok(())
+    }
+
+    /// When a descriptor may be free for a waiting new file: when the first open record of
+    /// an open file is due (a file is closed only once its records are sent). `None` when
+    /// no file waits, or no open record is due.
+    fn next_descriptor_free_at(&self) -> Option<Instant> {
+        if self.waiting_for_descriptor.is_empty() {
+            return None;
+        }
+        self.open_keys
+            .iter()
+            .filter_map(|key| self.files.get(key))
+            .filter(|file| file.records.has_open_record())
+            .map(|file| file.last_data_at + self.multiline_timeout)
+            .min()
     }
 
     /// Reads new data of one followed file and applies its timers.
@@ -420,7 +476,7 @@ impl Tailer {
         };
         match reopened {
             Ok(()) => {
-                self.note_opened();
+                self.note_opened(key);
                 Ok(true)
             }
             Err(error) => {
@@ -444,15 +500,18 @@ impl Tailer {
     /// the longest-quiet file that can be closed (not `for_key`). Returns false when every
     /// open file is still needed; the caller tries again later.
     fn make_room(&mut self, for_key: FileKey) -> bool {
-        if self.open_descriptors < self.config.max_open_files {
+        if self.open_keys.len() < self.config.max_open_files {
             return true;
         }
+        // Only open files can be closed: look at those, not at every file followed.
         let quietest = self
-            .files
+            .open_keys
             .iter()
-            .filter(|(key, file)| **key != for_key && file.can_close())
+            .filter(|key| **key != for_key)
+            .filter_map(|key| Some((*key, self.files.get(key)?)))
+            .filter(|(_, file)| file.can_close())
             .min_by_key(|(_, file)| file.last_data_at)
-            .map(|(key, _)| *key);
+            .map(|(key, _)| key);
         match quietest {
             Some(key) => {
                 self.close_descriptor(key);
@@ -470,16 +529,18 @@ impl Tailer {
             .and_then(|open_file| open_file.metadata().ok())
             .and_then(|metadata| metadata.modified().ok());
         file.reader.close();
-        self.note_closed();
+        self.note_closed(key);
     }
 
-    fn note_opened(&mut self) {
-        self.open_descriptors += 1;
+    fn note_opened(&mut self, key: FileKey) {
+        let newly_open = self.open_keys.insert(key);
+        debug_assert!(newly_open, "a file is opened once");
         self.context.metrics.files_open.inc();
     }
 
-    fn note_closed(&mut self) {
-        self.open_descriptors -= 1;
+    fn note_closed(&mut self, key: FileKey) {
+        let was_open = self.open_keys.remove(&key);
+        debug_assert!(was_open, "only an open file is closed");
         self.context.metrics.files_open.dec();
     }
 
@@ -563,8 +624,15 @@ impl Tailer {
     fn stop_following(&mut self, key: FileKey) -> Result<TailedFile, ShipperGone> {
         let mut file = self.files.remove(&key).expect("followed");
         self.path_index.retain(|_, indexed| *indexed != key);
+        let first_line_hash = file.fingerprint.first_line_hash;
+        if let Some(keys) = self.by_first_line.get_mut(&first_line_hash) {
+            keys.retain(|indexed| *indexed != key);
+            if keys.is_empty() {
+                self.by_first_line.remove(&first_line_hash);
+            }
+        }
         if file.reader.file().is_some() {
-            self.note_closed();
+            self.note_closed(key);
         }
         // The file is let go for good: nothing of it may wait any longer.
         send_flushed(&self.context.records, &mut file, true)?;
@@ -610,8 +678,12 @@ impl Tailer {
         match self.open(path, phase) {
             Ok(Some(opened)) => {
                 tracing::info!(path = %path.display(), stream = %format_args!("{:016x}", opened.stream.id), offset = opened.reader.read_offset(), "following file");
-                self.note_opened();
+                self.note_opened(key);
                 self.path_index.insert(path.to_owned(), key);
+                self.by_first_line
+                    .entry(opened.fingerprint.first_line_hash)
+                    .or_default()
+                    .push(key);
                 self.files.insert(key, opened);
                 self.process_file(key)?;
             }
@@ -754,10 +826,13 @@ impl Tailer {
         }
         let base_id = fingerprint.stream_id(&self.context.node.cluster, &self.context.node.node);
         // 3. The same bytes as a followed file, as far as it was read: a copy of it.
-        for original in self.files.values() {
-            if original.fingerprint.first_line_hash != fingerprint.first_line_hash {
-                continue;
-            }
+        let same_first_line = self
+            .by_first_line
+            .get(&fingerprint.first_line_hash)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.files.get(key));
+        for original in same_first_line {
             let reopened;
             let original_file = match original.reader.file() {
                 Some(open_file) => open_file,
