@@ -72,7 +72,7 @@ pub struct CheckpointStore {
 struct State {
     streams: HashMap<u64, StreamState>,
     /// Stream ids by their file's device and inode, and by the hash of its first line: a
-    /// file opened among thousands is looked up, not compared with every stream (issue 19).
+    /// file opened among thousands is looked up, not compared with every stream.
     by_file: HashMap<(u64, u64), Vec<u64>>,
     by_content: HashMap<u64, Vec<u64>>,
     dirty: bool,

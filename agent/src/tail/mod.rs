@@ -94,7 +94,7 @@ pub struct Tailer {
     /// New files that found no free descriptor, in the order a full scan would take them.
     /// They are opened as descriptors free up, on the next ticks: a full scan per batch of
     /// `max_open_files` (listing and looking at every known file again) made 10,000 new
-    /// files take half a minute (issue 19).
+    /// files take half a minute.
     waiting_for_descriptor: VecDeque<(PathBuf, Discovery)>,
     /// The last discovery found no free descriptor.
     discovery_deferred: bool,

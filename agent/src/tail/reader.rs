@@ -27,7 +27,7 @@ pub(crate) struct LineReader {
     splitter: LineSplitter,
     recent: Vec<u8>,
     /// The read buffer; empty while the file is closed: 10,000 idle files each holding 64 KiB
-    /// would hold 640 MiB (issue 19).
+    /// would hold 640 MiB.
     chunk: Vec<u8>,
 }
 
@@ -184,8 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_19_a_closed_reader_holds_no_read_buffer_and_reads_on_after_reopening() -> io::Result<()>
-    {
+    fn a_closed_reader_holds_no_read_buffer_and_reads_on_after_reopening() -> io::Result<()> {
         let mut file = tempfile::NamedTempFile::new()?;
         file.write_all(b"one\n")?;
         let mut reader = LineReader::new(File::open(file.path())?, 0, 1000)?;
