@@ -153,6 +153,9 @@ test('load more fetches the next page by cursor', async () => {
   await search('*');
   assert.equal(await loaded(), 200);
   await page.click('#load-more');
+  // Waits for the page to arrive: `settled()` alone can see the view before the click's
+  // request has begun (CI once read 200 hits here).
+  await page.waitForFunction(() => Number(document.querySelector('#results')?.dataset.loaded) > 200);
   await settled();
   assert.ok(await loaded() > 200, `${await loaded()} hits after load more`);
   await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
