@@ -1,4 +1,4 @@
-//! Groups lines into records (DESIGN §3): a line with a header starts a record; tracebacks,
+//! Groups lines into records: a line with a header starts a record; tracebacks,
 //! chained exceptions and `Compute Failed` blocks join the record before them; any other line
 //! without a header (a task's `print()`, a bare warning) is a record of its own.
 //!

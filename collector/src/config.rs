@@ -1,4 +1,4 @@
-//! The collector's TOML configuration and its defaults (DESIGN §7): with no file at all the
+//! The collector's TOML configuration and its defaults: with no file at all the
 //! collector keeps data in `./afterglow-data` and listens on loopback only.
 //! `CollectorConfig::load` reports every problem in a file at once. A file's string values may
 //! name environment variables (`${NAME}`, `${NAME:-default}`, `$$` for a `$`), as the agent's.

@@ -1,4 +1,4 @@
-//! Who may do what (DESIGN §6 "Access"): the configured `[[tokens]]`, checked for every HTTP
+//! Who may do what: the configured `[[tokens]]`, checked for every HTTP
 //! request and every ingest stream and batch. A check gives a [`Grant`], the only source of the
 //! tenants a caller reads or writes; failures are logged (never with the token) and counted.
 //!

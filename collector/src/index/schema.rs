@@ -1,4 +1,4 @@
-//! The tantivy schema of a log partition (DESIGN §6). Every partition of every tenant uses
+//! The tantivy schema of a log partition. Every partition of every tenant uses
 //! this one schema, so a query parsed once runs against all of them.
 //!
 //! The rule a reader must not miss: only `message` is stored. Every other field is read back

@@ -1,4 +1,4 @@
-//! The collector's write-ahead log (DESIGN §6): every batch is appended and fsynced here before
+//! The collector's write-ahead log: every batch is appended and fsynced here before
 //! it is acked, and only then handed to the index writer, in WAL order. Batches that arrive
 //! while an fsync runs share the next one (group commit).
 //!
