@@ -755,6 +755,7 @@ mod tests {
                 logger: record.logger.to_string(),
                 message: record.message.clone(),
                 truncated: record.truncated,
+                ts_inferred: false,
             };
             let mut theirs = Vec::new();
             prost::encoding::message::encode(3, &wire, &mut theirs);

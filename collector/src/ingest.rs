@@ -350,6 +350,7 @@ mod tests {
                 logger: "distributed.worker".to_owned(),
                 message: format!("record {batch_number}"),
                 truncated: false,
+                ts_inferred: false,
             }],
             metric_families: Vec::new(),
         }

@@ -367,6 +367,7 @@ mod tests {
                 logger: "distributed.worker".to_owned(),
                 message: format!("stream {stream} record {number}"),
                 truncated: false,
+                ts_inferred: false,
             }],
             metric_families: Vec::new(),
         }
