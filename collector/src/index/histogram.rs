@@ -436,5 +436,7 @@ mod tests {
             step(ninety_days, 10),
             SignedDuration::from_secs(10 * 86_400)
         );
+        let year = 365 * 24 * 60 * MINUTE;
+        assert_eq!(step(year, 60), SignedDuration::from_secs(7 * 86_400));
     }
 }
