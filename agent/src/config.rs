@@ -521,20 +521,7 @@ impl AgentConfig {
 
     /// Parses and validates configuration text, returning every problem found.
     pub fn parse(text: &str) -> Result<AgentConfig, Vec<String>> {
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
-        let mut unknown_keys = Vec::new();
-        let config: AgentConfig = serde_ignored::deserialize(deserializer, |path| {
-            unknown_keys.push(format!("unknown key `{path}`"));
-        })
-        .map_err(|error| vec![error.to_string()])?;
-        let mut problems = unknown_keys;
-        problems.extend(config.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        afterglow_plumbing::parse_validated(text, AgentConfig::problems)
     }
 
     /// The configuration used when no file is given: nothing to tail yet.

@@ -753,20 +753,7 @@ impl CollectorConfig {
 
     /// Parses and validates configuration text, returning every problem found.
     pub fn parse(text: &str) -> Result<CollectorConfig, Vec<String>> {
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|error| vec![error.to_string()])?;
-        let mut unknown_keys = Vec::new();
-        let config: CollectorConfig = serde_ignored::deserialize(deserializer, |path| {
-            unknown_keys.push(format!("unknown key `{path}`"));
-        })
-        .map_err(|error| vec![error.to_string()])?;
-        let mut problems = unknown_keys;
-        problems.extend(config.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        afterglow_plumbing::parse_validated(text, CollectorConfig::problems)
     }
 
     /// The configuration used when no file is given.
