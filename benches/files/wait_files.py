@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import metrics  # noqa: E402
+from benchlib import metrics, poll  # noqa: E402
 
 
 def main():
@@ -29,19 +29,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--interval", type=float, default=0.05)
     args = parser.parse_args()
-    deadline = time.monotonic() + args.timeout
-    last = {}
     most_open = 0
-    while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{args.pid}"):
-            print(f"agent (pid {args.pid}) exited; last metrics: {last}", file=sys.stderr)
-            sys.exit(1)
-        try:
-            last = metrics(args.metrics)
-        except OSError as error:
-            print(f"metrics not readable yet: {error}", file=sys.stderr)
-            time.sleep(args.interval)
-            continue
+    for last in poll(lambda: metrics(args.metrics), args.pid, "agent", args.timeout, args.interval):
         most_open = max(most_open, int(last.get("afterglow_agent_files_open", 0)))
         lines = int(last.get("afterglow_agent_lines_read_total", 0))
         sent = int(last.get("afterglow_agent_records_sent_total", 0))
@@ -58,10 +47,6 @@ def main():
                 )
             )
             return
-        time.sleep(args.interval)
-    print(f"timed out; last metrics: {last}", file=sys.stderr)
-    sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

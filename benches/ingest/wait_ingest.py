@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import markers_found, metrics  # noqa: E402
+from benchlib import markers_found, metrics, poll  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COUNTERS = [
@@ -43,19 +43,10 @@ def summed(urls):
     return totals
 
 
-def stat_fields(pid):
-    """/proc/PID/stat after the command name: fields[0] is field 3 (state), fields[11] and
-    fields[12] are fields 14 and 15 (utime, stime); None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rpartition(")")[2].split()
-    except FileNotFoundError:
-        return None
-    return None if fields[0] == "Z" else fields
-
-
 def cpu_seconds(pid):
-    fields = stat_fields(pid)
+    """utime + stime of /proc/PID/stat (fields 14 and 15), all threads."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -70,18 +61,10 @@ def main():
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--interval", type=float, default=0.1)
     args = parser.parse_args()
-    deadline = time.monotonic() + args.timeout
-    last = {}
-    while time.monotonic() < deadline:
-        if stat_fields(args.collector_pid) is None:
-            print(f"collector (pid {args.collector_pid}) exited", file=sys.stderr)
-            sys.exit(1)
-        try:
-            last = summed(args.metrics)
-        except OSError as error:
-            print(f"agent metrics not readable: {error}", file=sys.stderr)
-            time.sleep(args.interval)
-            continue
+    readings = poll(
+        lambda: summed(args.metrics), args.collector_pid, "collector", args.timeout, args.interval
+    )
+    for last in readings:
         lines = last["afterglow_agent_lines_read_total"]
         if lines > args.lines:
             print(f"agents read {lines} lines, more than the corpus's {args.lines}", file=sys.stderr)
@@ -91,10 +74,6 @@ def main():
             cpu = cpu_seconds(args.collector_pid)
             print(json.dumps({"t_done": now, "collector_cpu_s": cpu, "agents": last}))
             return
-        time.sleep(args.interval)
-    print(f"timed out; agents' counters: {last}", file=sys.stderr)
-    sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import markers_found, metrics  # noqa: E402
+from benchlib import markers_found, metrics, poll  # noqa: E402
 
 
 def main():
@@ -37,28 +37,19 @@ def main():
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--interval", type=float, default=0.2)
     args = parser.parse_args()
-    deadline = time.monotonic() + args.timeout
-    last = {}
-    while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{args.pid}"):
-            print(f"agent (pid {args.pid}) exited; last metrics: {last}", file=sys.stderr)
-            sys.exit(1)
-        try:
-            last = metrics(args.metrics)
-        except OSError as error:
-            print(f"metrics not readable yet: {error}", file=sys.stderr)
-            time.sleep(args.interval)
-            continue
+    for last in poll(lambda: metrics(args.metrics), args.pid, "agent", args.timeout, args.interval):
         lines = int(last.get("afterglow_agent_lines_read_total", 0))
         unacked = int(last.get("afterglow_agent_unacked_batches", -1))
+        if lines > args.lines:
+            print(f"agent read {lines} lines, more than the corpus's {args.lines}", file=sys.stderr)
+            sys.exit(1)
         if lines == args.lines and unacked == 0:
             found = markers_found(args.search, args.marker)
             if found == args.files:
-                now = time.time()
                 print(
                     json.dumps(
                         {
-                            "t_done": now,
+                            "t_done": time.time(),
                             "lines_read": lines,
                             "bytes_read": int(last.get("afterglow_agent_bytes_read_total", 0)),
                             "records_sent": int(last.get("afterglow_agent_records_sent_total", 0)),
@@ -68,13 +59,6 @@ def main():
                     )
                 )
                 return
-        elif lines > args.lines:
-            print(f"agent read {lines} lines, more than the corpus's {args.lines}", file=sys.stderr)
-            sys.exit(1)
-        time.sleep(args.interval)
-    print(f"timed out; last metrics: {last}", file=sys.stderr)
-    sys.exit(1)
-
 
 if __name__ == "__main__":
     main()
