@@ -1,6 +1,9 @@
 // clusters.spec.mjs — browser test of the Clusters view and a cluster's page against a real
-// collector holding the fixture cluster `ui` (scheduler-0, node-a, node-b). Started by the Rust
-// end-to-end test `ui::clusters_view_in_chromium`, which passes AFTERGLOW_URL.
+// collector holding the fixture cluster `ui` (scheduler-0, node-a, node-b, whose worker
+// `worker-1` an agent also discovers through the scheduler's dashboard: its series have `node`
+// 127.0.0.1) and the cluster `scrape-only`, whose one agent tails no file and only scrapes a
+// page. Started by the Rust end-to-end test `ui::clusters_view_in_chromium`, which passes
+// AFTERGLOW_URL.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseUrl, openBrowser, screenshot } from './browser.mjs';
@@ -44,7 +47,8 @@ test('the list shows cluster ui with its nodes by role, errors and state', async
   const cluster = await apiCluster();
   await page.goto(`${baseUrl}/?view=clusters`);
   await page.waitForSelector('tr[data-cluster="ui"]');
-  assert.equal((await cellText('ui', 'nodes')).trim(), '3 (1 scheduler, 2 workers)');
+  // Three nodes sent logs; the discovered worker-1's series add its host, 127.0.0.1.
+  assert.equal((await cellText('ui', 'nodes')).trim(), '4 (1 scheduler, 3 workers)');
   const errors = (cluster.records_by_level.ERROR ?? 0) + (cluster.records_by_level.CRITICAL ?? 0);
   assert.ok(errors > 0, 'the fixture logs have ERROR records');
   assert.equal((await cellText('ui', 'errors')).trim(), String(errors));
@@ -69,7 +73,8 @@ test('clicking a column header sorts by it, from the keyboard too, and the URL k
   await page.route('**/api/v1/clusters', async (route) => {
     const response = await route.fetch();
     const body = await response.json();
-    const ui = body.clusters.find((cluster) => cluster.name === 'ui');
+    body.clusters = body.clusters.filter((cluster) => cluster.name === 'ui');
+    const ui = body.clusters[0];
     const [uiFirst, uiLast] = [Date.parse(ui.first_seen), Date.parse(ui.last_seen)];
     const day = 24 * 3600 * 1000;
     const stamp = (ms) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -238,6 +243,75 @@ test('the timeline shows worker events from the logs and opens the search view a
   const params = new URL(page.url()).searchParams;
   const [start, end] = [Date.parse(params.get('start')), Date.parse(params.get('end'))];
   assert.ok(start < eventMs && eventMs < end, `${params.get('start')} – ${params.get('end')} holds the event`);
+  assertNoPageErrors();
+});
+
+test('a cluster that sends metrics only is listed and has its page', async () => {
+  await page.goto(`${baseUrl}/?view=clusters`);
+  await page.waitForSelector('tr[data-cluster="scrape-only"]');
+  assert.equal((await cellText('scrape-only', 'nodes')).trim(), '1 (1 scheduler)');
+  assert.equal((await cellText('scrape-only', 'state')).trim(), 'alive', 'scraped every second');
+  assert.equal((await cellText('scrape-only', 'errors')).trim(), '0');
+  const lastSeenMs = shownTimeMs(await cellText('scrape-only', 'last'));
+  assert.ok(Math.abs(Date.now() - lastSeenMs) < 5 * 60_000, 'last seen: its newest sample, seconds ago');
+  await page.click('tr[data-cluster="scrape-only"] a.cluster-link');
+  await page.waitForSelector('.node-table tbody tr[data-node="metrics-host"]');
+  const cells = await page.$$eval('.node-table tbody tr[data-node="metrics-host"] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual([cells[0], cells[1], cells[5], cells[6]], ['metrics-host', 'scheduler', 'metrics', '0']);
+  assert.equal(await page.locator('.node-table tbody tr[data-node="metrics-host"] a').count(), 0, 'no records to link to');
+  await page.waitForFunction(() => document.querySelector('.chart-panel[data-metric="dask_scheduler_workers"]')?.dataset.state);
+  assert.equal(await page.getAttribute('.chart-panel[data-metric="dask_scheduler_workers"]', 'data-state'), 'drawn');
+  await screenshot(page, 'clusters-metrics-only');
+  assertNoPageErrors();
+});
+
+test('restarted rows name the worker, and its logs and metrics are a click away', async () => {
+  await openClusterPage();
+  const restarts = await page.$$eval('.events li[data-kind="restarted"]', (items) => items.map((item) => ({
+    who: item.querySelector('.who').textContent,
+    where: item.querySelector('.where').textContent,
+  })));
+  // Each worker's log has three "Restarting worker" lines of its nanny, which name no worker.
+  assert.equal(restarts.length, 6, JSON.stringify(restarts));
+  for (const { who, where } of restarts) {
+    const node = /on (node-[ab])$/.exec(where)?.[1];
+    assert.equal(who, { 'node-a': 'worker-1', 'node-b': 'worker-2' }[node], `${who} ${where}`);
+  }
+
+  await page.waitForSelector('.worker-table tr[data-worker="worker-1"]');
+  const row = 'tr[data-worker="worker-1"]';
+  const addresses = (await page.textContent(`${row} td:nth-child(2)`)).split(', ');
+  for (const address of ['tcp://127.0.0.1:42737', 'tcp://127.0.0.1:38421', 'tcp://127.0.0.1:41469', 'tcp://127.0.0.1:36401']) {
+    assert.ok(addresses.includes(address), `${address} in ${addresses}`);
+  }
+  assert.equal(await page.textContent(`${row} a.worker-logs`), 'node-a: worker-1.log');
+  assert.match(await page.textContent(`${row} a.worker-metrics`), /on 127\.0\.0\.1/, 'its series carry its host as node');
+  assert.equal(await page.locator('tr[data-worker="worker-2"] a.worker-metrics').count(), 0, 'worker-2 is not discovered: no series');
+  await page.locator('.workers-panel').scrollIntoViewIfNeeded();
+  await screenshot(page, 'clusters-workers');
+
+  // Its logs: its own file on node-a, and the lines elsewhere that name it or its addresses.
+  await page.click(`${row} a.worker-logs`);
+  await page.waitForSelector('#results .hit');
+  assert.match(await page.inputValue('#q'), /worker-1/);
+  const hits = await page.$$eval('#results .hit', (rows) => rows.map((hit) => ({ node: hit.dataset.node, text: hit.querySelector('.msg-cell').textContent })));
+  assert.ok(hits.some((hit) => hit.node === 'node-a' && /Worker name:\s+worker-1/.test(hit.text)), 'its start-up line');
+  const namesIt = (text) => text.includes('worker-1') || addresses.some((address) => text.includes(address));
+  assert.ok(hits.some((hit) => hit.node === 'node-a' && !namesIt(hit.text)), 'lines of its own file that name neither it nor its address');
+  const elsewhere = hits.filter((hit) => hit.node !== 'node-a');
+  assert.ok(elsewhere.some((hit) => hit.node === 'scheduler-0'), 'the scheduler registering it');
+  for (const hit of elsewhere) assert.ok(namesIt(hit.text), hit.text);
+
+  // Its metrics: the series of its `worker` label.
+  await page.goBack();
+  await page.waitForSelector(`${row} a.worker-metrics`);
+  await page.click(`${row} a.worker-metrics`);
+  await page.waitForSelector('.metrics-chart .u-legend .u-series');
+  assert.match(page.url(), /view=metrics/);
+  assert.equal(await page.inputValue('#metrics-query'), 'dask_worker_memory_bytes{cluster="ui", worker="worker-1"}');
+  const labels = await page.$$eval('.metrics-chart .u-legend .u-series', (rows) => rows.slice(1).map((one) => one.querySelector('.u-label').textContent));
+  assert.ok(labels.length > 0, 'series drawn');
+  for (const label of labels) assert.match(label, /worker="worker-1"/);
   assertNoPageErrors();
 });
 

@@ -1,8 +1,14 @@
 // views/cluster-page.js — one cluster's page (`?view=clusters&cluster=<name>`): its summary and
 // nodes from /api/v1/clusters/<name>, a timeline of workers joining, leaving and restarting
-// (scheduler and nanny log lines, plus the scheduler's worker count), and charts of key Dask
-// metrics, all over one time range; every moment of the timeline links into the search view.
+// (scheduler and nanny log lines, plus the scheduler's worker count), charts of key Dask
+// metrics, all over one time range, and its workers by name with links to their logs and
+// metrics; every moment of the timeline links into the search view.
 // Also the small cluster helpers the list (clusters.js) shares.
+//
+// The one rule: a worker is joined across logs and metrics by its name and its address, never
+// by node. Its log says "Worker name:" and "Start worker at:", its discovered series carry
+// `worker` and `worker_addr`; but log records carry the agent's node name while a discovered
+// worker's series carry the worker's host as `node`.
 
 import { viewUrl } from '../app.js';
 import { getJson } from '../lib/api.js';
@@ -29,6 +35,14 @@ const EVENT_KINDS = [
   { kind: 'restarted', phrase: 'Restarting worker' },
 ];
 const MAX_EVENTS = 2000;
+
+/** How a Dask worker names itself in its log at each start (logger `distributed.worker`). */
+const WORKER_NAME_LINE = /Worker name:\s+(\S+)/;
+const WORKER_ADDRESS_LINE = /Start worker at:\s+(\S+)/;
+/** Start-up lines read to learn the workers: a few per worker start. */
+const MAX_WORKER_LINES = 2000;
+/** The metric a worker's metrics link charts first (the user edits the query from there). */
+const WORKER_METRIC = 'dask_worker_memory_bytes';
 
 /** The Dask metrics charted, each summed over the cluster's nodes into a few series. */
 const CHARTS = [
@@ -154,12 +168,28 @@ const PAGE_MARKUP = `
   <ol class="events" aria-label="Worker events"></ol>
 </section>
 <div class="charts" hidden></div>
+<section class="panel workers-panel" aria-labelledby="workers-title" hidden>
+  <h3 id="workers-title">Workers</h3>
+  <p class="hint">Each worker by its name, joined across logs and metrics by name and address: its log says
+    <code>Worker name:</code> and <code>Start worker at:</code>, its series carry <code>worker</code> and
+    <code>worker_addr</code>. A node is no join key: log records carry the agent's node name, a discovered
+    worker's series its host.</p>
+  <div class="error workers-error" role="alert" hidden></div>
+  <p class="workers-summary"></p>
+  <div class="table-wrap">
+    <table class="worker-table">
+      <thead><tr><th scope="col">Worker</th><th scope="col">Addresses</th><th scope="col">Its log</th>
+        <th scope="col">Metrics</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </div>
+</section>
 <section class="panel nodes-panel" aria-labelledby="nodes-title" hidden>
   <h3 id="nodes-title">Nodes</h3>
   <div class="table-wrap">
     <table class="node-table">
       <thead><tr><th scope="col">Node</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">First seen (UTC)</th>
-        <th scope="col">Last seen (UTC)</th><th scope="col" class="num">Records</th><th scope="col" class="num">Errors</th></tr></thead>
+        <th scope="col">Last seen (UTC)</th><th scope="col">Sent</th><th scope="col" class="num">Records</th><th scope="col" class="num">Errors</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
@@ -226,17 +256,20 @@ export function mountClusterPage(root, nav, params) {
       const nodeQuery = `${clusterQuery} AND ${fieldQuery('node', node.node)}`;
       const records = Object.values(node.records_by_level).reduce((sum, n) => sum + n, 0);
       const errors = errorCount(node.records_by_level);
+      const sends = node.sends ?? ['logs'];
       const cells = [
-        viewLink(nav, 'search', lifetimeSearch(nodeQuery, node), node.node),
+        // A node that sent metrics only has no record to search.
+        sends.includes('logs') ? viewLink(nav, 'search', lifetimeSearch(nodeQuery, node), node.node) : node.node,
         node.role,
         stateBadge(node.alive),
         timeText(node.first_seen),
         timeText(node.last_seen),
+        sends.join(', '),
         String(records),
         errors > 0 ? viewLink(nav, 'search', errorSearch(nodeQuery, node), String(errors), 'errors') : '0',
       ];
       for (const [index, content] of cells.entries()) {
-        const cell = el('td', index >= 5 ? 'num' : '');
+        const cell = el('td', index >= 6 ? 'num' : '');
         cell.append(content);
         row.append(cell);
       }
@@ -297,8 +330,9 @@ export function mountClusterPage(root, nav, params) {
     const phrases = EVENT_KINDS.map(({ phrase }) => `"${phrase}"`).join(' OR ');
     let events;
     let workers;
+    let known;
     try {
-      [events, workers] = await Promise.all([
+      [events, workers, known] = await Promise.all([
         getJson('/api/v1/logs/search', {
           q: `${clusterQuery} AND (${phrases})`,
           start: new Date(range.startMs).toISOString(),
@@ -307,6 +341,8 @@ export function mountClusterPage(root, nav, params) {
           count: true,
         }, signal),
         queryRange(`sum(dask_scheduler_workers{${clusterMatch}})`, range, signal),
+        // A restart's line names no worker: the worker's own start-up lines do.
+        workersLoaded.catch(() => null),
       ]);
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -317,7 +353,7 @@ export function mountClusterPage(root, nav, params) {
     }
     const timeline = {
       range,
-      events: events.hits.map(workerEvent).filter((event) => event !== null),
+      events: events.hits.map((hit) => workerEvent(hit, known)).filter((event) => event !== null),
       workerCounts: (workers[0]?.values ?? []).map(([t, v]) => [Number(t) * 1000, Number(v)]),
     };
     renderEvents(timeline.events, events.count);
@@ -351,6 +387,50 @@ export function mountClusterPage(root, nav, params) {
       item.append(link);
       return item;
     }));
+  }
+
+  /**
+   * The cluster's workers over its lifetime: their start-up lines in the logs and their
+   * discovered series (`worker`, `worker_addr`).
+   */
+  async function loadWorkers(signal) {
+    const lifetime = lifetimeSearch(`${clusterQuery} AND ("Worker name" OR "Start worker at")`, detail);
+    const firstSeconds = Math.floor(Date.parse(detail.first_seen) / 1000);
+    const lastSeconds = live ? Date.now() / 1000 : Date.parse(detail.last_seen) / 1000 + 1;
+    const [lines, series] = await Promise.all([
+      getJson('/api/v1/logs/search', { ...lifetime, limit: MAX_WORKER_LINES }, signal),
+      getJson('/api/v1/series', { 'match[]': `{${clusterMatch}, worker!=""}`, start: firstSeconds, end: lastSeconds }, signal),
+    ]);
+    return workersFrom(lines.hits, series.data);
+  }
+
+  function renderWorkers(known) {
+    const workers = [...known.values()].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    $('.workers-summary').textContent = workers.length === 0
+      ? 'No worker named itself in the logs, and no series carries a worker label: collect the workers\' logs, or discover them with the agent\'s [dask] section.'
+      : `${workers.length} ${workers.length === 1 ? 'worker' : 'workers'}.`;
+    $('.worker-table tbody').replaceChildren(...workers.map((worker) => {
+      const row = el('tr');
+      row.dataset.worker = worker.name;
+      const logs = el('span', 'worker-logs-cell');
+      const logsLink = viewLink(nav, 'search', lifetimeSearch(workerLogQuery(clusterQuery, worker), detail),
+        worker.logs.size ? [...worker.logs.values()].map(({ node, source }) => `${node}: ${source.split('/').pop()}`).join(', ') : 'mentions',
+        'worker-logs');
+      logsLink.title = 'Search its own log and every line naming it or its address';
+      logs.append(logsLink);
+      const metrics = worker.hosts.size
+        ? viewLink(nav, 'metrics', workerMetricsParams(clusterMatch, worker, detail, live), `${WORKER_METRIC} (on ${[...worker.hosts].join(', ')})`, 'worker-metrics')
+        : '—';
+      if (metrics !== '—') metrics.title = 'Chart its memory; the query selects it by its worker label, to edit for its other series';
+      const cells = [el('strong', 'worker-name', worker.name), [...worker.addresses].join(', ') || '—', logs, metrics];
+      for (const content of cells) {
+        const cell = el('td');
+        cell.append(content);
+        row.append(cell);
+      }
+      return row;
+    }));
+    $('.workers-panel').hidden = false;
   }
 
   function loadCharts(range, signal) {
@@ -396,6 +476,12 @@ export function mountClusterPage(root, nav, params) {
     figure.dataset.samples = String(samples);
   }
 
+  // Resolves to the workers by name (see `workersFrom`) once the summary has loaded.
+  let resolveWorkers;
+  const workersLoaded = new Promise((resolve, reject) => {
+    resolveWorkers = (promise) => promise.then(resolve, reject);
+  });
+
   Promise.all([
     getJson(`/api/v1/clusters/${encodeURIComponent(name)}`, { tenant }, pageController.signal),
     // Any sample of `up` within the query lookback (5 min) means the agents still scrape it.
@@ -406,6 +492,13 @@ export function mountClusterPage(root, nav, params) {
       live = detail.alive || up.data.result.length > 0;
       $('.status').textContent = '';
       renderSummary();
+      resolveWorkers(loadWorkers(pageController.signal));
+      workersLoaded.then(renderWorkers, (e) => {
+        if (e.name === 'AbortError') return;
+        $('.workers-error').textContent = e.message;
+        $('.workers-error').hidden = false;
+        $('.workers-panel').hidden = false;
+      });
       const startMs = Date.parse(params.get('start'));
       const endMs = Date.parse(params.get('end'));
       showRange(startMs < endMs ? { startMs, endMs } : { key: params.get('range') ?? '' });
@@ -438,15 +531,96 @@ async function queryRange(query, range, signal) {
   return body.data.result;
 }
 
+/** Where a record was written: its node and file (one log stream). */
+const logKey = (hit) => `${str(hit.node)}\u0000${str(hit.source)}`;
+
+/**
+ * The workers by name from their start-up lines (`hits`: "Start worker at:" then "Worker
+ * name:", in each log file) and their series' labels (`series`): `{ name, addresses, logs:
+ * Map(logKey → { node, source }), hosts: Set of series `node`s, starts: [{ ms, key }] }`.
+ */
+export function workersFrom(hits, series) {
+  const byName = new Map();
+  const worker = (name) => {
+    if (!byName.has(name)) byName.set(name, { name, addresses: new Set(), logs: new Map(), hosts: new Set(), starts: [] });
+    return byName.get(name);
+  };
+  const inOrder = [...hits].sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts) || Number(a.seq) - Number(b.seq));
+  // Per log file, the address of the start-up under way: its name line comes next.
+  const addressOf = new Map();
+  for (const hit of inOrder) {
+    const message = str(hit.message);
+    const key = logKey(hit);
+    const address = WORKER_ADDRESS_LINE.exec(message)?.[1];
+    if (address) addressOf.set(key, address);
+    const name = WORKER_NAME_LINE.exec(message)?.[1];
+    if (!name) continue;
+    const found = worker(name);
+    if (addressOf.has(key)) found.addresses.add(addressOf.get(key));
+    addressOf.delete(key);
+    found.logs.set(key, { node: str(hit.node), source: str(hit.source) });
+    found.starts.push({ ms: Date.parse(hit.ts), key });
+  }
+  for (const labels of series) {
+    if (!labels.worker) continue;
+    const found = worker(labels.worker);
+    if (labels.worker_addr) found.addresses.add(labels.worker_addr);
+    if (labels.node) found.hosts.add(labels.node);
+  }
+  return byName;
+}
+
+/**
+ * The name of the worker a nanny restarted with the line `hit`: the worker that next starts in
+ * the same log file (a nanny restarts the worker it runs), else the last one that started there.
+ */
+function restartedWorker(hit, known) {
+  const key = logKey(hit);
+  const ms = Date.parse(hit.ts);
+  let before = null;
+  let after = null;
+  for (const worker of known?.values() ?? []) {
+    for (const start of worker.starts) {
+      if (start.key !== key) continue;
+      if (start.ms >= ms && (after === null || start.ms < after.ms)) after = { ms: start.ms, name: worker.name };
+      if (start.ms < ms && (before === null || start.ms > before.ms)) before = { ms: start.ms, name: worker.name };
+    }
+  }
+  return (after ?? before)?.name ?? null;
+}
+
+/** The search query of a worker's logs: its own log files, and every line naming it or its addresses. */
+export function workerLogQuery(clusterQuery, worker) {
+  const phrase = (text) => `"${text.replace(/["\\]/g, '\\$&')}"`;
+  const own = [...worker.logs.values()].map(({ node, source }) => `(${fieldQuery('node', node)} AND ${fieldQuery('source', source)})`);
+  const mentions = [worker.name, ...worker.addresses].map(phrase);
+  return `${clusterQuery} AND (${[...own, ...mentions].join(' OR ')})`;
+}
+
+/** Metrics-view parameters charting `WORKER_METRIC` of `worker`: the last hour (of the cluster's life, once it is gone). */
+function workerMetricsParams(clusterMatch, worker, detail, live) {
+  const query = `${WORKER_METRIC}{${clusterMatch}, worker="${worker.name.replace(/["\\]/g, '\\$&')}"}`;
+  if (live) return { query, range: '1h' };
+  const endMs = Date.parse(detail.last_seen) + 1000;
+  return { query, start: new Date(endMs - HOUR_MS).toISOString(), end: new Date(endMs).toISOString() };
+}
+
 /** A search hit as a worker event `{ ms, kind, worker, detail }`, or null if it is none. */
-function workerEvent(hit) {
+function workerEvent(hit, known) {
   const message = str(hit.message);
   const found = EVENT_KINDS.find(({ phrase }) => message.toLowerCase().includes(phrase.toLowerCase()));
   if (!found) return null;
   const address = /\b(?:tcp|tls|ucx|inproc|wss?):\/\/[^\s,'">)]+/.exec(message)?.[0];
   const workerName = /\bname: ([^\s,'">)]+)/.exec(message)?.[1];
   const event = { ms: Date.parse(hit.ts), kind: found.kind, worker: workerName ?? address ?? str(hit.node), detail: address ?? '' };
-  if (found.kind === 'restarted') Object.assign(event, { worker: str(hit.node), detail: 'restarted by its nanny' });
+  if (found.kind === 'restarted') {
+    // The nanny's line names no worker: the worker's name comes from its own start-up lines.
+    const restarted = restartedWorker(hit, known);
+    Object.assign(event, {
+      worker: restarted ?? str(hit.node),
+      detail: restarted ? `restarted by its nanny on ${str(hit.node)}` : 'restarted by its nanny',
+    });
+  }
   return event;
 }
 

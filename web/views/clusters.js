@@ -15,7 +15,7 @@ const LIST_MARKUP = `
   <p>No cluster has sent anything yet.</p>
   <p>Run <code>afterglow-agent</code> beside each Dask scheduler and worker, with <code>collector</code>
     set to this collector's gRPC address (port 7701 unless configured) and <code>cluster</code> set to
-    the cluster's name. A cluster appears here with its first log line.</p>
+    the cluster's name. A cluster appears here with its first log line or metric sample.</p>
 </div>
 <div class="table-wrap" hidden>
   <table class="cluster-table">

@@ -1,5 +1,7 @@
 //! `GET /api/v1/clusters` and `GET /api/v1/clusters/{name}`: the Dask clusters of the caller's
 //! tenants, their nodes by role, record counts by level, and whether they are still sending.
+//! A cluster is every (cluster, node, role) that sent log records or metric samples: one that
+//! sends only metrics is listed too, its first and last seen taken from its samples.
 //!
 //! The rule a reader must not miss: a node is alive while it sends, by either path: its newest
 //! record's `ts` (the time written in the log line, not the time the collector received it) is
@@ -20,7 +22,7 @@ use crate::api::logs::format_ts;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::clusters::{ClusterActivity, NodeActivity, cluster_activity};
 use crate::promql::{self, QueryOptions, Value};
-use crate::series::select::TenantLabel;
+use crate::series::select::{SampleSender, SelectError, TenantLabel};
 
 /// A cluster (or node) is alive when its newest record is at most this old.
 pub const ALIVE_WINDOW: SignedDuration = SignedDuration::from_secs(5 * 60);
@@ -43,6 +45,8 @@ pub struct ClusterJson {
     /// Node names by role, e.g. `{"scheduler": ["scheduler-0"], "worker": ["node-1"]}`.
     nodes: BTreeMap<String, Vec<String>>,
     records_by_level: BTreeMap<String, u64>,
+    /// What it sent: `["logs"]`, `["metrics"]` or both.
+    sends: Vec<&'static str>,
 }
 
 /// The JSON answer of `/api/v1/clusters/{name}`: the summary plus one entry per node.
@@ -63,6 +67,8 @@ pub struct NodeJson {
     last_seen: String,
     alive: bool,
     records_by_level: BTreeMap<String, u64>,
+    /// What it sent: `["logs"]`, `["metrics"]` or both.
+    sends: Vec<&'static str>,
 }
 
 /// Query parameters of `/api/v1/clusters/{name}`.
@@ -83,10 +89,22 @@ fn is_alive(last_ts_micros: i64, now: Timestamp) -> bool {
 /// The (tenant, cluster, node) whose targets an agent scraped within `ALIVE_WINDOW` of `now`.
 type Scraped = HashSet<(String, String, String)>;
 
-/// What sends now, by records or by scrapes.
+/// What sends now, by records or by scrapes, and who sent metric samples at all.
 struct Liveness {
     now: Timestamp,
     scraped: Scraped,
+    sampled: Sampled,
+}
+
+/// The (tenant, cluster, node, role) with metric samples.
+type Sampled = HashSet<(String, String, String, String)>;
+
+/// What a node (or a cluster, when any of its nodes did) sent.
+fn sends(records: bool, samples: bool) -> Vec<&'static str> {
+    [(records, "logs"), (samples, "metrics")]
+        .into_iter()
+        .filter_map(|(sent, what)| sent.then_some(what))
+        .collect()
 }
 
 impl Liveness {
@@ -95,6 +113,15 @@ impl Liveness {
             || self
                 .scraped
                 .contains(&(tenant.to_owned(), cluster.to_owned(), node.node.clone()))
+    }
+
+    fn node_sampled(&self, tenant: &str, cluster: &str, node: &NodeActivity) -> bool {
+        self.sampled.contains(&(
+            tenant.to_owned(),
+            cluster.to_owned(),
+            node.node.clone(),
+            node.role.clone(),
+        ))
     }
 
     fn cluster(&self, cluster: &ClusterActivity) -> bool {
@@ -143,6 +170,91 @@ fn scraped_recently(
     Ok(scraped)
 }
 
+/// Who sent metric samples, per readable tenant, from the series store (block directories and
+/// the head: no sample is decoded).
+fn sample_senders(
+    state: &AppState,
+    tenants: &[String],
+) -> Result<Vec<(String, SampleSender)>, SelectError> {
+    let mut all = Vec::new();
+    for tenant in tenants {
+        let source = (state.series)(vec![tenant.clone()], TenantLabel::Omitted);
+        all.extend(
+            source
+                .sample_senders()?
+                .into_iter()
+                .map(|sender| (tenant.clone(), sender)),
+        );
+    }
+    Ok(all)
+}
+
+/// `clusters` (from records) with the (tenant, sender)s of metric samples added: a node or a
+/// cluster that sent samples only appears, and first and last seen cover samples too. Series
+/// without a `cluster` label belong to no cluster. Sorted as `cluster_activity` sorts.
+fn add_sample_senders(
+    clusters: Vec<ClusterActivity>,
+    senders: Vec<(String, SampleSender)>,
+) -> (Vec<ClusterActivity>, Sampled) {
+    let mut by_name: BTreeMap<(String, String), ClusterActivity> = clusters
+        .into_iter()
+        .map(|cluster| ((cluster.tenant.clone(), cluster.cluster.clone()), cluster))
+        .collect();
+    let mut sampled = Sampled::new();
+    for (tenant, sender) in senders {
+        if sender.cluster.is_empty() {
+            continue;
+        }
+        let first_ts_micros = sender.first_ms.saturating_mul(1000);
+        let last_ts_micros = sender.last_ms.saturating_mul(1000);
+        let cluster = by_name
+            .entry((tenant.clone(), sender.cluster.clone()))
+            .or_insert_with(|| ClusterActivity {
+                tenant: tenant.clone(),
+                cluster: sender.cluster.clone(),
+                first_ts_micros: i64::MAX,
+                last_ts_micros: i64::MIN,
+                records_by_level: BTreeMap::new(),
+                nodes: Vec::new(),
+            });
+        cluster.first_ts_micros = cluster.first_ts_micros.min(first_ts_micros);
+        cluster.last_ts_micros = cluster.last_ts_micros.max(last_ts_micros);
+        let at = match cluster
+            .nodes
+            .iter()
+            .position(|node| node.node == sender.node && node.role == sender.role)
+        {
+            Some(at) => at,
+            None => {
+                cluster.nodes.push(NodeActivity {
+                    node: sender.node.clone(),
+                    role: sender.role.clone(),
+                    first_ts_micros: i64::MAX,
+                    last_ts_micros: i64::MIN,
+                    records_by_level: BTreeMap::new(),
+                });
+                cluster.nodes.len() - 1
+            }
+        };
+        let node = &mut cluster.nodes[at];
+        node.first_ts_micros = node.first_ts_micros.min(first_ts_micros);
+        node.last_ts_micros = node.last_ts_micros.max(last_ts_micros);
+        sampled.insert((tenant, sender.cluster, sender.node, sender.role));
+    }
+    let mut clusters: Vec<ClusterActivity> = by_name.into_values().collect();
+    for cluster in &mut clusters {
+        cluster
+            .nodes
+            .sort_by(|a, b| (&a.role, &a.node).cmp(&(&b.role, &b.node)));
+    }
+    clusters.sort_by(|a, b| {
+        b.last_ts_micros
+            .cmp(&a.last_ts_micros)
+            .then_with(|| (&a.tenant, &a.cluster).cmp(&(&b.tenant, &b.cluster)))
+    });
+    (clusters, sampled)
+}
+
 impl ClusterJson {
     fn new(cluster: &ClusterActivity, liveness: &Liveness) -> ClusterJson {
         let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -160,6 +272,13 @@ impl ClusterJson {
             alive: liveness.cluster(cluster),
             nodes,
             records_by_level: cluster.records_by_level.clone(),
+            sends: sends(
+                !cluster.records_by_level.is_empty(),
+                cluster
+                    .nodes
+                    .iter()
+                    .any(|node| liveness.node_sampled(&cluster.tenant, &cluster.cluster, node)),
+            ),
         }
     }
 }
@@ -173,6 +292,10 @@ impl NodeJson {
             last_seen: format_ts(node.last_ts_micros),
             alive: liveness.node(&cluster.tenant, &cluster.cluster, node),
             records_by_level: node.records_by_level.clone(),
+            sends: sends(
+                !node.records_by_level.is_empty(),
+                liveness.node_sampled(&cluster.tenant, &cluster.cluster, node),
+            ),
         }
     }
 }
@@ -185,14 +308,27 @@ async fn load_clusters(
     let work_state = state.clone();
     within_budget(state, "cluster summary", move || {
         let state = work_state;
-        let clusters = cluster_activity(&state.store, &tenants)?;
+        let from_records = cluster_activity(&state.store, &tenants)?;
+        // A broken block must not hide every cluster: the clusters' records still show.
+        let senders = sample_senders(&state, &tenants).unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot tell which clusters sent metrics; listing clusters from their records only");
+            Vec::new()
+        });
+        let (clusters, sampled) = add_sample_senders(from_records, senders);
         let now = Timestamp::now();
         // Liveness from scrapes is a hint: without it, records alone decide.
         let scraped = scraped_recently(&state, &tenants, now).unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot tell which clusters are scraped; liveness from records only");
             Scraped::new()
         });
-        Ok((clusters, Liveness { now, scraped }))
+        Ok((
+            clusters,
+            Liveness {
+                now,
+                scraped,
+                sampled,
+            },
+        ))
     })
     .await
 }
@@ -432,10 +568,15 @@ mod tests {
         let now = Timestamp::now();
         let mut state = state_with_clusters(dir.path(), now).await;
         let up = |node: &str| -> Vec<(String, String)> {
-            [("__name__", "up"), ("cluster", "gone"), ("node", node)]
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect()
+            [
+                ("__name__", "up"),
+                ("cluster", "gone"),
+                ("node", node),
+                ("role", "worker"),
+            ]
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
         };
         let minute_ago = (now - SignedDuration::from_mins(1)).as_millisecond();
         let mut ours = MemorySource::default();
@@ -467,5 +608,112 @@ mod tests {
             })
             .collect();
         assert_eq!(alive, [("sched", false), ("w", true)]);
+    }
+
+    /// A cluster that sent metric samples only (an agent that scrapes and tails no file) is
+    /// listed with its nodes, first and last seen from its samples; a node that sent samples
+    /// only joins a cluster with records; another tenant's metrics-only cluster stays hidden.
+    /// A node whose newest sample is 20 minutes old and which is not scraped is gone.
+    #[tokio::test]
+    async fn a_cluster_that_sends_metrics_only_is_listed() {
+        use crate::promql::tests::MemorySource;
+        use crate::series::select::SeriesSource;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Timestamp::now();
+        let mut state = state_with_clusters(dir.path(), now).await;
+        let series = |name: &str, cluster: &str, node: &str, role: &str| -> Vec<(String, String)> {
+            [
+                ("__name__", name),
+                ("cluster", cluster),
+                ("node", node),
+                ("role", role),
+            ]
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+        };
+        let ms = |ago_mins: i64| (now - SignedDuration::from_mins(ago_mins)).as_millisecond();
+        let mut ours = MemorySource::default();
+        ours.add(
+            &series("up", "scraped-only", "sched-host", "scheduler"),
+            &[(ms(30), 1.0), (ms(1), 1.0)],
+        );
+        ours.add(
+            &series("dask_worker_tasks", "scraped-only", "10.0.0.7", "worker"),
+            &[(ms(40), 3.0), (ms(20), 4.0)],
+        );
+        ours.add(&series("up", "live", "10.0.0.9", "worker"), &[(ms(3), 1.0)]);
+        let mut theirs = MemorySource::default();
+        theirs.add(
+            &series("up", "their-metrics", "x", "scheduler"),
+            &[(ms(1), 1.0)],
+        );
+        let (ours, theirs): (Arc<dyn SeriesSource>, Arc<dyn SeriesSource>) =
+            (Arc::new(ours), Arc::new(theirs));
+        state.series = Arc::new(move |tenants: Vec<String>, _| {
+            if tenants == ["default"] {
+                Arc::clone(&ours)
+            } else {
+                Arc::clone(&theirs)
+            }
+        });
+        let (status, list) = get(&state, "/api/v1/clusters").await;
+        assert_eq!(status, StatusCode::OK);
+        let names: Vec<&str> = list["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .map(|cluster| cluster["name"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            names,
+            ["live", "scraped-only", "gone"],
+            "newest first, no other tenant's cluster"
+        );
+        let scraped_only = &list["clusters"][1];
+        assert_eq!(
+            scraped_only["nodes"],
+            serde_json::json!({"scheduler": ["sched-host"], "worker": ["10.0.0.7"]})
+        );
+        assert_eq!(scraped_only["first_seen"], format_ts(ms(40) * 1000));
+        assert_eq!(scraped_only["last_seen"], format_ts(ms(1) * 1000));
+        assert_eq!(scraped_only["alive"], true, "scraped a minute ago");
+        assert_eq!(scraped_only["records_by_level"], serde_json::json!({}));
+        assert_eq!(scraped_only["sends"], serde_json::json!(["metrics"]));
+        let live = &list["clusters"][0];
+        assert_eq!(live["sends"], serde_json::json!(["logs", "metrics"]));
+        assert_eq!(
+            live["nodes"]["worker"],
+            serde_json::json!(["10.0.0.9", "node-1", "node-2"])
+        );
+        assert_eq!(list["clusters"][2]["sends"], serde_json::json!(["logs"]));
+
+        let (status, detail) = get(&state, "/api/v1/clusters/scraped-only").await;
+        assert_eq!(status, StatusCode::OK);
+        let nodes: Vec<(&str, &str, bool, &serde_json::Value)> = detail["node_detail"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| {
+                (
+                    node["node"].as_str().unwrap_or_default(),
+                    node["last_seen"].as_str().unwrap_or_default(),
+                    node["alive"].as_bool().unwrap_or_default(),
+                    &node["sends"],
+                )
+            })
+            .collect();
+        let (sched_last, worker_last) = (format_ts(ms(1) * 1000), format_ts(ms(20) * 1000));
+        let metrics = serde_json::json!(["metrics"]);
+        assert_eq!(
+            nodes,
+            [
+                ("sched-host", sched_last.as_str(), true, &metrics),
+                ("10.0.0.7", worker_last.as_str(), false, &metrics),
+            ]
+        );
+        let (status, _) = get(&state, "/api/v1/clusters/their-metrics").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's");
     }
 }

@@ -170,6 +170,11 @@ impl SeriesIndex {
         self.labels.len()
     }
 
+    /// The labels of series `id`, when known.
+    pub(crate) fn labels_of(&self, id: u32) -> Option<&Arc<Labels>> {
+        self.labels.get(id as usize)
+    }
+
     /// Every series: (id, labels).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Arc<Labels>)> {
         (0..).zip(self.labels.iter())

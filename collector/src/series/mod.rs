@@ -7,8 +7,8 @@
 //!
 //! Files: `store` (the API), `partition` (one tenant-day), `index` (labels → id file),
 //! `block` (the block format), `column_cache` (decoded columns kept between queries),
-//! `compaction` (merging blocks), `source` (queries), `labels`
-//! (naming rules), `select` (the contract with the query engine).
+//! `compaction` (merging blocks), `source` (queries), `senders` (who sent samples, and when),
+//! `labels` (naming rules), `select` (the contract with the query engine).
 
 mod block;
 mod column_cache;
@@ -18,6 +18,7 @@ mod index;
 pub(crate) mod labels;
 mod partition;
 pub mod select;
+mod senders;
 mod source;
 mod store;
 

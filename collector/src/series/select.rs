@@ -159,6 +159,18 @@ impl PartialEq for Samples {
     }
 }
 
+/// The series with one (cluster, node, role): when their first and last samples were taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleSender {
+    /// The `cluster` label, `""` without one (as for `node` and `role`).
+    pub cluster: String,
+    pub node: String,
+    pub role: String,
+    /// Unix ms.
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
 /// Why a selection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
@@ -208,6 +220,43 @@ pub trait SeriesSource: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<Labels>, SelectError>;
+
+    /// Per (cluster, node, role) of every series, the first and last sample time, sorted by
+    /// (cluster, node, role). This default reads every sample; a source that reads from disk
+    /// answers from what it knows without decoding samples.
+    fn sample_senders(&self) -> Result<Vec<SampleSender>, SelectError> {
+        let mut senders: std::collections::BTreeMap<(String, String, String), (i64, i64)> =
+            std::collections::BTreeMap::new();
+        for series in self.select(&[], i64::MIN, i64::MAX)? {
+            let (Some(first), Some(last)) = (series.samples.first(), series.samples.last()) else {
+                continue;
+            };
+            let value = |name: &str| {
+                series
+                    .labels
+                    .iter()
+                    .find(|(label, _)| label == name)
+                    .map_or_else(String::new, |(_, value)| value.clone())
+            };
+            let times = senders
+                .entry((value("cluster"), value("node"), value("role")))
+                .or_insert((i64::MAX, i64::MIN));
+            times.0 = times.0.min(first.0);
+            times.1 = times.1.max(last.0);
+        }
+        Ok(senders
+            .into_iter()
+            .map(
+                |((cluster, node, role), (first_ms, last_ms))| SampleSender {
+                    cluster,
+                    node,
+                    role,
+                    first_ms,
+                    last_ms,
+                },
+            )
+            .collect())
+    }
 
     /// Sorted, unique label names of those series.
     fn label_names(

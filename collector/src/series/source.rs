@@ -21,7 +21,8 @@ use crate::series::error::SeriesError;
 use crate::series::index::INDEX_FILE;
 use crate::series::partition::{Partition, open_block};
 use crate::series::select::{
-    Labels, Matcher, Samples, SelectError, SeriesSamples, SeriesSource, TENANT_LABEL, TenantLabel,
+    Labels, Matcher, SampleSender, Samples, SelectError, SeriesSamples, SeriesSource, TENANT_LABEL,
+    TenantLabel,
 };
 use crate::series::store::SeriesStore;
 
@@ -413,6 +414,10 @@ impl SeriesSource for TenantSource {
                 samples: join(pieces),
             })
             .collect())
+    }
+
+    fn sample_senders(&self) -> Result<Vec<SampleSender>, SelectError> {
+        self.store.sample_senders(&self.tenants).map_err(storage)
     }
 
     fn series(

@@ -22,6 +22,7 @@ use crate::series::partition::{
     DAY_MS, Partition, PartitionKey, PartitionState, day_of, parse_day_name,
 };
 use crate::series::select::{Labels, SeriesSource, TenantLabel};
+use crate::series::senders::SenderCache;
 use crate::series::source::TenantSource;
 
 /// Series index bytes (as files) of finished partitions kept in memory between queries
@@ -91,6 +92,8 @@ pub struct SeriesStore {
     pub(crate) index_cache: IndexCache,
     /// Decoded columns of blocks, kept between queries.
     pub(crate) column_cache: ColumnCache,
+    /// Who sent samples, per partition, from its blocks' directories.
+    pub(crate) sender_cache: SenderCache,
 }
 
 /// Tells whether `tenant` can name a directory.
@@ -235,6 +238,7 @@ impl SeriesStore {
             maintenance: Mutex::new(()),
             index_cache: IndexCache::new(INDEX_CACHE_BYTES),
             column_cache: ColumnCache::new(COLUMN_CACHE_BYTES),
+            sender_cache: SenderCache::default(),
         })
     }
 
@@ -631,6 +635,7 @@ impl SeriesStore {
         drop(partitions);
         self.column_cache.forget_under(&partition.dir);
         self.index_cache.forget(&partition.dir.join(INDEX_FILE));
+        self.sender_cache.forget(key);
         Ok(aside.map_or(Detach::NothingOnDisk, Detach::MovedAside))
     }
 

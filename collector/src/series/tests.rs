@@ -795,3 +795,112 @@ fn a_query_over_many_series_decodes_them_on_every_core_and_reads_each_sample_onc
     }
     Ok(())
 }
+
+/// The first and last sample per (cluster, node, role) come from block directories and the
+/// head, agree with reading every sample, leave other tenants out, and a partition's blocks
+/// are read again only when a seal or merge changed them.
+#[test]
+fn sample_senders_come_from_directories_and_the_head_without_decoding() -> anyhow::Result<()> {
+    use crate::series::select::{SampleSender, SeriesSource};
+
+    /// Reads every sample: the trait's default answer, to compare with.
+    struct EverySample(Arc<dyn SeriesSource>);
+    impl SeriesSource for EverySample {
+        fn select(
+            &self,
+            matchers: &[Matcher],
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<Vec<SeriesSamples>, crate::series::select::SelectError> {
+            self.0.select(matchers, start_ms, end_ms)
+        }
+        fn series(
+            &self,
+            matcher_sets: &[Vec<Matcher>],
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<Vec<Labels>, crate::series::select::SelectError> {
+            self.0.series(matcher_sets, start_ms, end_ms)
+        }
+    }
+
+    let dir = tempfile::tempdir()?;
+    let store = open(dir.path())?;
+    let t = DAY_START_MS + HOUR_MS;
+    let worker = [("cluster", "m"), ("node", "10.0.0.7"), ("role", "worker")];
+    let scheduler = [("cluster", "m"), ("node", "sched"), ("role", "scheduler")];
+    store.append(
+        "a",
+        &batch(&[
+            ("up", &worker, &[(t, 1.0), (t + 15_000, 1.0)]),
+            ("up", &scheduler, &[(t + 5_000, 1.0)]),
+        ]),
+    );
+    store.append(
+        "b",
+        &batch(&[("up", &[("cluster", "theirs")], &[(t, 1.0)])]),
+    );
+    store.seal()?;
+    // The next day's head, and a second series of the worker in today's head.
+    store.append(
+        "a",
+        &batch(&[
+            ("up", &worker, &[(t + 30_000, 1.0), (t + 24 * HOUR_MS, 1.0)]),
+            ("dask_tasks", &worker, &[(t - 60_000, 2.0)]),
+        ]),
+    );
+    let senders = store.sample_senders(&["a".to_owned()])?;
+    let expected = vec![
+        SampleSender {
+            cluster: "m".to_owned(),
+            node: "10.0.0.7".to_owned(),
+            role: "worker".to_owned(),
+            first_ms: t - 60_000,
+            last_ms: t + 24 * HOUR_MS,
+        },
+        SampleSender {
+            cluster: "m".to_owned(),
+            node: "sched".to_owned(),
+            role: "scheduler".to_owned(),
+            first_ms: t + 5_000,
+            last_ms: t + 5_000,
+        },
+    ];
+    assert_eq!(senders, expected);
+    let source = store.source(vec!["a".to_owned()]);
+    assert_eq!(source.sample_senders()?, expected);
+    assert_eq!(
+        EverySample(Arc::clone(&source)).sample_senders()?,
+        expected,
+        "the same as reading every sample"
+    );
+    let read = store.sender_cache.summarized();
+    assert_eq!(store.sample_senders(&["a".to_owned()])?, expected);
+    assert_eq!(
+        store.sender_cache.summarized(),
+        read,
+        "nothing sealed since"
+    );
+    store.seal()?;
+    assert_eq!(store.sample_senders(&["a".to_owned()])?, expected);
+    assert!(
+        store.sender_cache.summarized() > read,
+        "new blocks are read"
+    );
+    assert_eq!(
+        store.sample_senders(&["b".to_owned()])?,
+        vec![SampleSender {
+            cluster: "theirs".to_owned(),
+            node: String::new(),
+            role: String::new(),
+            first_ms: t,
+            last_ms: t,
+        }]
+    );
+    // A finished partition: its index comes from its file.
+    drop(source);
+    drop(store);
+    let store = open(dir.path())?;
+    assert_eq!(store.sample_senders(&["a".to_owned()])?, expected);
+    Ok(())
+}

@@ -147,6 +147,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
         "# TYPE isolation_metric gauge\nisolation_metric{team_label=\"a\"} 1\nisolation_metric{team_label=\"claimed\",tenant=\"team-b\"} 1\n",
     )?;
     let page_b = page("# TYPE isolation_metric gauge\nisolation_metric{team_label=\"b\"} 1\n")?;
+    let page_b_metrics_only = page("# TYPE metrics_only_marker gauge\nmetrics_only_marker 1\n")?;
     let (log_a, log_b, log_claim) = (
         dir.path().join("a.log"),
         dir.path().join("b.log"),
@@ -183,6 +184,16 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             &log_claim,
             None,
         )?,
+        // Team b's cluster that sends metrics only: no log file.
+        Agent::start(
+            dir.path(),
+            "b-metrics-node",
+            &format!(
+                "collector = {:?}\ncluster = \"metrics-b\"\nnode = \"b-metrics-node\"\ntoken = {ingest_b:?}\n[[metrics]]\nurl = {:?}\nrole = \"scheduler\"\ninterval = \"1s\"\n",
+                collector.grpc_url,
+                page_b_metrics_only.url("/metrics")
+            ),
+        )?,
     ];
     let everything = set(&["alpha", "bravo", "claimed"]);
     let every_label = set(&["a", "b", "claimed"]);
@@ -203,6 +214,23 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             Ok(())
         } else {
             Err((words, labels))
+        })
+    })?;
+    wait_for("team b's metrics-only cluster listed", || {
+        let (_, body) = get(&collector, Some(&admin), "/api/v1/clusters")?;
+        let names: Vec<String> = json(&body)?["clusters"]
+            .as_array()
+            .map(|clusters| {
+                clusters
+                    .iter()
+                    .filter_map(|cluster| cluster["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(if names.iter().any(|name| name == "metrics-b") {
+            Ok(())
+        } else {
+            Err(names)
         })
     })?;
 
@@ -233,7 +261,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             refused: None,
             words: set(&["bravo"]),
             team_labels: set(&["b"]),
-            clusters: [pair("team-b", "etl-b")].into(),
+            clusters: [pair("team-b", "etl-b"), pair("team-b", "metrics-b")].into(),
         },
         Caller {
             label: "reader of team-a and team-b",
@@ -245,6 +273,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
                 pair("team-a", "etl-a"),
                 pair("team-a", "etl-b"),
                 pair("team-b", "etl-b"),
+                pair("team-b", "metrics-b"),
             ]
             .into(),
         },
@@ -258,6 +287,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
                 pair("team-a", "etl-a"),
                 pair("team-a", "etl-b"),
                 pair("team-b", "etl-b"),
+                pair("team-b", "metrics-b"),
             ]
             .into(),
         },
@@ -394,6 +424,14 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             })
             .collect();
         assert_eq!(clusters, caller.clusters, "{who}: clusters");
+        // Team b's metrics-only cluster: its page is team b's readers' alone.
+        let (status, body) = get(&collector, token, "/api/v1/clusters/metrics-b")?;
+        let sees_metrics_b = caller.clusters.contains(&pair("team-b", "metrics-b"));
+        assert_eq!(
+            status,
+            if sees_metrics_b { 200 } else { 404 },
+            "{who}: metrics-only cluster: {body}"
+        );
 
         // `etl-b` is a cluster of both tenants: each caller sees the nodes of its own only,
         // and the other tenant's `etl-b` is not found.

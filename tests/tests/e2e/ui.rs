@@ -16,12 +16,12 @@ use serde_json::Value;
 
 /// The cluster every spec sees, alive while this value is.
 struct FixtureCluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     collector: Collector,
     /// A log file that `node-b`'s agent tails: a line appended there arrives as a record.
     tail_file: PathBuf,
-    _agents: Vec<Agent>,
-    _pages: Vec<MetricsServer>,
+    agents: Vec<Agent>,
+    pages: Vec<MetricsServer>,
 }
 
 /// Starts the collector and the agents, and waits until every log record is searchable and
@@ -84,10 +84,10 @@ fn fixture_cluster() -> Result<FixtureCluster> {
     })?;
     Ok(FixtureCluster {
         tail_file: dir.path().join("node-b").join("worker-2.log"),
-        _dir: dir,
+        dir,
         collector,
-        _agents: agents,
-        _pages: pages,
+        agents,
+        pages,
     })
 }
 
@@ -261,9 +261,97 @@ fn search_view_in_chromium() -> Result<()> {
     run_spec("search.spec.mjs")
 }
 
+/// The real identity document of the fixture scheduler, listing only `worker-1` (at its real
+/// address, `tcp://127.0.0.1:42737`, as its log says) with its dashboard on `dashboard_port`.
+fn identity_with_worker_1(dashboard_port: u16) -> Result<String> {
+    let mut identity: Value = serde_json::from_str(&fixture("http/scheduler-identity-idle.json"))?;
+    let workers = identity["workers"]
+        .as_object_mut()
+        .context("identity lists workers")?;
+    workers.retain(|address, _| address == "tcp://127.0.0.1:42737");
+    let worker_1 = workers
+        .get_mut("tcp://127.0.0.1:42737")
+        .context("worker-1 in the identity document")?;
+    ensure!(worker_1["name"] == "worker-1", "{worker_1}");
+    worker_1["services"]["dashboard"] = Value::from(dashboard_port);
+    Ok(identity.to_string())
+}
+
+/// The fixture cluster, plus what the Clusters view shows beyond its logs: an agent on
+/// `scheduler-0` that discovers `ui`'s worker `worker-1` through the scheduler's dashboard
+/// (its series carry `worker` and `worker_addr`, and `node` = the worker's host), and an agent
+/// that tails no file and only scrapes a page, for cluster `scrape-only`.
+fn clusters_fixture() -> Result<FixtureCluster> {
+    let mut cluster = fixture_cluster()?;
+    let worker_page = fixture("metrics/worker-1-metrics-t2-load.prom");
+    let worker_server = MetricsServer::start(Arc::new(move |path, _| {
+        (path == "/metrics").then(|| worker_page.clone())
+    }))?;
+    let identity = identity_with_worker_1(worker_server.port)?;
+    let scheduler_page = fixture("metrics/scheduler-metrics-t2-load.prom");
+    let dashboard = MetricsServer::start(Arc::new(move |path, _| match path {
+        "/json/identity.json" => Some(identity.clone()),
+        "/metrics" => Some(scheduler_page.clone()),
+        _ => None,
+    }))?;
+    let only_page = fixture("metrics/scheduler-metrics-t1-idle.prom");
+    let scrape_only_page = MetricsServer::start(Arc::new(move |path, _| {
+        (path == "/metrics").then(|| only_page.clone())
+    }))?;
+    let grpc = cluster.collector.grpc_url.clone();
+    cluster.agents.push(Agent::start(
+        cluster.dir.path(),
+        "discovery",
+        &format!(
+            "collector = \"{grpc}\"\ncluster = \"ui\"\nnode = \"scheduler-0\"\n\
+             [dask]\nscheduler = \"{}\"\npoll_interval = \"1s\"\ninterval = \"1s\"\n",
+            dashboard.url("")
+        ),
+    )?);
+    cluster.agents.push(Agent::start(
+        cluster.dir.path(),
+        "metrics-host",
+        &format!(
+            "collector = \"{grpc}\"\ncluster = \"scrape-only\"\nnode = \"metrics-host\"\n\
+             [[metrics]]\nurl = \"{}\"\nrole = \"scheduler\"\ninterval = \"1s\"\n",
+            scrape_only_page.url("/metrics")
+        ),
+    )?);
+    cluster
+        .pages
+        .extend([worker_server, dashboard, scrape_only_page]);
+    let api = cluster.collector.http_url.clone();
+    wait_for("worker-1 discovered and scraped", || {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
+        let up = instant_query(&api, "up{cluster=\"ui\", worker=\"worker-1\"}", now)?;
+        let found = up["result"].as_array().map_or(0, Vec::len);
+        Ok(if found == 1 { Ok(()) } else { Err(up) })
+    })?;
+    // The cluster that sends metrics only is in the API before the view is asked for it.
+    let (status, body) = cluster
+        .collector
+        .get_as(None, "/api/v1/clusters/scrape-only")?;
+    assert_eq!(status, 200, "{body}");
+    let detail: Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        detail["nodes"],
+        serde_json::json!({"scheduler": ["metrics-host"]})
+    );
+    assert_eq!(detail["sends"], serde_json::json!(["metrics"]));
+    assert_eq!(detail["records_by_level"], serde_json::json!({}));
+    assert_eq!(detail["alive"], true, "{detail}");
+    Ok(cluster)
+}
+
 #[test]
 fn clusters_view_in_chromium() -> Result<()> {
-    run_spec("clusters.spec.mjs")
+    let cluster = clusters_fixture()?;
+    run_spec_against(
+        "clusters.spec.mjs",
+        &cluster.collector,
+        &cluster.tail_file,
+        &[],
+    )
 }
 
 #[test]
