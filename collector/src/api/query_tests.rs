@@ -146,6 +146,8 @@ async fn keyword_wildcards_match_raw_prefixes() {
         ("role:sched*", vec![4, 5]),
         // Quoted, a `*` is part of the value: no logger has one.
         ("logger:\"distributed.worker*\"", vec![]),
+        // Every record has a message: `message:*` is everything, as `*` is.
+        ("message:*", vec![0, 1, 2, 3, 4, 5, 6]),
         // In the message, a `*` ends a word.
         ("unrespons*", vec![2]),
         ("Unmanaged mem*", vec![3]),
