@@ -1,7 +1,7 @@
 //! The log index: partitions on disk and the few kept open, the writer thread that fills them,
-//! reading records back, the query language's tenants, fields, addresses and bounds, search with its facet
-//! counts, record context, histograms, the page walk of exports, cluster summaries, and the
-//! live tail of what is added.
+//! reading records back, the query language's tenants, fields, addresses and bounds, search
+//! with its facet counts, record context, histograms, the page walk of exports, cluster
+//! summaries, and the live tail of what is added.
 
 pub mod clusters;
 pub mod context;
