@@ -20,12 +20,17 @@ export function viewOf(search) {
   return Object.hasOwn(VIEWS, name ?? '') ? name : 'search';
 }
 
-/** `?view=…&…` for a view and its parameters (search, the default, is left out). */
+/**
+ * `?view=…&…` for a view and its parameters (search, the default, is left out); an array
+ * value repeats its parameter.
+ */
 export function viewUrl(view, params = {}) {
   const sp = new URLSearchParams();
   if (view !== 'search') sp.set('view', view);
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== '') sp.set(key, String(value));
+    for (const one of Array.isArray(value) ? value : [value]) {
+      if (one !== undefined && one !== null && one !== '') sp.append(key, String(one));
+    }
   }
   const query = sp.toString();
   return query ? `?${query}` : location.pathname;

@@ -89,13 +89,15 @@ async function jsonBody(res) {
 }
 
 /**
- * GET `path?params` as JSON. Throws ApiError with a readable message; AbortError passes
- * through (and is thrown after a 401, see `refusal`).
+ * GET `path?params` as JSON (an array value repeats its parameter). Throws ApiError with a
+ * readable message; AbortError passes through (and is thrown after a 401, see `refusal`).
  */
 export async function getJson(path, params = {}, signal = undefined) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== '') query.set(key, String(value));
+    for (const one of Array.isArray(value) ? value : [value]) {
+      if (one !== undefined && one !== null && one !== '') query.append(key, String(one));
+    }
   }
   const url = query.toString() ? `${path}?${query}` : path;
   let res;

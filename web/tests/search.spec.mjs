@@ -174,7 +174,7 @@ test('a facet value narrows the search on click and is excluded on shift-click',
   await settled();
   assert.equal(await loaded(), count);
   assert.deepEqual([...new Set(await drawn('node'))], ['node-a']);
-  assert.equal(urlParam('filter'), 'node:"node-a"');
+  assert.equal(urlParam('filter'), 'node:node-a');
   assert.equal(urlParam('q'), '*', 'the query box keeps what was typed');
   await page.waitForSelector(`${nodeA}.is-included`);
 
@@ -183,7 +183,8 @@ test('a facet value narrows the search on click and is excluded on shift-click',
   const levels = await drawn('level');
   assert.ok(levels.length > 0 && !levels.includes('INFO'), levels.join());
   assert.deepEqual([...new Set(await drawn('node'))], ['node-a']);
-  assert.equal(urlParam('filter'), 'node:"node-a" -level:"INFO"');
+  assert.equal(urlParam('filter'), 'node:node-a');
+  assert.equal(urlParam('exclude'), 'level:INFO');
   await page.waitForSelector('#facet-fields .facet-row[data-field="level"][data-value="INFO"].is-excluded');
   assert.deepEqual(await page.$$eval('#active-filters .filter-chip', (chips) => chips.map((chip) => chip.textContent)),
     ['node: node-a ✕', 'not level: INFO ✕']);
@@ -192,7 +193,55 @@ test('a facet value narrows the search on click and is excluded on shift-click',
   // A chip removes its filter.
   await page.click('#active-filters .filter-chip.is-excluded');
   await settled();
-  assert.equal(urlParam('filter'), 'node:"node-a"');
+  assert.equal(urlParam('filter'), 'node:node-a');
+  assert.equal(urlParam('exclude'), null);
+  await page.click('#active-filters .filter-chip');
+  await settled();
+  assert.equal(urlParam('filter'), null);
+});
+
+/** Per value of `field`, its count in the facet panel. */
+async function facetCounts(field) {
+  return page.$$eval(`#facet-fields .facet-row[data-field="${field}"]`, (rows) => Object.fromEntries(rows.map((row) =>
+    [row.dataset.value, Number(row.querySelector('.facet-count').textContent.replace(/,/g, ''))])));
+}
+
+test('a kept facet value leaves the other values and their counts in view', async () => {
+  await page.goto(`${baseUrl}/?q=*`);
+  await page.waitForSelector('#facet-fields .facet-row[data-field="node"]');
+  await settled();
+  const nodes = await facetCounts('node');
+  assert.deepEqual(Object.keys(nodes).sort(), ['node-a', 'node-b', 'scheduler-0']);
+  await page.click('#facet-fields .facet-row[data-field="node"][data-value="node-b"] .facet-value');
+  await settled();
+  await page.waitForSelector('#facet-fields .facet-row[data-field="node"][data-value="node-b"].is-included');
+  assert.deepEqual([...new Set(await drawn('node'))], ['node-b']);
+  // The node facet is counted without its own filter: switching nodes shows what it would give.
+  assert.deepEqual(await facetCounts('node'), nodes);
+  // The other facets follow the filter: node-b's levels add up to node-b's count.
+  const levels = await facetCounts('level');
+  assert.equal(Object.values(levels).reduce((sum, count) => sum + count, 0), nodes['node-b'], JSON.stringify(levels));
+  assert.equal(urlParam('filter'), 'node:node-b');
+  assert.equal(urlParam('q'), '*');
+  await screenshot(page, 'search-facet-kept');
+
+  // The page URL is the state: opened afresh, it shows the same filter and counts.
+  await page.goto(page.url());
+  await page.waitForSelector('#facet-fields .facet-row[data-field="node"][data-value="node-b"].is-included');
+  await settled();
+  assert.deepEqual(await facetCounts('node'), nodes);
+  assert.deepEqual(await facetCounts('level'), levels);
+  assert.deepEqual(await page.$$eval('#active-filters .filter-chip', (chips) => chips.map((chip) => chip.textContent)),
+    ['node: node-b ✕']);
+
+  // Another node is one click away; keeping both adds them up.
+  await page.click('#facet-fields .facet-row[data-field="node"][data-value="scheduler-0"] .facet-value');
+  await settled();
+  assert.deepEqual(new URL(page.url()).searchParams.getAll('filter'), ['node:node-b', 'node:scheduler-0']);
+  assert.match(await page.textContent('#count'), new RegExp(`(^| of )${(nodes['node-b'] + nodes['scheduler-0']).toLocaleString('en-US')} hits`));
+  assert.deepEqual(await facetCounts('node'), nodes);
+  await page.click('#active-filters .filter-chip');
+  await settled();
   await page.click('#active-filters .filter-chip');
   await settled();
   assert.equal(urlParam('filter'), null);

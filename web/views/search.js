@@ -12,8 +12,8 @@ import { histogramPanel } from './search/histogram.js';
 import { renderContext, renderHit } from './search/hits.js';
 import { aroundRange, rangeFromMs, rangePicker, rangeText } from './search/range.js';
 import {
-  FACET_FIELDS, effectiveQuery, hitKey, locationParams, normalizeState, parseHitKey, stateFromLocation,
-  toggleFilter,
+  FACET_FIELDS, effectiveQuery, filterParams, hitKey, locationParams, normalizeState, parseHitKey,
+  stateFromLocation, toggleFilter,
 } from './search/state.js';
 import { followTail } from './search/tail.js';
 import { VirtualList } from './search/virtual-list.js';
@@ -211,6 +211,11 @@ export function mount(root, nav) {
     ui.error.hidden = !message;
   }
 
+  /** What the API matches: the typed query (`*` when empty) and the facet filters. */
+  function matchingParams() {
+    return { q: view.q || '*', ...filterParams(view.filters) };
+  }
+
   /** Shows `next` (form and URL) and searches it. */
   function search(next) {
     view = normalizeState(next);
@@ -229,14 +234,15 @@ export function mount(root, nav) {
     showError('');
     list.setItems(run.rows, { reset: true });
     renderSummary();
-    const query = effectiveQuery(view.q, view.filters);
+    const matching = matchingParams();
     // The chart's height moves the list: draw the rows that then come into view.
-    histogram.load(query, view, controller.signal).then(() => list.update());
+    histogram.load(matching, view, controller.signal).then(() => list.update());
     if (live && view.end) stopLive();
     else if (live) startLive();
     try {
+      // Each facet comes counted without its own field's filters: the other values stay in view.
       const body = await getJson(SEARCH_PATH, {
-        q: query, start: view.start, end: view.end, order: view.order, limit: PAGE_SIZE,
+        ...matching, start: view.start, end: view.end, order: view.order, limit: PAGE_SIZE,
         count: 'true', facets: FACET_FIELDS.join(','),
       }, controller.signal);
       if (gen !== run.gen) return;
@@ -266,7 +272,7 @@ export function mount(root, nav) {
     renderSummary();
     try {
       const body = await getJson(SEARCH_PATH, {
-        q: effectiveQuery(view.q, view.filters), start: view.start, end: view.end, order: view.order,
+        ...matchingParams(), start: view.start, end: view.end, order: view.order,
         limit: Math.min(PAGE_SIZE, MAX_ROWS - run.rows.length), cursor: run.cursor,
       }, controller.signal);
       if (gen !== run.gen) return;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::access::Reader;
-use crate::api::logs::{HitJson, SearchParams, search_request};
+use crate::api::logs::{FilterParams, HitJson, SearchParams, search_request};
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::export::SearchPages;
 use crate::index::search::Hit;
@@ -25,15 +25,17 @@ const EXPORT_PAGE_HITS: usize = 1000;
 /// Encoded pages waiting for the client, beyond the one being encoded.
 const PAGES_IN_FLIGHT: usize = 2;
 
-/// `GET /api/v1/logs/export?q=&start=&end=&order=&cursor=`: search's parameters; `limit` has
-/// no effect, everything matching is exported, oldest first unless `order=desc`.
+/// `GET /api/v1/logs/export?q=&start=&end=&order=&cursor=&filter=&exclude=`: search's
+/// parameters; `limit` has no effect, everything matching is exported, oldest first unless
+/// `order=desc`.
 pub async fn export(
     State(state): State<AppState>,
     reader: Reader,
+    FilterParams(filters): FilterParams,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let with_tenant = reader.spans_tenants();
-    let mut request = search_request(reader, params, Timestamp::now())?;
+    let mut request = search_request(reader, params, filters, Timestamp::now())?;
     request.limit = EXPORT_PAGE_HITS;
     let store = state.store.clone();
     let (mut pages, first_page) = within_budget(&state, "export", move || {

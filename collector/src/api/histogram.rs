@@ -10,9 +10,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::api::access::Reader;
+use crate::api::logs::FilterParams;
 use crate::api::time::time_param;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::histogram::{self, HistogramRequest, MAX_BUCKETS, automatic_step, bucket_count};
+use crate::index::query::FieldFilter;
 
 /// At most this many buckets when neither `step` nor `buckets` is given.
 const DEFAULT_BUCKETS: usize = 60;
@@ -44,9 +46,10 @@ pub struct BucketJson {
     total: u64,
 }
 
-/// `GET /api/v1/logs/histogram?q=&start=&end=&step=5m` or `&buckets=60`
+/// `GET /api/v1/logs/histogram?q=&start=&end=&step=5m` or `&buckets=60`, and search's
+/// `filter=` and `exclude=`
 ///
-/// Counts the records of the caller's tenants matching `q` (search's syntax) in
+/// Counts the records of the caller's tenants matching `q` (search's syntax) and the filters in
 /// `[start, end)`, per bucket and level. As in Loki's `query_range`, `end` defaults to now and
 /// `start` to one hour before `end`; times take the forms search takes. `step` (`30s`, `5m`,
 /// `1h`, `1d`; a bare number is seconds) fixes the bucket width; without it the smallest of
@@ -58,9 +61,10 @@ pub struct BucketJson {
 pub async fn histogram(
     State(state): State<AppState>,
     reader: Reader,
+    FilterParams(filters): FilterParams,
     Query(params): Query<HistogramParams>,
 ) -> Result<Json<HistogramResponse>, ApiError> {
-    let request = histogram_request(reader, params, Timestamp::now())?;
+    let request = histogram_request(reader, params, filters, Timestamp::now())?;
     let store = state.store.clone();
     let found = within_budget(&state, "histogram", move || {
         histogram::histogram(&store, &request)
@@ -90,6 +94,7 @@ pub async fn histogram(
 fn histogram_request(
     reader: Reader,
     params: HistogramParams,
+    filters: Vec<FieldFilter>,
     now: Timestamp,
 ) -> Result<HistogramRequest, ApiError> {
     let time = |name: &str, value: Option<String>| time_param(name, value, now);
@@ -139,6 +144,7 @@ fn histogram_request(
     Ok(HistogramRequest {
         tenants: reader.tenants,
         query: params.q.unwrap_or_default(),
+        filters,
         start,
         end,
         step,

@@ -1,10 +1,13 @@
 //! `GET /api/v1/logs/search`: log search over the caller's tenants, a page of hits with its
-//! cursor, and on request the exact count and facet counts of the whole query.
+//! cursor, and on request the exact count and facet counts of the whole query. Facet filters
+//! come as their own repeated parameters (`filter=node:a`, `exclude=level:INFO`), not in `q`,
+//! so that each facet can be counted without its own filter (`index::facets`).
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +15,7 @@ use crate::api::access::Reader;
 use crate::api::time::time_param;
 use crate::api::{ApiError, AppState, within_budget};
 use crate::index::facets::{self, FacetRequest};
+use crate::index::query::FieldFilter;
 use crate::index::search::{self, Hit, MAX_LIMIT, SearchRequest, SortKey, SortOrder};
 
 /// Hits per page when `limit` is not given.
@@ -28,6 +32,42 @@ pub struct SearchParams {
     cursor: Option<String>,
     facets: Option<String>,
     count: Option<String>,
+}
+
+/// The most `filter` and `exclude` parameters one request may have: each filtered field costs
+/// the facet counts one more pass, and a person keeps a handful.
+pub const MAX_FILTERS: usize = 64;
+
+/// The facet filters of a request: every `filter=field:value` and `exclude=field:value`
+/// parameter, in order. Search, histogram and export take them.
+#[derive(Debug, Default)]
+pub struct FilterParams(pub Vec<FieldFilter>);
+
+impl<S: Send + Sync> FromRequestParts<S> for FilterParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        let mut filters = Vec::new();
+        for (name, value) in pairs {
+            let exclude = match name.as_str() {
+                "filter" => false,
+                "exclude" => true,
+                _ => continue,
+            };
+            if filters.len() == MAX_FILTERS {
+                return Err(ApiError::bad_request(format!(
+                    "`{name}`: at most {MAX_FILTERS} `filter` and `exclude` parameters"
+                )));
+            }
+            filters.push(
+                FieldFilter::parse(&value, exclude)
+                    .map_err(|error| ApiError::bad_request(format!("`{name}`: {error}")))?,
+            );
+        }
+        Ok(FilterParams(filters))
+    }
 }
 
 /// The JSON answer of `/api/v1/logs/search`.
@@ -89,9 +129,11 @@ pub(crate) fn format_ts(ts_micros: i64) -> String {
 }
 
 /// `GET /api/v1/logs/search?q=&start=&end=&limit=&order=asc|desc&cursor=&facets=&count=`
+/// `&filter=field:value&exclude=field:value…`
 pub async fn search(
     State(state): State<AppState>,
     reader: Reader,
+    FilterParams(filters): FilterParams,
     Query(mut params): Query<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let fields = match params.facets.take().filter(|text| !text.trim().is_empty()) {
@@ -109,10 +151,11 @@ pub async fn search(
         }
     };
     let with_tenant = reader.spans_tenants();
-    let request = search_request(reader, params, Timestamp::now())?;
+    let request = search_request(reader, params, filters, Timestamp::now())?;
     let counting = (count || !fields.is_empty()).then(|| FacetRequest {
         tenants: request.tenants.clone(),
         query: request.query.clone(),
+        filters: request.filters.clone(),
         start: request.start,
         end: request.end,
         fields,
@@ -145,6 +188,7 @@ pub async fn search(
 pub(crate) fn search_request(
     reader: Reader,
     params: SearchParams,
+    filters: Vec<FieldFilter>,
     now: Timestamp,
 ) -> Result<SearchRequest, ApiError> {
     let time = |name: &str, value: Option<String>| time_param(name, value, now);
@@ -181,6 +225,7 @@ pub(crate) fn search_request(
     Ok(SearchRequest {
         tenants: reader.tenants,
         query: params.q.unwrap_or_default(),
+        filters,
         start,
         end,
         limit,

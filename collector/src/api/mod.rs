@@ -12,6 +12,8 @@ pub mod histogram;
 pub mod logs;
 pub mod prom;
 pub mod prom_limits;
+#[cfg(test)]
+mod query_tests;
 pub mod retention;
 pub mod tail;
 pub mod tail_places;

@@ -69,6 +69,7 @@ mod tests {
         SearchRequest {
             tenants: vec!["t".to_owned()],
             query: query.to_owned(),
+            filters: Vec::new(),
             start: None,
             end: None,
             limit,

@@ -3,6 +3,11 @@
 //! (not one page). Counted per segment on term ordinals of the fast columns, so no stored
 //! document is read; ordinals become strings once per segment. `tenant` is counted per
 //! partition: a partition holds one tenant's records.
+//!
+//! The rule a reader must not miss: a field is counted without its own facet filters, as
+//! Kibana and Grafana count. With `node:a` kept, the `node` counts still show every node under
+//! the query and the other filters (what switching would give), while `level` and the total
+//! are counted with `node:a` applied. So each filtered field costs one more pass.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +18,10 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::error::Result;
 use crate::index::partition::LogStore;
-use crate::index::query::TENANT_FIELD;
+use crate::index::query::{FieldFilter, TENANT_FIELD};
 use crate::index::record::ColumnCache;
 use crate::index::schema::KEYWORD_FIELDS;
-use crate::index::search::parse_query;
+use crate::index::search::parse_filtered_query;
 
 /// Fields that can be faceted: `tenant` and the keyword fields but `source` (one value per
 /// file: too many to be useful).
@@ -27,6 +32,8 @@ pub const FACET_FIELDS: [&str; 6] = [TENANT_FIELD, "cluster", "node", "role", "l
 pub struct FacetRequest {
     pub tenants: Vec<String>,
     pub query: String,
+    /// Facet filters ANDed to `query`, but for the counts of their own field.
+    pub filters: Vec<FieldFilter>,
     /// Inclusive.
     pub start: Option<Timestamp>,
     /// Exclusive.
@@ -63,7 +70,8 @@ pub fn facet_fields(names: &str) -> std::result::Result<Vec<String>, String> {
     Ok(fields)
 }
 
-/// Counts `request` over the partitions of its tenants that overlap its range.
+/// Counts `request` over the partitions of its tenants that overlap its range: the total and
+/// the unfiltered fields under every filter, each filtered field under the others' filters.
 pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
     debug_assert!(
         request
@@ -71,17 +79,43 @@ pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
             .iter()
             .all(|name| name == TENANT_FIELD || KEYWORD_FIELDS.contains(&name.as_str()))
     );
-    let query = parse_query(store.schema(), &request.query)?;
+    let is_filtered = |name: &String| request.filters.iter().any(|filter| filter.field == *name);
+    let (filtered, unfiltered): (Vec<String>, Vec<String>) =
+        request.fields.iter().cloned().partition(is_filtered);
+    let mut counts = count(store, request, &request.filters, unfiltered)?;
+    for name in filtered {
+        let others: Vec<FieldFilter> = request
+            .filters
+            .iter()
+            .filter(|filter| filter.field != name)
+            .cloned()
+            .collect();
+        let mut own = count(store, request, &others, vec![name.clone()])?;
+        let values = own.fields.remove(&name).unwrap_or_default();
+        counts.fields.insert(name, values);
+    }
+    for name in &request.fields {
+        counts.fields.entry(name.clone()).or_default();
+    }
+    Ok(counts)
+}
+
+/// The total of `request`'s query under `filters`, and the counts of `fields`.
+fn count(
+    store: &LogStore,
+    request: &FacetRequest,
+    filters: &[FieldFilter],
+    fields: Vec<String>,
+) -> Result<FacetCounts> {
+    let query = parse_filtered_query(store.schema(), &request.query, filters)?;
+    let count_tenants = fields.iter().any(|name| name == TENANT_FIELD);
     let collector = FacetCollector {
         columns: store.columns(),
-        fields: request
-            .fields
-            .iter()
-            .filter(|name| *name != TENANT_FIELD)
-            .cloned()
+        fields: fields
+            .into_iter()
+            .filter(|name| name != TENANT_FIELD)
             .collect(),
     };
-    let count_tenants = request.fields.iter().any(|name| name == TENANT_FIELD);
     let mut counts = FacetCounts::default();
     for (key, mut found) in store.search_partitions(
         &request.tenants,
@@ -97,9 +131,6 @@ pub fn facets(store: &LogStore, request: &FacetRequest) -> Result<FacetCounts> {
                 .insert(key.tenant, found.total);
         }
         add(&mut counts, found);
-    }
-    for name in &request.fields {
-        counts.fields.entry(name.clone()).or_default();
     }
     Ok(counts)
 }
@@ -253,6 +284,7 @@ mod tests {
         FacetRequest {
             tenants: vec!["a".to_owned()],
             query: query.to_owned(),
+            filters: Vec::new(),
             start: None,
             end: None,
             fields: facet_fields(fields).expect("known fields"),
@@ -316,6 +348,35 @@ mod tests {
         let counts = facets(&store, &only_a)?;
         assert_eq!(counts.total, 0);
         assert!(counts.fields["tenant"].is_empty());
+        Ok(())
+    }
+
+    /// Each field is counted under the query and the other fields' filters, not its own; the
+    /// total under all of them.
+    #[tokio::test]
+    async fn a_field_is_counted_without_its_own_filters() -> anyhow::Result<()> {
+        let (_dir, store) = store().await?;
+        let filter = |text: &str, exclude: bool| FieldFilter::parse(text, exclude).expect("filter");
+        let mut kept = request("task", "node,level");
+        kept.filters = vec![filter("node:w2", false), filter("level:WARNING", true)];
+        let counts = facets(&store, &kept)?;
+        assert_eq!(counts.total, 1, "w2's task records but its warning");
+        let field = |name: &str| -> Vec<(&str, u64)> {
+            counts.fields[name]
+                .iter()
+                .map(|(value, count)| (value.as_str(), *count))
+                .collect()
+        };
+        assert_eq!(
+            field("node"),
+            [("w1", 2), ("w2", 1)],
+            "no warning, any node"
+        );
+        assert_eq!(
+            field("level"),
+            [("ERROR", 1), ("WARNING", 1)],
+            "w2's, its warning too"
+        );
         Ok(())
     }
 

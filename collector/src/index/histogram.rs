@@ -14,8 +14,9 @@ use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocId, Score, SegmentOrdinal, SegmentRea
 
 use crate::error::{Error, Result};
 use crate::index::partition::LogStore;
+use crate::index::query::FieldFilter;
 use crate::index::record::{ColumnCache, SegmentColumns};
-use crate::index::search::parse_query;
+use crate::index::search::parse_filtered_query;
 
 /// Most buckets one histogram may have.
 pub const MAX_BUCKETS: usize = 1000;
@@ -44,6 +45,8 @@ pub struct HistogramRequest {
     pub tenants: Vec<String>,
     /// tantivy query syntax, as for search; empty or `*` matches everything.
     pub query: String,
+    /// Facet filters ANDed to `query`.
+    pub filters: Vec<FieldFilter>,
     /// Inclusive lower bound.
     pub start: Timestamp,
     /// Exclusive upper bound, after `start`.
@@ -118,7 +121,7 @@ pub fn histogram(store: &LogStore, request: &HistogramRequest) -> Result<Histogr
     }
     let start_micros = request.start.as_microsecond();
     let end_micros = request.end.as_microsecond();
-    let query = parse_query(schema, &request.query)?;
+    let query = parse_filtered_query(schema, &request.query, &request.filters)?;
     let collector = LevelHistogramCollector {
         columns: store.columns(),
         first_bucket_micros: bucket_floor(start_micros, step_micros),
@@ -339,6 +342,7 @@ mod tests {
         HistogramRequest {
             tenants: vec!["t".to_owned()],
             query: query.to_owned(),
+            filters: Vec::new(),
             start: at(start),
             end: at(end),
             step,

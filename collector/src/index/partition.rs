@@ -655,6 +655,7 @@ mod tests {
         let request = SearchRequest {
             tenants: tenants(),
             query: String::new(),
+            filters: Vec::new(),
             start: Some(midnight(days.start)),
             end: Some(midnight(days.end)),
             limit: 1000,

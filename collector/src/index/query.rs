@@ -1,22 +1,61 @@
 //! A parsed log query and what it means in each tenant: the query language's `tenant:` field,
 //! which no document holds. A record's tenant is the partition it lives in, so `tenant:team-b`
 //! is answered per partition: in team-b's partitions the clause matches every record, in
-//! everyone else's none, and the rest of the query runs as tantivy's parser builds it.
+//! everyone else's none, and the rest of the query runs as tantivy's parser builds it. Facet
+//! filters (`FieldFilter`, the API's `filter=` and `exclude=`) are ANDed to the typed query
+//! here, as clauses of their own.
 //!
 //! The rule a reader must not miss: `tenant:` only narrows. Partitions are picked from the
 //! caller's readable tenants before a query is asked about them, so naming another tenant
 //! finds nothing rather than opening it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tantivy::query::{AllQuery, Query, QueryParser};
-use tantivy::query_grammar::{self, Occur, UserInputAst, UserInputLeaf};
+use tantivy::query_grammar::{self, Delimiter, Occur, UserInputAst, UserInputLeaf};
+use tantivy::schema::Schema;
 
 use crate::error::{Error, Result};
+use crate::index::query_addresses::quote_addresses;
+use crate::index::query_fields::{self, check_fields, wildcard_matches};
+use crate::index::schema::KEYWORD_FIELDS;
 
 /// The query language's name for the tenant a record belongs to.
 pub const TENANT_FIELD: &str = "tenant";
+
+/// A facet filter: the records whose `field` is `value` exactly, or with `exclude` those
+/// whose `field` is not. Filters on one field are alternatives (`node` is a or b); filters on
+/// different fields all apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldFilter {
+    /// `tenant` or a keyword field.
+    pub field: String,
+    /// A whole value; empty for records without one (a `print()` has no level).
+    pub value: String,
+    pub exclude: bool,
+}
+
+impl FieldFilter {
+    /// `field:value`, as the API's `filter` (or with `exclude`, `exclude`) parameter has it;
+    /// the value is everything after the first `:`, taken as written.
+    pub fn parse(text: &str, exclude: bool) -> std::result::Result<FieldFilter, String> {
+        let Some((field, value)) = text.split_once(':') else {
+            return Err(format!("{text:?} is not `field:value`"));
+        };
+        if field != TENANT_FIELD && !KEYWORD_FIELDS.contains(&field) {
+            return Err(format!(
+                "{field:?} cannot be filtered on (one of {TENANT_FIELD}, {})",
+                KEYWORD_FIELDS.join(", ")
+            ));
+        }
+        Ok(FieldFilter {
+            field: field.to_owned(),
+            value: value.to_owned(),
+            exclude,
+        })
+    }
+}
 
 /// A query over the records of some tenants.
 pub struct LogQuery {
@@ -48,22 +87,42 @@ impl LogQuery {
         }
     }
 
-    /// Parses `text` with `parser` (the log schema's, `message` by default); a query that
-    /// does not parse, names a field that does not exist or asks `tenant:` for more than
-    /// whole names is `Error::BadQuery`. Reached through `search::parse_query`, which
-    /// checks the text before anything parses it.
-    pub fn parse(parser: &QueryParser, text: &str) -> Result<LogQuery> {
+    /// Parses `text` with `parser` (over `schema`, `message` by default) and ANDs `filters`
+    /// to it. Addresses in the text are searched as phrases (`query_addresses`), wildcards
+    /// rewritten (`query_fields`); a query that does not parse, names a field that does not
+    /// exist, puts a `*` where it cannot be answered or asks `tenant:` for more than names
+    /// is `Error::BadQuery`. Reached through `search::parse_query`, which checks the text's
+    /// bounds before anything parses it.
+    pub fn parse(
+        parser: &QueryParser,
+        schema: &Schema,
+        text: &str,
+        filters: &[FieldFilter],
+    ) -> Result<LogQuery> {
         let bad = |error: tantivy::query::QueryParserError| Error::BadQuery(error.to_string());
-        let ast = query_grammar::parse_query(text).map_err(|_| {
-            bad(tantivy::query::QueryParserError::SyntaxError(
-                text.to_owned(),
-            ))
-        })?;
+        let text = text.trim();
+        let typed = if text.is_empty() || text == "*" {
+            if filters.is_empty() {
+                return Ok(LogQuery::everything());
+            }
+            UserInputAst::from(UserInputLeaf::All)
+        } else {
+            let text = quote_addresses(text, |name| query_fields::is_field(schema, name));
+            let ast = query_grammar::parse_query(&text).map_err(|_| {
+                bad(tantivy::query::QueryParserError::SyntaxError(
+                    text.clone().into_owned(),
+                ))
+            })?;
+            check_fields(ast, schema)?
+        };
+        let ast = with_filters(typed, filters);
         let mut clauses = Vec::new();
         tenant_clauses(&ast, &mut clauses)?;
         if clauses.is_empty() {
             return Ok(LogQuery {
-                kind: Kind::Same(Arc::from(parser.parse_query(text).map_err(bad)?)),
+                kind: Kind::Same(Arc::from(
+                    parser.build_query_from_user_input_ast(ast).map_err(bad)?,
+                )),
             });
         }
         // Checked once with every `tenant:` clause true, so that the other fields' errors
@@ -80,7 +139,6 @@ impl LogQuery {
             }),
         })
     }
-
     /// Tells whether the query names `tenant`.
     pub fn names_tenants(&self) -> bool {
         matches!(self.kind, Kind::PerTenant(_))
@@ -117,6 +175,39 @@ impl LogQuery {
     }
 }
 
+/// `typed` ANDed with `filters`: a set of the included values per field, and each excluded
+/// value ruled out.
+fn with_filters(typed: UserInputAst, filters: &[FieldFilter]) -> UserInputAst {
+    if filters.is_empty() {
+        return typed;
+    }
+    let set = |field: &str, elements: Vec<String>| {
+        UserInputAst::from(UserInputLeaf::Set {
+            field: Some(field.to_owned()),
+            elements,
+        })
+    };
+    let mut clauses = vec![(Some(Occur::Must), typed)];
+    let mut included: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for filter in filters {
+        if filter.exclude {
+            clauses.push((
+                Some(Occur::MustNot),
+                set(&filter.field, vec![filter.value.clone()]),
+            ));
+        } else {
+            included
+                .entry(&filter.field)
+                .or_default()
+                .push(filter.value.clone());
+        }
+    }
+    for (field, values) in included {
+        clauses.push((Some(Occur::Must), set(field, values)));
+    }
+    UserInputAst::Clause(clauses)
+}
+
 /// The field a leaf names, if any.
 fn leaf_field(leaf: &UserInputLeaf) -> Option<&str> {
     match leaf {
@@ -129,8 +220,8 @@ fn leaf_field(leaf: &UserInputLeaf) -> Option<&str> {
     }
 }
 
-/// Collects the `tenant:` leaves of `ast` in tree order; one that asks more than whole names
-/// (`tenant:team*`, a range, a regex) is an error.
+/// Collects the `tenant:` leaves of `ast` in tree order; one that asks more than names or
+/// wildcards on them (`tenant:team-*`), such as a range or a phrase prefix, is an error.
 fn tenant_clauses<'a>(ast: &'a UserInputAst, found: &mut Vec<&'a UserInputLeaf>) -> Result<()> {
     match ast {
         UserInputAst::Clause(children) => {
@@ -146,7 +237,7 @@ fn tenant_clauses<'a>(ast: &'a UserInputAst, found: &mut Vec<&'a UserInputLeaf>)
                     UserInputLeaf::Set { .. } | UserInputLeaf::Exists { .. } => {}
                     _ => {
                         return Err(Error::BadQuery(format!(
-                            "`{TENANT_FIELD}` matches whole tenant names only: `{TENANT_FIELD}:team-a` or `{TENANT_FIELD}:(team-a OR team-b)`"
+                            "`{TENANT_FIELD}` matches tenant names: `{TENANT_FIELD}:team-a`, `{TENANT_FIELD}:(team-a OR team-b)` or `{TENANT_FIELD}:team-*`"
                         )));
                     }
                 }
@@ -169,6 +260,10 @@ fn tenant_truths(ast: &UserInputAst, tenant: &str, truths: &mut Vec<bool>) {
         UserInputAst::Leaf(leaf) => {
             if leaf_field(leaf) == Some(TENANT_FIELD) {
                 truths.push(match leaf.as_ref() {
+                    // Unquoted, a `*` is a wildcard, as on the other keyword fields.
+                    UserInputLeaf::Literal(literal) if literal.delimiter == Delimiter::None => {
+                        wildcard_matches(&literal.phrase, tenant)
+                    }
                     UserInputLeaf::Literal(literal) => literal.phrase == tenant,
                     UserInputLeaf::Set { elements, .. } => {
                         elements.iter().any(|element| element == tenant)
@@ -293,9 +388,13 @@ mod tests {
         parser
     }
 
+    fn parse(text: &str) -> Result<LogQuery> {
+        LogQuery::parse(&parser(), &LogSchema::new().schema, text, &[])
+    }
+
     /// Whether `text` may match records of `tenant` (false: its partitions are skipped).
     fn may_match(text: &str, tenant: &str) -> bool {
-        LogQuery::parse(&parser(), text)
+        parse(text)
             .expect("parses")
             .for_tenant(tenant)
             .expect("builds")
@@ -313,13 +412,51 @@ mod tests {
         assert!(!may_match("* -tenant:team-a", "team-a"));
         assert!(may_match("* -tenant:team-a", "team-b"));
         assert!(may_match("level:ERROR", "anyone"));
-        // Like the other keyword fields, a name is matched whole: `*` is part of it.
-        assert!(!may_match("tenant:team*", "team-a"));
-        assert!(
-            !LogQuery::parse(&parser(), "level:ERROR")
-                .expect("parses")
-                .names_tenants()
+        // Like the other keyword fields, a `*` is a wildcard; quoted, a character.
+        assert!(may_match("tenant:team*", "team-a"));
+        assert!(!may_match("tenant:team*", "other"));
+        assert!(!may_match("tenant:\"team*\"", "team-a"));
+        assert!(!parse("level:ERROR").expect("parses").names_tenants());
+    }
+
+    #[test]
+    fn filters_are_field_and_whole_value() {
+        assert_eq!(
+            FieldFilter::parse("logger:distributed.worker:x", true),
+            Ok(FieldFilter {
+                field: "logger".to_owned(),
+                value: "distributed.worker:x".to_owned(),
+                exclude: true,
+            })
         );
+        assert_eq!(
+            FieldFilter::parse("level:", false).map(|filter| filter.value),
+            Ok(String::new())
+        );
+        for bad in ["node", "message:x", "nosuch:x", ":x"] {
+            assert!(FieldFilter::parse(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    /// Tenant filters pick partitions as `tenant:` clauses do.
+    #[test]
+    fn tenant_filters_pick_tenants() {
+        let filtered = |filters: &[(&str, bool)], tenant: &str| {
+            let filters: Vec<FieldFilter> = filters
+                .iter()
+                .map(|(text, exclude)| FieldFilter::parse(text, *exclude).expect("a filter"))
+                .collect();
+            LogQuery::parse(&parser(), &LogSchema::new().schema, "", &filters)
+                .expect("parses")
+                .for_tenant(tenant)
+                .expect("builds")
+                .is_some()
+        };
+        assert!(filtered(&[("tenant:a", false)], "a"));
+        assert!(!filtered(&[("tenant:a", false)], "b"));
+        assert!(filtered(&[("tenant:a", false), ("tenant:b", false)], "b"));
+        assert!(!filtered(&[("tenant:a", true)], "a"));
+        assert!(filtered(&[("tenant:a", true), ("node:x", false)], "b"));
     }
 
     #[test]
@@ -330,7 +467,7 @@ mod tests {
             "-tenant:team-a",
             "tenant:x AND nosuch:y",
         ] {
-            let error = LogQuery::parse(&parser(), text).err();
+            let error = parse(text).err();
             assert!(
                 matches!(error, Some(Error::BadQuery(_))),
                 "{text}: {error:?}"

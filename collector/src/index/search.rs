@@ -18,7 +18,7 @@ use tantivy::{COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal
 use crate::budget;
 use crate::error::Result;
 use crate::index::partition::LogStore;
-use crate::index::query::LogQuery;
+use crate::index::query::{FieldFilter, LogQuery};
 use crate::index::query_bounds::check_log_query;
 use crate::index::record::{ColumnCache, RecordLoader, SegmentColumns};
 use crate::index::schema::LogSchema;
@@ -44,6 +44,8 @@ pub struct SearchRequest {
     pub tenants: Vec<String>,
     /// tantivy query syntax, default field `message`; empty or `*` matches everything.
     pub query: String,
+    /// Facet filters ANDed to `query`.
+    pub filters: Vec<FieldFilter>,
     /// Inclusive lower bound.
     pub start: Option<Timestamp>,
     /// Exclusive upper bound.
@@ -111,24 +113,31 @@ pub struct SearchPage {
 /// and refuses a query too long or nested too deeply to parse safely (`query_bounds`) before
 /// the parser sees it.
 pub fn parse_query(schema: &LogSchema, text: &str) -> Result<LogQuery> {
+    parse_filtered_query(schema, text, &[])
+}
+
+/// `parse_query` of `text` ANDed with facet `filters`.
+pub fn parse_filtered_query(
+    schema: &LogSchema,
+    text: &str,
+    filters: &[FieldFilter],
+) -> Result<LogQuery> {
     check_log_query(text)?;
-    let text = text.trim();
-    if text.is_empty() || text == "*" {
-        return Ok(LogQuery::everything());
-    }
     let mut parser = QueryParser::new(
         schema.schema.clone(),
         vec![schema.message],
         TokenizerManager::default(),
     );
     parser.set_conjunction_by_default();
-    LogQuery::parse(&parser, text)
+    // For the wildcards `query_fields` rewrites; a `/regex/` typed is refused before this.
+    parser.allow_regexes();
+    LogQuery::parse(&parser, &schema.schema, text, filters)
 }
 
 /// Runs `request` against `store`.
 pub fn search(store: &LogStore, request: &SearchRequest) -> Result<SearchPage> {
     let schema = store.schema();
-    let query = parse_query(schema, &request.query)?;
+    let query = parse_filtered_query(schema, &request.query, &request.filters)?;
     let range = (request.start, request.end);
     let start_micros = request.start.map(|ts| ts.as_microsecond());
     let end_micros = request.end.map(|ts| ts.as_microsecond());
@@ -412,6 +421,7 @@ mod tests {
         SearchRequest {
             tenants: vec!["t".to_owned()],
             query: query.to_owned(),
+            filters: Vec::new(),
             start: None,
             end: None,
             limit,
@@ -502,6 +512,7 @@ mod tests {
                 &crate::index::histogram::HistogramRequest {
                     tenants: vec!["t".to_owned()],
                     query: "*".to_owned(),
+                    filters: Vec::new(),
                     start: Timestamp::UNIX_EPOCH,
                     end: Timestamp::from_second(4_000_000_000).expect("in range"),
                     step: jiff::SignedDuration::from_hours(24 * 365),
@@ -703,6 +714,9 @@ mod tests {
         let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
         let mut print = entry(2, "worker-node-3", 2, "afterglow-print 7 from w-3");
         print.level = String::new();
+        print.logger = String::new();
+        let mut failed = entry(3, "worker-node-3", 3, "Compute Failed\nKey:       fails-42");
+        failed.logger = "distributed.worker.state_machine".to_owned();
         writer
             .write(
                 "t".to_owned(),
@@ -714,7 +728,8 @@ mod tests {
                         "Remove worker addr: tcp://10.0.0.5:40123",
                     ),
                     print,
-                    entry(3, "worker-node-3", 3, "Compute Failed\nKey:       fails-42"),
+                    failed,
+                    entry(4, "scheduler-0", 4, "Scheduler at: tcp://scheduler:8786"),
                 ],
             )
             .await?;
@@ -729,6 +744,14 @@ mod tests {
         assert_eq!(found("\"10.0.0.5 40123\"")?, [1]);
         assert_eq!(found("\"tcp://10.0.0.5:40123\"")?, [1]);
         assert_eq!(found("\"fails-42\"")?, [3]);
+        assert_eq!(found("tcp://10.0.0.5:40123")?, [1], "addresses as they are");
+        assert_eq!(found("10.0.0.5:40123")?, [1]);
+        assert_eq!(found("scheduler:8786")?, [4]);
+        assert_eq!(found("logger:distributed.worker*")?, [1, 3, 4]);
+        assert_eq!(found("logger:distributed.worker.*")?, [3]);
+        assert_eq!(found("logger:distributed.worker")?, [1, 4]);
+        assert_eq!(found("unrespons* OR fail*")?, [3]);
+        assert!(found("scheduler:abc").is_err(), "an unknown field");
         let prints = documented_queries()
             .into_iter()
             .find(|query| query.contains("-level:ERROR"))

@@ -694,6 +694,7 @@ pub(crate) mod tests {
         let request = SearchRequest {
             tenants: vec!["t".to_owned()],
             query: String::new(),
+            filters: Vec::new(),
             start: None,
             end: None,
             limit: 1000,

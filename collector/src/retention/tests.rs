@@ -88,6 +88,7 @@ impl Stores {
         let request = SearchRequest {
             tenants: vec![tenant.to_owned()],
             query: String::new(),
+            filters: Vec::new(),
             start: None,
             end: None,
             limit: 1000,

@@ -385,6 +385,7 @@ mod tests {
         let request = SearchRequest {
             tenants: vec!["t".to_owned()],
             query: String::new(),
+            filters: Vec::new(),
             start: None,
             end: None,
             limit: 10_000,

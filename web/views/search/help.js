@@ -10,6 +10,9 @@ const SYNTAX = [
   ['"Compute Failed" -node:scheduler-0', 'the first without the second (- or NOT)'],
   ['level:(ERROR OR WARNING)', 'a field with any of the values'],
   ['(timeout OR unresponsive) AND role:worker', 'parentheses group'],
+  ['logger:distributed.worker*', 'a field starting so: the logger and its children'],
+  ['unrespons*', 'words starting so (in the message)'],
+  ['tcp://10.0.0.5:40123', 'an address, searched as a phrase'],
   ['*', 'everything'],
 ];
 

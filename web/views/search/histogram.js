@@ -22,18 +22,18 @@ const BANDS = [
   { severity: 'other', label: 'no level', colour: '--bar-other' },
 ];
 
-/** The first (`asc`) or last (`desc`) match of `query` before `end`, or null. */
-async function edgeHit(query, end, order, signal) {
-  const body = await getJson('/api/v1/logs/search', { q: query, end, order, limit: 1 }, signal);
+/** The first (`asc`) or last (`desc`) match of `matching` (`q` and filters) before `end`, or null. */
+async function edgeHit(matching, end, order, signal) {
+  const body = await getJson('/api/v1/logs/search', { ...matching, end, order, limit: 1 }, signal);
   return Array.isArray(body.hits) && body.hits.length > 0 ? body.hits[0] : null;
 }
 
 /** The range to chart: the searched one, or for "all time" the span of the matches (null if none). */
-async function chartRange(query, { start, end }, signal) {
+async function chartRange(matching, { start, end }, signal) {
   if (start) return { start, end };
   const [first, last] = await Promise.all([
-    edgeHit(query, end, 'asc', signal),
-    end ? null : edgeHit(query, end, 'desc', signal),
+    edgeHit(matching, end, 'asc', signal),
+    end ? null : edgeHit(matching, end, 'desc', signal),
   ]);
   if (!first) return null;
   if (end) return { start: first.ts, end };
@@ -126,18 +126,21 @@ export function histogramPanel(panel, onZoom) {
     resize.observe(box);
   }
 
-  /** Charts the matches of `query` in `range`; failures are shown in the panel, not thrown. */
-  async function load(query, range, signal) {
+  /**
+   * Charts the matches of `matching` (the API's `q`, `filter` and `exclude`) in `range`;
+   * failures are shown in the panel, not thrown.
+   */
+  async function load(matching, range, signal) {
     panel.hidden = false;
     say('Counting…');
     try {
-      const charted = await chartRange(query, range, signal);
+      const charted = await chartRange(matching, range, signal);
       if (!charted) {
         clear();
         panel.hidden = true;
         return;
       }
-      const body = await getJson('/api/v1/logs/histogram', { q: query, ...charted }, signal);
+      const body = await getJson('/api/v1/logs/histogram', { ...matching, ...charted }, signal);
       clear();
       say('');
       // No matches: the hits' empty state says so, a flat chart would add nothing.

@@ -1,6 +1,8 @@
 // views/search/state.js — the search view's shareable state: what the page URL carries (query,
-// range, order, facet filters, focused hit), and the one query the API gets from it. Facet
-// filters stay out of the query box and are ANDed to it here, so the box keeps what was typed.
+// range, order, facet filters, focused hit), and the parameters the API gets from it. Facet
+// filters stay out of the query box and go to the API as parameters of their own (`filter=` and
+// `exclude=`, repeated), so that each facet is counted without its own filter; only the live
+// tail, which takes a query alone, gets them ANDed to the query.
 
 import { str } from '../../lib/dom.js';
 
@@ -30,7 +32,10 @@ export function stateFromLocation(search) {
     start: sp.get('start'),
     end: sp.get('end'),
     order: sp.get('order'),
-    filters: parseFilters(sp.get('filter') ?? ''),
+    filters: [
+      ...sp.getAll('filter').flatMap((text) => parseFilter(text, false)),
+      ...sp.getAll('exclude').flatMap((text) => parseFilter(text, true)),
+    ],
     focus: sp.get('focus'),
   });
 }
@@ -42,29 +47,35 @@ export function locationParams(state) {
     start: state.start,
     end: state.end,
     order: state.order === 'desc' ? 'desc' : undefined,
-    filter: formatFilters(state.filters),
+    ...filterParams(state.filters),
     focus: state.focus ?? undefined,
   };
 }
 
-/** `"value"` in the query syntax: quotes and backslashes escaped. */
-function quote(value) {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+/** The API's (and the page URL's) `filter` and `exclude` parameters: `field:value` each. */
+export function filterParams(filters) {
+  const of = (exclude) => filters.filter((f) => Boolean(f.exclude) === exclude).map((f) => `${f.field}:${f.value}`);
+  return { filter: of(false), exclude: of(true) };
 }
 
-/** Filters as query clauses: `node:"a" -level:"INFO"` (how the URL carries them). */
-function formatFilters(filters) {
-  return filters.map((f) => `${f.exclude ? '-' : ''}${f.field}:${quote(f.value)}`).join(' ');
-}
-
-/** The filters in a `formatFilters` string; anything else in it is ignored. */
-function parseFilters(text) {
+/**
+ * The filters of one `filter` (or `exclude`) parameter: `field:value`. A link made before
+ * filters had parameters of their own carries them as clauses in one `filter`
+ * (`node:"a" -level:"INFO"`): those are read too.
+ */
+function parseFilter(text, exclude) {
   const clause = new RegExp(`(-?)(${FACET_FIELDS.join('|')}):"((?:[^"\\\\]|\\\\.)*)"`, 'g');
-  return [...text.matchAll(clause)].map(([, minus, field, value]) => ({
-    field,
-    value: value.replace(/\\(.)/g, '$1'),
-    exclude: minus === '-',
-  }));
+  const clauses = exclude ? [] : [...text.matchAll(clause)];
+  if (clauses.length > 0) {
+    return clauses.map(([, minus, field, value]) => ({
+      field,
+      value: value.replace(/\\(.)/g, '$1'),
+      exclude: minus === '-',
+    }));
+  }
+  const colon = text.indexOf(':');
+  if (colon < 0 || !FACET_FIELDS.includes(text.slice(0, colon))) return [];
+  return [{ field: text.slice(0, colon), value: text.slice(colon + 1), exclude }];
 }
 
 /**
@@ -78,9 +89,15 @@ export function toggleFilter(filters, { field, value, exclude }) {
   return existing && existing.exclude === exclude ? rest : [...rest, { field, value, exclude }];
 }
 
+/** `"value"` in the query syntax: quotes and backslashes escaped. */
+function quote(value) {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
 /**
- * The query the API gets: the typed query ANDed with the filters; values included on one field
- * are alternatives (`node:("a" OR "b")`), excluded values are each ruled out.
+ * The query the live tail gets (it takes no filter parameters): the typed query ANDed with the
+ * filters; values included on one field are alternatives (`node:("a" OR "b")`), excluded values
+ * are each ruled out, as the API's filters do.
  */
 export function effectiveQuery(q, filters) {
   if (filters.length === 0) return q || '*';
