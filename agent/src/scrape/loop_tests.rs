@@ -112,20 +112,22 @@ fn up(scrape: &Scrape) -> Option<f64> {
         .map(|(_, _, value)| value)
 }
 
-/// Receives scrapes until one satisfies `done`.
+/// Receives scrapes until one satisfies `done`, for at most 10 s.
 async fn scrape_until(
     scrapes: &mut mpsc::Receiver<Scrape>,
     mut done: impl FnMut(&Scrape) -> bool,
 ) -> Scrape {
-    loop {
-        let scrape = tokio::time::timeout(Duration::from_secs(10), scrapes.recv())
-            .await
-            .expect("a scrape within 10 s")
-            .expect("the loop runs");
-        if done(&scrape) {
-            return scrape;
+    let wanted = async {
+        loop {
+            let scrape = scrapes.recv().await.expect("the loop runs");
+            if done(&scrape) {
+                return scrape;
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wanted)
+        .await
+        .expect("the scrape wanted within 10 s")
 }
 
 #[tokio::test]
