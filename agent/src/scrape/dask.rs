@@ -1,14 +1,18 @@
-//! Dask discovery: polls the scheduler's `/json/identity.json`, and keeps one scrape task for
-//! the scheduler and one per worker (`http://{host}:{services.dashboard}/metrics`), labelled
-//! with the worker's `worker` name and `worker_addr` address. While workers run tasks, Dask
-//! (2026.8) fails to serialize that document (tuple keys in the workers' metrics), so then
-//! the scheduler's workers page (`/info/main/workers.html`) is read instead.
+//! Dask discovery: reads the scheduler's workers page (`/info/main/workers.html`) every
+//! `poll_interval`, and keeps one scrape task for the scheduler and one per worker
+//! (`http://{host}:{services.dashboard}/metrics`), labelled with the worker's `worker` name and
+//! `worker_addr` address. The identity document (`/json/identity.json`) is the fallback, for a
+//! scheduler that does not serve that page.
 //!
-//! The rule a reader must not miss: a worker is keyed by its name, which survives restarts;
-//! a restart under a new address updates the running task (its old series get staleness
-//! markers, the new ones start), and a worker that left is ended with staleness markers. When
-//! the scheduler cannot be asked, the targets stay as they were (they then report `up` 0 if
-//! they are gone too).
+//! The rule a reader must not miss: discovery must not write errors into the scheduler's log,
+//! the log Afterglow exists to search. While workers run tasks, Dask (2026.8) fails to
+//! serialize the identity document (tuple keys in the workers' metrics) and logs each failed
+//! request as an `ERROR` with a traceback, so that document is asked for only when the workers
+//! page cannot be read. A worker is keyed by its name, which survives restarts; a restart
+//! under a new address updates the running task (its old series get staleness markers, the
+//! new ones start), and a worker that left is ended with staleness markers. When the scheduler
+//! cannot be asked, the targets stay as they were (they then report `up` 0 if they are gone
+//! too).
 
 use std::collections::HashMap;
 
@@ -83,7 +87,8 @@ pub fn workers_from_identity(document: &[u8]) -> Found {
 
 /// Reads the workers out of the scheduler's workers page (`/info/main/workers.html`): per
 /// table row, the address (the first link), the name (the second cell) and the dashboard
-/// link `../../proxy/{port}/{host}/status`.
+/// link `../../proxy/{port}/{host}/status`. A row without an address is an error, not a
+/// worker skipped: the page's layout is not the one known, and its workers cannot be told.
 pub fn workers_from_table(page: &[u8]) -> Found {
     let page = String::from_utf8_lossy(page);
     if !page.contains("<table") {
@@ -101,7 +106,7 @@ pub fn workers_from_table(page: &[u8]) -> Found {
             continue; // the header row
         };
         let Some(address) = between(address_cell, "\">", "</a>") else {
-            continue;
+            return Err("not a Dask workers page: a row has no worker address".to_owned());
         };
         let address = unescape_html(address);
         let name = unescape_html(name_cell.trim_start_matches('>').trim());
@@ -162,6 +167,87 @@ fn discovered(
     }
 }
 
+/// The scheduler's two lists of workers, in the order they are asked.
+struct WorkerSources {
+    /// `/info/main/workers.html`: Dask renders it whatever its workers do.
+    table_url: Url,
+    /// `/json/identity.json`: fails, with an `ERROR` in the scheduler's log, while workers
+    /// run tasks.
+    identity_url: Url,
+    /// The scheduler answered that it has no workers page (404, or another page): the
+    /// identity document is asked first until the workers page answers again.
+    table_absent: bool,
+}
+
+/// Why a page gave no workers, and whether the scheduler does not serve it at all.
+struct AskError {
+    problem: String,
+    absent: bool,
+}
+
+impl WorkerSources {
+    /// The workers, from the workers page, or from the identity document when the page
+    /// cannot be read.
+    async fn ask(&mut self, timing: &ScrapeTiming) -> Found {
+        if self.table_absent {
+            let identity_error = match ask(&self.identity_url, workers_from_identity, timing).await
+            {
+                Ok(found) => return Ok(found),
+                Err(error) => error,
+            };
+            return match ask(&self.table_url, workers_from_table, timing).await {
+                Ok(found) => {
+                    self.table_absent = false;
+                    Ok(found)
+                }
+                Err(table_error) => Err(self.both_failed(&table_error, &identity_error)),
+            };
+        }
+        let table_error = match ask(&self.table_url, workers_from_table, timing).await {
+            Ok(found) => return Ok(found),
+            Err(error) => error,
+        };
+        if table_error.absent {
+            tracing::info!(url = %self.table_url, problem = %table_error.problem, "the Dask scheduler has no workers page; asking its identity document first");
+            self.table_absent = true;
+        }
+        match ask(&self.identity_url, workers_from_identity, timing).await {
+            Ok(found) => Ok(found),
+            Err(identity_error) => Err(self.both_failed(&table_error, &identity_error)),
+        }
+    }
+
+    fn both_failed(&self, table_error: &AskError, identity_error: &AskError) -> String {
+        format!(
+            "{}: {}; and {}: {}",
+            self.table_url, table_error.problem, self.identity_url, identity_error.problem
+        )
+    }
+}
+
+/// Fetches `url` and reads the workers out of it with `read`.
+async fn ask(
+    url: &Url,
+    read: fn(&[u8]) -> Found,
+    timing: &ScrapeTiming,
+) -> Result<(Vec<DiscoveredWorker>, Vec<String>), AskError> {
+    let page = http::get(
+        url,
+        "application/json, text/html",
+        timing.timeout,
+        MAX_PAGE_BYTES,
+    )
+    .await
+    .map_err(|error| AskError {
+        absent: matches!(error, http::FetchError::Status(404)),
+        problem: error.to_string(),
+    })?;
+    read(&page.body).map_err(|problem| AskError {
+        problem,
+        absent: true,
+    })
+}
+
 /// A running scrape task: where to send its new target, and how to end it.
 struct Running {
     target: watch::Sender<Target>,
@@ -179,11 +265,20 @@ impl Discovery {
     /// Polls the scheduler every `poll_interval` and keeps the scrape tasks in step with what
     /// it reports, until `shutdown`.
     pub async fn run(self, context: ScrapeContext, shutdown: CancellationToken) {
-        let identity_url = match self.config.scheduler_url().and_then(|url| {
-            url.join("json/identity.json")
-                .map_err(|error| error.to_string())
-        }) {
-            Ok(url) => url,
+        let urls = self.config.scheduler_url().and_then(|base| {
+            let join = |path: &str| base.join(path).map_err(|error| error.to_string());
+            Ok((
+                base.clone(),
+                join("metrics")?,
+                WorkerSources {
+                    table_url: join("info/main/workers.html")?,
+                    identity_url: join("json/identity.json")?,
+                    table_absent: false,
+                },
+            ))
+        });
+        let (base_url, scheduler_url, mut sources) = match urls {
+            Ok(urls) => urls,
             Err(error) => {
                 tracing::error!(%error, "cannot use [dask] scheduler");
                 return;
@@ -193,12 +288,6 @@ impl Discovery {
         let mut running: HashMap<String, Running> = HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
         // The scheduler itself: always a target.
-        let scheduler_url = identity_url
-            .join("../metrics")
-            .unwrap_or_else(|_| identity_url.clone());
-        let table_url = identity_url
-            .join("../info/main/workers.html")
-            .unwrap_or_else(|_| identity_url.clone());
         self.update(
             &mut running,
             &mut tasks,
@@ -215,28 +304,19 @@ impl Discovery {
                 () = shutdown.cancelled() => break,
                 _ = poll.tick() => {}
             }
-            let fetched = match self
-                .ask(&identity_url, workers_from_identity, &timing)
-                .await
-            {
-                Ok(found) => Ok(found),
-                Err(problem) => self
-                    .ask(&table_url, workers_from_table, &timing)
-                    .await
-                    .map_err(|second| format!("{problem}; and {table_url}: {second}")),
-            };
+            let fetched = sources.ask(&timing).await;
             let (workers, problems) = match fetched {
                 Ok(found) => found,
                 Err(problem) => {
                     if last_problem.as_deref() != Some(&problem) {
-                        tracing::warn!(url = %identity_url, %problem, "cannot ask the Dask scheduler for its workers; keeping the known targets");
+                        tracing::warn!(url = %base_url, %problem, "cannot ask the Dask scheduler for its workers; keeping the known targets");
                     }
                     last_problem = Some(problem);
                     continue;
                 }
             };
             if last_problem.take().is_some() {
-                tracing::info!(url = %identity_url, "the Dask scheduler answers again");
+                tracing::info!(url = %base_url, "the Dask scheduler answers again");
             }
             for problem in problems {
                 tracing::debug!(%problem, "worker not scraped");
@@ -266,19 +346,6 @@ impl Discovery {
         }
         // The tasks see `shutdown` too; wait for them so that their last scrapes are handed over.
         while tasks.join_next().await.is_some() {}
-    }
-
-    /// Fetches `url` and reads the workers out of it with `read`.
-    async fn ask(&self, url: &Url, read: fn(&[u8]) -> Found, timing: &ScrapeTiming) -> Found {
-        let page = http::get(
-            url,
-            "application/json, text/html",
-            timing.timeout,
-            MAX_PAGE_BYTES,
-        )
-        .await
-        .map_err(|error| error.to_string())?;
-        read(&page.body)
     }
 
     /// Starts a task for `key`, or hands a running one its changed target.

@@ -16,11 +16,20 @@ use crate::scrape::dask::Discovery;
 use crate::scrape::page::STALE_NAN_BITS;
 
 /// Serves `GET path` from a map of path → body that the test can change; a missing path is
-/// a 500.
+/// a 500. Every path asked for is recorded.
 #[derive(Clone, Default)]
-struct Pages(Arc<Mutex<std::collections::HashMap<String, String>>>);
+struct Pages(
+    Arc<Mutex<std::collections::HashMap<String, String>>>,
+    Arc<Mutex<Vec<String>>>,
+);
 
 impl Pages {
+    /// How many times `path` was asked for.
+    fn asked(&self, path: &str) -> usize {
+        let asked = self.1.lock().expect("not poisoned");
+        asked.iter().filter(|asked| *asked == path).count()
+    }
+
     fn set(&self, path: &str, body: &str) {
         self.0
             .lock()
@@ -50,6 +59,7 @@ impl Pages {
                     }
                     let text = String::from_utf8_lossy(&request);
                     let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
+                    pages.1.lock().expect("not poisoned").push(path.clone());
                     let body = pages.0.lock().expect("not poisoned").get(&path).cloned();
                     let response = match body {
                         Some(body) => format!(
@@ -102,20 +112,22 @@ fn up(scrape: &Scrape) -> Option<f64> {
         .map(|(_, _, value)| value)
 }
 
-/// Receives scrapes until one satisfies `done`.
+/// Receives scrapes until one satisfies `done`, for at most 10 s.
 async fn scrape_until(
     scrapes: &mut mpsc::Receiver<Scrape>,
     mut done: impl FnMut(&Scrape) -> bool,
 ) -> Scrape {
-    loop {
-        let scrape = tokio::time::timeout(Duration::from_secs(10), scrapes.recv())
-            .await
-            .expect("a scrape within 10 s")
-            .expect("the loop runs");
-        if done(&scrape) {
-            return scrape;
+    let wanted = async {
+        loop {
+            let scrape = scrapes.recv().await.expect("the loop runs");
+            if done(&scrape) {
+                return scrape;
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wanted)
+        .await
+        .expect("the scrape wanted within 10 s")
 }
 
 #[tokio::test]
@@ -307,6 +319,186 @@ async fn discovery_follows_workers_that_join_move_and_leave() {
         scrape.stream.role == Role::Scheduler && up(scrape) == Some(0.0)
     })
     .await;
+    shutdown.cancel();
+    task.await.expect("discovery ends at shutdown");
+}
+
+/// Issue 19: a worker that lives less than an interval left no sample, because its first
+/// scrape waited for its place on the grid. A target is scraped at once when it starts and
+/// when it moves, and once more when it leaves if it still answers; one that no longer
+/// answers is ended, not reported down.
+#[tokio::test]
+async fn issue_19_a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_it_leaves()
+{
+    let pages = Pages::default();
+    pages.set("/first", "life 1\n");
+    pages.set("/second", "life 2\n");
+    pages.set("/gone", "life 3\n");
+    let port = pages.serve().await;
+    let hour = ScrapeTiming {
+        interval: Duration::from_secs(3600),
+        timeout: Duration::from_secs(2),
+        max_body_bytes: 1 << 20,
+    };
+    let target_at = |path: &str, key: &str| {
+        let identity = TargetIdentity {
+            cluster: "c",
+            node: "n",
+            agent_node: "n",
+            role: Role::Worker,
+            key,
+        };
+        let url = Url::parse(&format!("http://127.0.0.1:{port}{path}")).expect("valid");
+        Target::new(url, identity, [], &hour)
+    };
+    let first = target_at("/first", "dask-worker/brief");
+    let offset_ms = first.stream.id % 3_600_000;
+    assert!(
+        offset_ms > 60_000,
+        "the grid's first point is {offset_ms} ms away: far, so that only a scrape at once passes"
+    );
+    let (sender, mut scrapes) = mpsc::channel(16);
+    let context = ScrapeContext {
+        scrapes: sender,
+        metrics: AgentMetrics::new(),
+    };
+    let shutdown = CancellationToken::new();
+    let removed = CancellationToken::new();
+    let (moves, receiver) = watch::channel(first.clone());
+    let task = tokio::spawn(run_target(
+        receiver,
+        context.clone(),
+        shutdown.clone(),
+        removed.clone(),
+    ));
+    let life = |scrape: &Scrape| {
+        series(scrape, "instance")
+            .into_iter()
+            .find(|(metric, _, value)| metric == "life" && value.to_bits() != STALE_NAN_BITS)
+            .map(|(_, _, value)| value)
+    };
+    let next = async |scrapes: &mut mpsc::Receiver<Scrape>| {
+        tokio::time::timeout(Duration::from_secs(5), scrapes.recv())
+            .await
+            .expect("a scrape within 5 s, not at the grid's first point")
+            .expect("the loop runs")
+    };
+
+    let started = next(&mut scrapes).await;
+    assert_eq!((up(&started), life(&started)), (Some(1.0), Some(1.0)));
+
+    // The worker restarts under a new address: scraped at once there.
+    moves
+        .send(target_at("/second", "dask-worker/brief"))
+        .expect("the task runs");
+    let moved = next(&mut scrapes).await;
+    assert_eq!((up(&moved), life(&moved)), (Some(1.0), Some(2.0)));
+    assert_eq!(moved.stream.id, first.stream.id);
+
+    // It leaves while its page still answers: one more scrape, then every series ends.
+    removed.cancel();
+    let last = next(&mut scrapes).await;
+    assert_eq!((up(&last), life(&last)), (Some(1.0), Some(2.0)));
+    let ended = next(&mut scrapes).await;
+    assert!(
+        !ended.families.is_empty()
+            && series(&ended, "instance")
+                .iter()
+                .all(|(_, _, value)| value.to_bits() == STALE_NAN_BITS),
+        "{:?}",
+        series(&ended, "instance")
+    );
+    task.await.expect("the loop ends when its target leaves");
+
+    // A target that no longer answers when it leaves is ended without an `up` 0.
+    let (_keep, receiver) = watch::channel(target_at("/gone", "dask-worker/gone"));
+    let removed = CancellationToken::new();
+    let task = tokio::spawn(run_target(
+        receiver,
+        context,
+        shutdown.clone(),
+        removed.clone(),
+    ));
+    let started = next(&mut scrapes).await;
+    assert_eq!((up(&started), life(&started)), (Some(1.0), Some(3.0)));
+    pages.remove("/gone");
+    removed.cancel();
+    let ended = next(&mut scrapes).await;
+    let values = series(&ended, "instance");
+    assert!(
+        !values.is_empty()
+            && values
+                .iter()
+                .all(|(_, _, value)| value.to_bits() == STALE_NAN_BITS),
+        "{values:?}"
+    );
+    task.await.expect("the loop ends when its target leaves");
+    shutdown.cancel();
+}
+
+/// Issue 19: discovery asked for `/json/identity.json` first, which Dask fails (logging an
+/// `ERROR` in the scheduler's log) while workers run tasks. The workers page is read, and the
+/// identity document asked for only when that page cannot be read.
+#[tokio::test]
+async fn issue_19_discovery_reads_the_workers_page_and_the_identity_document_only_as_fallback() {
+    let pages = Pages::default();
+    let port = pages.serve().await;
+    pages.set("/metrics", "dask_worker_threads 1\n");
+    pages.set(
+        "/info/main/workers.html",
+        &format!(
+            "<table><tr><th> Worker </th></tr>\
+             <tr ><td><a href=\"../worker/x.html\">tcp://127.0.0.1:1001</a></td><td> w-page </td>\
+             <td> <a href=\"../../proxy/{port}/127.0.0.1/status\">dashboard</a> </td></tr></table>"
+        ),
+    );
+    pages.set(
+        "/json/identity.json",
+        &serde_json::json!({"workers": {"tcp://127.0.0.1:1001": {
+            "name": "w-identity", "host": "127.0.0.1", "services": {"dashboard": port}}}})
+        .to_string(),
+    );
+    let (sender, mut scrapes) = mpsc::channel(64);
+    let context = ScrapeContext {
+        scrapes: sender,
+        metrics: AgentMetrics::new(),
+    };
+    let discovery = Discovery {
+        config: DaskConfig {
+            scheduler: format!("http://127.0.0.1:{port}"),
+            poll_interval: "20ms".to_owned(),
+            interval: "50ms".to_owned(),
+            timeout: "2s".to_owned(),
+            max_body_bytes: crate::config::ByteSize(1 << 20),
+            labels: Default::default(),
+        },
+        cluster: "c".to_owned(),
+        node: "agent-node".to_owned(),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(discovery.run(context, shutdown.clone()));
+    async fn found(scrapes: &mut mpsc::Receiver<Scrape>, name: &str) {
+        scrape_until(scrapes, |scrape| {
+            series(scrape, "worker")
+                .iter()
+                .any(|(metric, worker, value)| metric == "up" && worker == name && *value == 1.0)
+        })
+        .await;
+    }
+    found(&mut scrapes, "w-page").await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while pages.asked("/info/main/workers.html") < 5 {
+            scrapes.recv().await.expect("the loop runs");
+        }
+    })
+    .await
+    .expect("five polls within 10 s");
+    assert_eq!(pages.asked("/json/identity.json"), 0);
+
+    // A scheduler whose workers page fails: the identity document is the fallback.
+    pages.remove("/info/main/workers.html");
+    found(&mut scrapes, "w-identity").await;
+    assert!(pages.asked("/json/identity.json") >= 1);
     shutdown.cancel();
     task.await.expect("discovery ends at shutdown");
 }

@@ -1,7 +1,9 @@
 //! Scraping Prometheus endpoints: one task per target fetches its page every `interval`,
 //! parses it leniently, adds the target's identity labels and the synthetic series, and hands
 //! the scrape to the shipper. Targets come from `[[metrics]]` or from Dask discovery
-//! (`dask.rs`), which may change a running target's address.
+//! (`dask.rs`), which may change a running target's address. A target is scraped at once when
+//! it starts or moves and once more when it leaves, so that a worker that lives less than an
+//! interval still leaves samples.
 //!
 //! The rule a reader must not miss: samples are stamped with the scrape's place on the
 //! `interval` grid when the scrape started within `GRID_TOLERANCE` of it (Prometheus's
@@ -15,7 +17,7 @@ pub mod page;
 use std::sync::Arc;
 use std::time::Duration;
 
-use afterglow_proto::v1::Label;
+use afterglow_proto::v1::{Label, MetricFamily};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +25,7 @@ use url::Url;
 
 use crate::config::Role;
 use crate::metrics::AgentMetrics;
-use crate::prom::{self, Format};
+use crate::prom::{self, Format, ParsedPage};
 use crate::record::{Scrape, StreamInfo};
 use crate::scrape::page::{ScrapeReport, Staleness};
 
@@ -133,7 +135,9 @@ pub struct ScrapeContext {
 }
 
 /// Scrapes the target in `target` (which may change between scrapes) until `shutdown`, or
-/// until `removed`, when every series it shipped gets a staleness marker.
+/// until `removed`. A target is scraped at once when the task starts and when it changes,
+/// then on its grid; when it is removed it is scraped once more if it still answers, and
+/// every series it shipped then gets a staleness marker.
 pub async fn run_target(
     mut target: watch::Receiver<Target>,
     context: ScrapeContext,
@@ -142,70 +146,106 @@ pub async fn run_target(
 ) {
     let mut current = target.borrow_and_update().clone();
     let mut ticker = ticker_for(&current);
-    let mut staleness = Staleness::default();
-    let mut last_ts: Option<i64> = None;
-    let mut last_error: Option<String> = None;
+    let mut scraper = Scraper::default();
+    // A configured target's sender is gone from the start: it never changes.
+    let mut target_can_change = true;
     context.metrics.scrape_targets.inc();
+    // The first scrape is at once: a worker that lives less than an interval (one that is
+    // OOM-killed or restarted) still leaves its samples.
+    let mut scrape_at_once = true;
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = removed.cancelled() => {
-                let ts = now_ms().max(last_ts.map_or(i64::MIN, |ts| ts + 1));
-                let families = staleness.end_all(ts, ts as u64);
-                if !families.is_empty() {
-                    let scrape = Scrape { stream: Arc::clone(&current.stream), families };
-                    let _ = context.scrapes.send(scrape).await;
+        if !scrape_at_once {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = removed.cancelled() => {
+                    scraper.scrape_leaving(&current, &context, &shutdown).await;
+                    break;
                 }
-                break;
+                changed = target.changed(), if target_can_change => {
+                    if changed.is_err() {
+                        target_can_change = false;
+                        continue;
+                    }
+                    // A moved target (a worker restarted under a new address) is a new
+                    // process that may be short-lived too: scrape it at once.
+                    let next = target.borrow_and_update().clone();
+                    if next.interval != current.interval {
+                        ticker = ticker_for(&next);
+                    }
+                    current = next;
+                }
+                _ = ticker.tick() => {
+                    // A grid point just after an out-of-grid scrape would scrape twice in a
+                    // row; the grid resumes at its next point.
+                    if scraper.started_within(current.interval / 2) {
+                        continue;
+                    }
+                }
             }
-            _ = ticker.tick() => {}
         }
-        if target.has_changed().unwrap_or(false) {
-            let next = target.borrow_and_update().clone();
-            if next.interval != current.interval {
-                ticker = ticker_for(&next);
-            }
-            current = next;
+        scrape_at_once = false;
+        let families = scraper.scrape(&current, &context).await;
+        // While the shipper's queue is full this waits: the missed ticks are skipped.
+        if !send(&current, families, &context, &shutdown).await {
+            break;
         }
-        let ts = grid_timestamp(now_ms(), last_ts, current.interval);
-        last_ts = Some(ts);
+    }
+    context.metrics.scrape_targets.dec();
+    if scraper.last_error.is_some() {
+        context.metrics.scrape_targets_down.dec();
+    }
+}
+
+/// What one target's scrapes remember between them.
+#[derive(Debug, Default)]
+struct Scraper {
+    staleness: Staleness,
+    last_ts: Option<i64>,
+    last_started: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl Scraper {
+    /// Whether the last scrape started less than `duration` ago.
+    fn started_within(&self, duration: Duration) -> bool {
+        self.last_started
+            .is_some_and(|started| started.elapsed() < duration)
+    }
+
+    /// Fetches and parses `target`'s page: the families of one scrape, `up` 0 and staleness
+    /// markers if it fails.
+    async fn scrape(&mut self, target: &Target, context: &ScrapeContext) -> Vec<MetricFamily> {
+        let ts = grid_timestamp(now_ms(), self.last_ts, target.interval);
+        self.last_ts = Some(ts);
         let started = Instant::now();
+        self.last_started = Some(started);
         let fetched = http::get(
-            &current.url,
+            &target.url,
             http::ACCEPT_METRICS,
-            current.timeout,
-            current.max_body_bytes,
+            target.timeout,
+            target.max_body_bytes,
         )
         .await;
         let duration_seconds = started.elapsed().as_secs_f64();
         context.metrics.scrapes.inc();
         let page = match fetched {
             Ok(page) => {
-                if last_error.take().is_some() {
-                    tracing::info!(url = %current.url, "scrape target is up again");
+                if self.last_error.take().is_some() {
+                    tracing::info!(url = %target.url, "scrape target is up again");
                     context.metrics.scrape_targets_down.dec();
                 }
-                let text = String::from_utf8_lossy(&page.body);
-                let parsed = prom::parse(&text, Format::from_content_type(&page.content_type));
-                if let Some(problem) = parsed.problems.first() {
-                    context
-                        .metrics
-                        .scrape_lines_skipped
-                        .inc_by(parsed.problems.len() as u64);
-                    tracing::warn!(url = %current.url, skipped = parsed.problems.len(), first = %problem, "skipped lines of a metrics page");
-                }
-                Some(parsed)
+                Some(parse_page(&page, target, context))
             }
             Err(error) => {
                 context.metrics.scrape_failures.inc();
                 let message = error.to_string();
-                if last_error.is_none() {
+                if self.last_error.is_none() {
                     context.metrics.scrape_targets_down.inc();
                 }
-                if last_error.as_deref() != Some(&message) {
-                    tracing::warn!(url = %current.url, error = %message, "scrape failed; reporting the target down until it answers");
+                if self.last_error.as_deref() != Some(&message) {
+                    tracing::warn!(url = %target.url, error = %message, "scrape failed; reporting the target down until it answers");
                 }
-                last_error = Some(message);
+                self.last_error = Some(message);
                 None
             }
         };
@@ -213,21 +253,88 @@ pub async fn run_target(
             up: page.is_some(),
             duration_seconds,
         };
-        let families = staleness.scrape_families(page, &current.labels, report, ts, ts as u64);
-        let scrape = Scrape {
-            stream: Arc::clone(&current.stream),
-            families,
+        self.staleness
+            .scrape_families(page, &target.labels, report, ts, ts as u64)
+    }
+
+    /// The last scrape of a target that is going away: its page if it still answers (a
+    /// worker that is leaving may still serve it), then a staleness marker for every series.
+    /// A target that no longer answers is not reported down: it is gone, not failing.
+    async fn scrape_leaving(
+        &mut self,
+        target: &Target,
+        context: &ScrapeContext,
+        shutdown: &CancellationToken,
+    ) {
+        let ts = now_ms().max(self.last_ts.map_or(i64::MIN, |ts| ts + 1));
+        let started = Instant::now();
+        let fetched = tokio::select! {
+            fetched = http::get(&target.url, http::ACCEPT_METRICS, target.timeout, target.max_body_bytes) => fetched,
+            () = shutdown.cancelled() => return,
         };
-        // While the shipper's queue is full this waits: the missed ticks are skipped.
-        tokio::select! {
-            sent = context.scrapes.send(scrape) => if sent.is_err() { break },
-            () = shutdown.cancelled() => break,
+        let mut end_ts = ts;
+        match fetched {
+            Ok(page) => {
+                context.metrics.scrapes.inc();
+                let report = ScrapeReport {
+                    up: true,
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                };
+                let parsed = parse_page(&page, target, context);
+                let families = self.staleness.scrape_families(
+                    Some(parsed),
+                    &target.labels,
+                    report,
+                    ts,
+                    ts as u64,
+                );
+                if !send(target, families, context, shutdown).await {
+                    return;
+                }
+                end_ts = ts + 1;
+            }
+            Err(error) => {
+                tracing::debug!(url = %target.url, %error, "a target that left no longer answers");
+            }
         }
+        let ended = self.staleness.end_all(end_ts, end_ts as u64);
+        send(target, ended, context, shutdown).await;
     }
-    context.metrics.scrape_targets.dec();
-    if last_error.is_some() {
-        context.metrics.scrape_targets_down.dec();
+}
+
+/// Hands `families` of `target` to the shipper, unless there are none; false if the
+/// shipper is gone or the agent shuts down first.
+async fn send(
+    target: &Target,
+    families: Vec<MetricFamily>,
+    context: &ScrapeContext,
+    shutdown: &CancellationToken,
+) -> bool {
+    if families.is_empty() {
+        return true;
     }
+    let scrape = Scrape {
+        stream: Arc::clone(&target.stream),
+        families,
+    };
+    tokio::select! {
+        sent = context.scrapes.send(scrape) => sent.is_ok(),
+        () = shutdown.cancelled() => false,
+    }
+}
+
+/// Parses a fetched page leniently; skipped lines are counted and the first one logged.
+fn parse_page(page: &http::Page, target: &Target, context: &ScrapeContext) -> ParsedPage {
+    let text = String::from_utf8_lossy(&page.body);
+    let parsed = prom::parse(&text, Format::from_content_type(&page.content_type));
+    if let Some(problem) = parsed.problems.first() {
+        context
+            .metrics
+            .scrape_lines_skipped
+            .inc_by(parsed.problems.len() as u64);
+        tracing::warn!(url = %target.url, skipped = parsed.problems.len(), first = %problem, "skipped lines of a metrics page");
+    }
+    parsed
 }
 
 /// A ticker on the target's interval, first firing at an offset within the interval that

@@ -1,6 +1,7 @@
 //! Dask discovery against a real cluster from PyPI: one agent beside the scheduler scrapes
-//! the scheduler and every worker; workers keep their `worker` label across restarts, and a
-//! counter that restarts from zero is handled by `rate` and `increase`.
+//! the scheduler and every worker; workers keep their `worker` label across restarts, a
+//! counter that restarts from zero is handled by `rate` and `increase`, a worker that lives a
+//! few seconds leaves its metrics, and discovery writes no error into the scheduler's log.
 
 use afterglow_tests::dask::{free_port, scheduler, venv_bin, worker};
 use afterglow_tests::peers::{instant_query, prom_get};
@@ -277,6 +278,121 @@ fn a_worker_joining_a_busy_cluster_is_found_while_the_identity_document_fails() 
     assert!(
         identity_fails()?,
         "the identity document still fails: w-2 was found through the workers page"
+    );
+    Ok(())
+}
+
+/// Whether the scheduler's workers page lists a worker named `name` (the page Dask renders
+/// without error whatever its workers do).
+fn scheduler_lists(dashboard: u16, name: &str) -> Result<bool> {
+    let page = ureq::get(&format!(
+        "http://127.0.0.1:{dashboard}/info/main/workers.html"
+    ))
+    .call()?
+    .into_body()
+    .read_to_string()?;
+    Ok(page.contains(&format!("<td> {name} </td>")))
+}
+
+/// Issue 19: a worker found by discovery was first scraped at its place on the interval's
+/// grid, up to an interval later, so a worker that lived less than that (one OOM-killed or
+/// restarted) left no sample. With a 60 s interval, a worker SIGKILLed seconds after it joined
+/// still has its series.
+#[test]
+fn issue_19_a_worker_killed_seconds_after_it_joined_leaves_its_metrics() -> Result<()> {
+    let scene = Scene::new()?;
+    let (scheduler_port, dashboard) = (free_port()?, free_port()?);
+    let _scheduler = scheduler(scene.path(), scheduler_port, dashboard)?;
+    let collector = scene.collector(None)?;
+    let _agent = Agent::start(
+        scene.path(),
+        "discovery",
+        &format!(
+            "collector = \"{}\"\ncluster = \"brief\"\nnode = \"scheduler-host\"\n\
+             [dask]\nscheduler = \"http://127.0.0.1:{dashboard}\"\npoll_interval = \"500ms\"\ninterval = \"60s\"\n",
+            collector.grpc_url
+        ),
+    )?;
+    let mut brief = worker(scene.path(), scheduler_port, "w-brief", free_port()?, None)?;
+    wait_for("the scheduler to list w-brief", || {
+        Ok(if scheduler_lists(dashboard, "w-brief").unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(())
+        })
+    })?;
+    // The worker's whole life after it joined: the scenario, not a wait for a condition.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    brief.kill();
+    let api = collector.http_url.as_str();
+    let lived = wait_for("w-brief's series in the collector", || {
+        let up = results(api, "max_over_time(up{worker=\"w-brief\"}[5m])")?;
+        let threads = results(
+            api,
+            "max_over_time(dask_worker_threads{worker=\"w-brief\"}[5m])",
+        )?;
+        Ok(match (up.first(), threads.first()) {
+            (Some((_, up)), Some((_, threads))) => Ok((*up, *threads)),
+            _ => Err((up, threads)),
+        })
+    })?;
+    assert_eq!(lived, (1.0, 1.0), "up, and its one thread");
+    Ok(())
+}
+
+/// Issue 19: discovery asked for `/json/identity.json`, which Dask fails to serialize while
+/// workers run tasks, and the scheduler's log filled with `ERROR tornado.application Uncaught
+/// exception GET /json/identity.json`. Under a steady workload, discovery still finds a worker
+/// that joins, and the scheduler logs no error.
+#[test]
+fn issue_19_discovery_writes_no_error_into_a_busy_schedulers_log() -> Result<()> {
+    let scene = Scene::new()?;
+    let (scheduler_port, dashboard) = (free_port()?, free_port()?);
+    let scheduler = scheduler(scene.path(), scheduler_port, dashboard)?;
+    let _w1 = worker(scene.path(), scheduler_port, "w-1", free_port()?, None)?;
+    let collector = scene.collector(None)?;
+    let _agent = Agent::start(
+        scene.path(),
+        "discovery",
+        &format!(
+            "collector = \"{}\"\ncluster = \"busy\"\n\
+             [dask]\nscheduler = \"http://127.0.0.1:{dashboard}\"\npoll_interval = \"200ms\"\ninterval = \"1s\"\n",
+            collector.grpc_url
+        ),
+    )?;
+    let api = collector.http_url.as_str();
+    let scraped = |name: &str| -> Result<std::result::Result<(), Vec<(Value, f64)>>> {
+        let up = results(api, &format!("up{{worker=\"{name}\"}}"))?;
+        Ok(if up.iter().any(|(_, value)| *value == 1.0) {
+            Ok(())
+        } else {
+            Err(up)
+        })
+    };
+    wait_for("w-1 scraped", || scraped("w-1"))?;
+    // Short tasks, one round after another, each round counted on stderr.
+    let mut load = std::process::Command::new(venv_bin()?.join("python"));
+    load.args([
+        "-c",
+        "import sys, time\n\
+         from distributed import Client\n\
+         client = Client(sys.argv[1])\n\
+         for round in range(1, 1_000_000):\n    \
+         client.gather(client.map(time.sleep, [0.01] * 50, pure=False))\n    \
+         print(f'round {round}', file=sys.stderr, flush=True)\n",
+        &format!("tcp://127.0.0.1:{scheduler_port}"),
+    ]);
+    let load = Process::spawn_in(scene.path(), "busy-client", load)?;
+    // Discovery polls every 200 ms through five rounds of tasks, and a worker joins meanwhile.
+    load.wait_for_log("round 5\n")?;
+    let _w2 = worker(scene.path(), scheduler_port, "w-2", free_port()?, None)?;
+    wait_for("w-2 scraped under load", || scraped("w-2"))?;
+    let log = scheduler.log();
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "the scheduler logged errors while discovery polled it:\n{}",
+        errors.join("\n")
     );
     Ok(())
 }
