@@ -328,7 +328,7 @@ async fn discovery_follows_workers_that_join_move_and_leave() {
 /// when it moves, and once more when it leaves if it still answers; one that no longer
 /// answers is ended, not reported down.
 #[tokio::test]
-async fn issue_19_a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_it_leaves()
+async fn a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_it_leaves()
 {
     let pages = Pages::default();
     pages.set("/first", "life 1\n");
@@ -440,7 +440,7 @@ async fn issue_19_a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_m
 /// `ERROR` in the scheduler's log) while workers run tasks. The workers page is read, and the
 /// identity document asked for only when that page cannot be read.
 #[tokio::test]
-async fn issue_19_discovery_reads_the_workers_page_and_the_identity_document_only_as_fallback() {
+async fn discovery_reads_the_workers_page_and_the_identity_document_only_as_fallback() {
     let pages = Pages::default();
     let port = pages.serve().await;
     pages.set("/metrics", "dask_worker_threads 1\n");

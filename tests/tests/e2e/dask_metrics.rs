@@ -299,7 +299,7 @@ fn scheduler_lists(dashboard: u16, name: &str) -> Result<bool> {
 /// restarted) left no sample. With a 60 s interval, a worker SIGKILLed seconds after it joined
 /// still has its series.
 #[test]
-fn issue_19_a_worker_killed_seconds_after_it_joined_leaves_its_metrics() -> Result<()> {
+fn a_worker_killed_seconds_after_it_joined_leaves_its_metrics() -> Result<()> {
     let scene = Scene::new()?;
     let (scheduler_port, dashboard) = (free_port()?, free_port()?);
     let _scheduler = scheduler(scene.path(), scheduler_port, dashboard)?;
@@ -345,7 +345,7 @@ fn issue_19_a_worker_killed_seconds_after_it_joined_leaves_its_metrics() -> Resu
 /// exception GET /json/identity.json`. Under a steady workload, discovery still finds a worker
 /// that joins, and the scheduler logs no error.
 #[test]
-fn issue_19_discovery_writes_no_error_into_a_busy_schedulers_log() -> Result<()> {
+fn discovery_writes_no_error_into_a_busy_schedulers_log() -> Result<()> {
     let scene = Scene::new()?;
     let (scheduler_port, dashboard) = (free_port()?, free_port()?);
     let scheduler = scheduler(scene.path(), scheduler_port, dashboard)?;
