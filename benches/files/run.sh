@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Many-files benchmark: how many one-line files per second the agent ships when N of them
-# are there at once (found by its first scan), under a descriptor cap. It answers issue 19:
+# are there at once (found by its first scan), under a descriptor cap. It was written when
 # 10,000 one-line files took about 30 s to ship.
 #
 #   benches/files/run.sh                                    # the working tree, release build

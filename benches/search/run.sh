@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Log search benchmark (issue 7): warm latency of the collector's search, histogram and
+# Log search benchmark: warm latency of the collector's search, histogram and
 # context API on a week of a 50-node Dask cluster's logs, beside ripgrep over the same raw
 # files, and the index's size against the raw logs. Targets (reported, not asserted): newest
 # 100 hits of a rare term p50 ≤ 50 ms and ≥ 100× faster than rg; newest 100 of everything

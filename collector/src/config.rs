@@ -1066,7 +1066,7 @@ mod tests {
         assert_eq!(problems, ["`search.max_tail_clients`: must be at least 1"]);
     }
 
-    /// Issue 18: `[query] max_samples` and `max_concurrent`, and the live tails' share per
+    /// `[query] max_samples` and `max_concurrent`, and the live tails' share per
     /// tenant, are configured, with defaults, and checked.
     #[test]
     fn query_limits_and_the_tail_share_per_tenant_are_configured() {

@@ -323,13 +323,12 @@ async fn discovery_follows_workers_that_join_move_and_leave() {
     task.await.expect("discovery ends at shutdown");
 }
 
-/// Issue 19: a worker that lives less than an interval left no sample, because its first
+/// A worker that lives less than an interval left no sample, because its first
 /// scrape waited for its place on the grid. A target is scraped at once when it starts and
 /// when it moves, and once more when it leaves if it still answers; one that no longer
 /// answers is ended, not reported down.
 #[tokio::test]
-async fn a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_it_leaves()
-{
+async fn a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_it_leaves() {
     let pages = Pages::default();
     pages.set("/first", "life 1\n");
     pages.set("/second", "life 2\n");
@@ -436,7 +435,7 @@ async fn a_target_is_scraped_at_once_when_it_starts_or_moves_and_once_more_when_
     shutdown.cancel();
 }
 
-/// Issue 19: discovery asked for `/json/identity.json` first, which Dask fails (logging an
+/// Discovery asked for `/json/identity.json` first, which Dask fails (logging an
 /// `ERROR` in the scheduler's log) while workers run tasks. The workers page is read, and the
 /// identity document asked for only when that page cannot be read.
 #[tokio::test]

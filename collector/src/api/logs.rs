@@ -367,7 +367,7 @@ mod tests {
         assert!(plain.get("facets").is_none() && plain.get("count").is_none());
     }
 
-    /// Issue 18: a caller of several tenants is told each hit's tenant (search, export,
+    /// A caller of several tenants is told each hit's tenant (search, export,
     /// context), can filter and facet on `tenant`; a caller of one tenant asking for another
     /// gets nothing, never the other's records.
     #[tokio::test]

@@ -444,7 +444,7 @@ fn refused(state: &AppState, reason: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Issue 18: `[query] max_samples` is the configured one, a query over it is answered 422
+/// `[query] max_samples` is the configured one, a query over it is answered 422
 /// in Prometheus's words and naming the setting, and the refusal is counted.
 #[tokio::test]
 async fn a_query_over_max_samples_is_answered_422_naming_the_limit_and_counted() {
@@ -483,7 +483,7 @@ async fn a_query_over_max_samples_is_answered_422_naming_the_limit_and_counted()
     assert_eq!(refused(&state, "max_samples"), 1.0);
 }
 
-/// Issue 18: at most `[query] max_concurrent` queries are evaluated at once; one more waits
+/// At most `[query] max_concurrent` queries are evaluated at once; one more waits
 /// for a place, and is answered 503 `unavailable` (counted) when none comes in time.
 #[tokio::test(start_paused = true)]
 async fn a_query_without_a_place_waits_for_one_then_is_answered_503_and_counted() {
@@ -557,7 +557,7 @@ fn timestamps_keep_exactly_their_milliseconds() {
     assert_eq!(encode_timestamp(0), "0");
 }
 
-/// Issue 18: to a caller of several tenants each series says its tenant (`tenant` label), so
+/// To a caller of several tenants each series says its tenant (`tenant` label), so
 /// that `sum by (tenant)` works and a pushed `tenant` label (stored `exported_tenant`) cannot
 /// pass for another team; a caller of one tenant sees no `tenant` label.
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The query language through the router, on records written by the real writer: wildcards on
 //! keyword fields, addresses searched as phrases, refusals that say why (never a silent
 //! nothing), and facet filters as their own parameters, each facet counted without its own
-//! field's filter (issue 19).
+//! field's filter.
 
 use std::sync::Arc;
 
@@ -121,7 +121,7 @@ async fn found(state: &AppState, query: &str) -> Result<Vec<u64>, String> {
     seqs(state, &format!("q={}", encoded(query))).await
 }
 
-/// Issue 19: `logger:distributed.worker*` found nothing, silently. A trailing `*` on a keyword
+/// `logger:distributed.worker*` found nothing, silently. A trailing `*` on a keyword
 /// field is a prefix of the raw value (the logger, its children, and any name it starts);
 /// without `*` the field matches one value, as before.
 #[tokio::test]
@@ -166,7 +166,7 @@ async fn keyword_wildcards_match_raw_prefixes() {
     assert_eq!(json["hits"].as_array().map(Vec::len), Some(1));
 }
 
-/// Issue 19: worker addresses pasted unquoted were a syntax error (`tcp://…`) or an unknown
+/// Worker addresses pasted unquoted were a syntax error (`tcp://…`) or an unknown
 /// field (`127.0.0.1:34667`, `scheduler:8786`). They are searched as phrases.
 #[tokio::test]
 async fn addresses_are_searched_as_phrases() {
@@ -194,7 +194,7 @@ async fn addresses_are_searched_as_phrases() {
     assert!(refused.contains("65 levels"), "{refused}");
 }
 
-/// Issue 19: a query the engine cannot run as written is a 400 that says why, on every route
+/// A query the engine cannot run as written is a 400 that says why, on every route
 /// that takes one; never a silent 0.
 #[tokio::test]
 async fn queries_that_cannot_run_as_written_are_400_saying_why() {
@@ -225,7 +225,7 @@ async fn queries_that_cannot_run_as_written_are_400_saying_why() {
     assert_eq!(found(&state, "\"scheduler:8786\"").await, Ok(vec![4]));
 }
 
-/// Issue 19: facet filters are their own parameters, and each facet is counted without its own
+/// Facet filters are their own parameters, and each facet is counted without its own
 /// field's filter (Kibana's and Grafana's way): keeping `node:w-1` leaves every node's count
 /// visible, while the other facets and the count follow the filter.
 #[tokio::test]

@@ -247,7 +247,7 @@ mod tests {
         .expect("the place is free once the first client has left");
     }
 
-    /// Issue 18: the cap of live tails was global, so one tenant could take every place.
+    /// The cap of live tails was global, so one tenant could take every place.
     /// Now tenant `team-a` holds at most its share (2 of 4 here), `team-b` still opens a tail
     /// while `team-a` holds its whole share, and a place comes back when a tail ends.
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! The log partitions held open at once (issue 7): at most `max_open`, more only while in use;
+//! The log partitions held open at once: at most `max_open`, more only while in use;
 //! past it, the least recently used partition not in use is closed.
 //!
 //! The rule a reader must not miss: a partition is closed only while no `OpenPartition` of it

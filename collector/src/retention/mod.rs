@@ -1,4 +1,4 @@
-//! Retention (issue 9): the janitor that deletes whole (tenant, UTC day) partitions of logs
+//! Retention: the janitor that deletes whole (tenant, UTC day) partitions of logs
 //! and metrics once their day is older than their age limit, then the oldest partitions while
 //! the data directory is over `max_disk`.
 //!

@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(names, ["__name__", "cluster", "worker"]);
     }
 
-    /// Issue 18: an agent's `tenant` label must not pass for the collector's.
+    /// An agent's `tenant` label must not pass for the collector's.
     #[test]
     fn a_pushed_tenant_is_renamed_and_reserved_labels_are_dropped() {
         let names_and_values = |pushed: &[(&str, &str)]| -> Vec<(String, String)> {

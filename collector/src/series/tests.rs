@@ -506,7 +506,7 @@ fn tenant_source_never_sees_other_tenants() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Issue 18: a source over several tenants labels each series with its tenant (the same
+/// A source over several tenants labels each series with its tenant (the same
 /// labels in two tenants stay two series), `tenant` matchers pick tenants among the source's
 /// only, and a pushed `tenant` label is stored as `exported_tenant`.
 #[test]

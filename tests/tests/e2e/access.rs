@@ -366,7 +366,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
             "{who}: search"
         );
 
-        // Issue 18: a caller of several tenants is told each record's tenant (the intruder's
+        // A caller of several tenants is told each record's tenant (the intruder's
         // is team-a's, whatever cluster it claims); a caller of one is not.
         let spans_tenants = caller.label == "admin" || caller.label.contains(" and ");
         let tenant_of_word = |word: &String| -> String {
@@ -504,7 +504,7 @@ fn every_read_api_answers_each_caller_with_its_own_tenants_data_only() -> Result
         assert_eq!(status, expected, "{who}: /metrics {body}");
     }
 
-    // Issue 18: the admin tells the teams apart. The intruder (team-a's token, cluster etl-b)
+    // The admin tells the teams apart. The intruder (team-a's token, cluster etl-b)
     // is team-a's in search, facets and series; `tenant:team-b` leaves it out; its scraped
     // `tenant="team-b"` is kept as `exported_tenant`. A reader of team-a naming team-b gets
     // nothing of team-b's.

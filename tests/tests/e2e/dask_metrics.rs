@@ -294,7 +294,7 @@ fn scheduler_lists(dashboard: u16, name: &str) -> Result<bool> {
     Ok(page.contains(&format!("<td> {name} </td>")))
 }
 
-/// Issue 19: a worker found by discovery was first scraped at its place on the interval's
+/// A worker found by discovery was first scraped at its place on the interval's
 /// grid, up to an interval later, so a worker that lived less than that (one OOM-killed or
 /// restarted) left no sample. With a 60 s interval, a worker SIGKILLed seconds after it joined
 /// still has its series.
@@ -340,7 +340,7 @@ fn a_worker_killed_seconds_after_it_joined_leaves_its_metrics() -> Result<()> {
     Ok(())
 }
 
-/// Issue 19: discovery asked for `/json/identity.json`, which Dask fails to serialize while
+/// Discovery asked for `/json/identity.json`, which Dask fails to serialize while
 /// workers run tasks, and the scheduler's log filled with `ERROR tornado.application Uncaught
 /// exception GET /json/identity.json`. Under a steady workload, discovery still finds a worker
 /// that joins, and the scheduler logs no error.

@@ -1,4 +1,4 @@
-//! Issue 18 through the real collector: PromQL memory is bounded by `[query] max_samples`
+//! Query limits through the real collector: PromQL memory is bounded by `[query] max_samples`
 //! and `[query] max_concurrent`. An agent scrapes a page of 20,000 series into the collector;
 //! then eight heavy queries at once (the issue's `max_over_time(x[1h:1ms])`, and range
 //! functions whose windows cover every step) must leave its peak RSS under a stated bound,

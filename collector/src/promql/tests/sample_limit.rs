@@ -1,4 +1,4 @@
-//! Issue 18: `[query] max_samples` counts what a query builds while it builds it (selector
+//! `[query] max_samples` counts what a query builds while it builds it (selector
 //! points, a subquery's grid, an aggregation's groups), so a query over the limit stops near
 //! it instead of after building everything; and it counts what is alive, not every
 //! intermediate result ever made. (A range function counts each series' points before it
