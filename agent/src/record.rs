@@ -35,6 +35,9 @@ pub struct LogRecord {
     pub logger: Arc<str>,
     pub message: String,
     pub truncated: bool,
+    /// The record's first line has no timestamp of its own: `ts` was inferred from the
+    /// records around it in its stream, or from when it was read.
+    pub ts_inferred: bool,
 }
 
 /// Records handed from a reader to the shipper together, so that the handoff costs once per

@@ -581,7 +581,12 @@ fn encode_log_record(buffer: &mut Vec<u8>, stream_index: u32, record: &LogRecord
     };
     let length = varints.into_iter().map(varint_len).sum::<usize>()
         + strings.into_iter().map(string_len).sum::<usize>()
-        + if record.truncated { key_len(7) + 1 } else { 0 };
+        + [record.truncated, record.ts_inferred]
+            .into_iter()
+            .zip([7, 8])
+            .filter(|(set, _)| *set)
+            .map(|(_, tag)| key_len(tag) + 1)
+            .sum::<usize>();
     encode_key(3, WireType::LengthDelimited, buffer);
     encode_varint(length as u64, buffer);
     for (tag, value) in varints {
@@ -597,9 +602,11 @@ fn encode_log_record(buffer: &mut Vec<u8>, stream_index: u32, record: &LogRecord
             buffer.extend_from_slice(text.as_bytes());
         }
     }
-    if record.truncated {
-        encode_key(7, WireType::Varint, buffer);
-        encode_varint(1, buffer);
+    for (tag, set) in [(7, record.truncated), (8, record.ts_inferred)] {
+        if set {
+            encode_key(tag, WireType::Varint, buffer);
+            encode_varint(1, buffer);
+        }
     }
 }
 
@@ -663,6 +670,7 @@ mod tests {
             logger: Arc::from("distributed.worker"),
             message: message.to_owned(),
             truncated: false,
+            ts_inferred: false,
         }
     }
 
@@ -744,7 +752,10 @@ mod tests {
         edge.ts = jiff::Timestamp::from_nanosecond(-1_500).expect("valid");
         edge.level = Arc::from("");
         edge.truncated = true;
-        for (stream_index, record) in [(0, record(&a, 7, "a message")), (300, edge)] {
+        let mut inferred = record(&a, 9, "a print");
+        inferred.ts_inferred = true;
+        for (stream_index, record) in [(0, record(&a, 7, "a message")), (300, edge), (2, inferred)]
+        {
             let mut ours = Vec::new();
             encode_log_record(&mut ours, stream_index, &record);
             let wire = wire::LogRecord {
@@ -755,7 +766,7 @@ mod tests {
                 logger: record.logger.to_string(),
                 message: record.message.clone(),
                 truncated: record.truncated,
-                ts_inferred: false,
+                ts_inferred: record.ts_inferred,
             };
             let mut theirs = Vec::new();
             prost::encoding::message::encode(3, &wire, &mut theirs);

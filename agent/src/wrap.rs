@@ -30,7 +30,7 @@ use crate::config::{AgentConfig, Role};
 use crate::format::{LineFormat, LineParser};
 use crate::lines::LineSplitter;
 use crate::metrics::AgentMetrics;
-use crate::multiline::{AssembledRecord, RecordAssembler};
+use crate::multiline::{AssembledRecord, LineTime, RecordAssembler};
 use crate::record::{LogRecord, RecordChunk, StreamInfo};
 use crate::ship::Shipper;
 use crate::{Error, Result};
@@ -44,6 +44,8 @@ const DELIVERY_WAIT: Duration = Duration::from_secs(30);
 const PUMP_TIMINGS: PumpTimings = PumpTimings {
     // As `[[logs]] multiline_timeout` defaults to.
     multiline_timeout: Duration::from_secs(1),
+    // As the tailer waits for a record that looks complete.
+    settled_record_grace: Duration::from_millis(50),
     drain_quiet: Duration::from_secs(1),
 };
 
@@ -270,8 +272,11 @@ fn stream_id(cluster: &str, node: &str, source: &str, pid: u32, started_at_ns: i
 /// How long a pipe's reader waits before acting on silence.
 #[derive(Debug, Clone, Copy)]
 struct PumpTimings {
-    /// A quiet pipe's open record is shipped after this long.
+    /// A quiet pipe's open record that looks unfinished (a traceback without its exception
+    /// line, a line without its newline) is shipped after this long.
     multiline_timeout: Duration,
+    /// A quiet pipe's open record that looks complete is shipped after this long.
+    settled_record_grace: Duration,
     /// Once the child has exited, reading stops after this long without data: a process
     /// the child started may hold the pipe open for ever.
     drain_quiet: Duration,
@@ -294,10 +299,7 @@ async fn pump_pipe<R, W>(
     let mut last_data_at = Instant::now();
     let mut draining_since: Option<Instant> = None;
     loop {
-        let flush_at = records
-            .assembler
-            .has_open_record()
-            .then(|| last_data_at + timings.multiline_timeout);
+        let flush_at = records.flush_wait(&timings).map(|wait| last_data_at + wait);
         let stop_at = draining_since.map(|since| since.max(last_data_at) + timings.drain_quiet);
         tokio::select! {
             read = pipe.read(&mut chunk) => {
@@ -312,6 +314,7 @@ async fn pump_pipe<R, W>(
                 };
                 last_data_at = Instant::now();
                 copy_through(&mut passthrough, &chunk[..read], &source).await;
+                // What a pipe carries was just written: always live.
                 if records.push_bytes(&chunk[..read], Timestamp::now()).await.is_err() {
                     return;
                 }
@@ -384,14 +387,34 @@ impl PipeRecords {
         }
     }
 
-    /// Takes the next bytes of the pipe, read at `read_at`, and ships the records they close.
+    /// How long the open record waits for more lines once the pipe is quiet, if there is
+    /// one: the grace when it looks complete, the whole timeout when it looks unfinished or
+    /// a line waits for its newline.
+    fn flush_wait(&self, timings: &PumpTimings) -> Option<Duration> {
+        if !self.assembler.has_open_record() {
+            return None;
+        }
+        let line_unfinished = self.splitter.read_offset() > self.splitter.complete_lines_end();
+        Some(
+            if line_unfinished || self.assembler.open_record_looks_unfinished() {
+                timings.multiline_timeout
+            } else {
+                timings.settled_record_grace
+            },
+        )
+    }
+
+    /// Takes the next bytes of the pipe, read (live) at `read_at`, and ships the records they
+    /// close.
     async fn push_bytes(&mut self, bytes: &[u8], read_at: Timestamp) -> Result<(), ShipperGone> {
         let mut closed = Vec::new();
         let assembler = &mut self.assembler;
+        let time = LineTime::Live { read_at };
         self.splitter.push(bytes, |line| {
-            closed.extend(assembler.push_line(&line.text, line.offset, read_at, line.truncated));
+            assembler.push_line(&line.text, line.offset, time, line.truncated, &mut closed);
             true
         });
+        assembler.end_read(&mut closed);
         for record in closed {
             self.send(record).await?;
         }
@@ -400,20 +423,24 @@ impl PipeRecords {
 
     /// Ships the record that may still get continuation lines.
     async fn flush_open_record(&mut self) -> Result<(), ShipperGone> {
-        match self.assembler.flush() {
-            Some(record) => self.send(record).await,
-            None => Ok(()),
+        let mut closed = Vec::new();
+        self.assembler
+            .flush(self.splitter.complete_lines_end(), &mut closed);
+        for record in closed {
+            self.send(record).await?;
         }
+        Ok(())
     }
 
     /// The pipe has ended: ships its last line, even without a newline, and the open record.
     async fn finish(mut self, read_at: Timestamp) -> Result<(), ShipperGone> {
-        let mut closed = None;
+        let mut closed = Vec::new();
         let assembler = &mut self.assembler;
+        let time = LineTime::Live { read_at };
         self.splitter.finish(|line| {
-            closed = assembler.push_line(&line.text, line.offset, read_at, line.truncated);
+            assembler.push_line(&line.text, line.offset, time, line.truncated, &mut closed);
         });
-        if let Some(record) = closed {
+        for record in closed {
             self.send(record).await?;
         }
         self.flush_open_record().await
@@ -430,6 +457,7 @@ impl PipeRecords {
             logger: record.logger,
             message: record.message,
             truncated: record.truncated,
+            ts_inferred: record.ts_inferred,
         };
         self.records
             .send(vec![record])
@@ -444,6 +472,7 @@ mod tests {
 
     const QUICK: PumpTimings = PumpTimings {
         multiline_timeout: Duration::from_millis(10),
+        settled_record_grace: Duration::from_millis(5),
         drain_quiet: Duration::from_millis(10),
     };
     /// Only a guard against a hanging test; every wait below ends on a condition.

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use afterglow_agent::format::{LineFormat, LineParser};
-use afterglow_agent::multiline::RecordAssembler;
+use afterglow_agent::multiline::{LineTime, RecordAssembler};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -47,22 +47,28 @@ pub fn dask_fixture_input(min_bytes: usize) -> String {
 /// how many records came out. Every record is passed through `black_box` so none is optimised
 /// away.
 pub fn assemble_dask_records(text: &str) -> usize {
-    let read_at = Timestamp::UNIX_EPOCH;
+    let time = LineTime::Backlog {
+        file_modified: Timestamp::UNIX_EPOCH,
+    };
     let parser = LineParser::new(LineFormat::Dask, None, None).expect("dask needs no regex");
     let mut assembler = RecordAssembler::new(parser, TimeZone::UTC, MAX_RECORD_BYTES);
     let mut records = 0;
     let mut offset = 0u64;
+    let mut closed = Vec::with_capacity(4);
     for line in text.split_inclusive('\n') {
         let content = line.strip_suffix('\n').unwrap_or(line);
-        if let Some(record) = assembler.push_line(content, offset, read_at, false) {
+        assembler.push_line(content, offset, time, false, &mut closed);
+        records += closed.len();
+        for record in closed.drain(..) {
             black_box(record);
-            records += 1;
         }
         offset += line.len() as u64;
     }
-    if let Some(record) = assembler.flush() {
+    assembler.end_read(&mut closed);
+    assembler.flush(offset, &mut closed);
+    records += closed.len();
+    for record in closed.drain(..) {
         black_box(record);
-        records += 1;
     }
     records
 }

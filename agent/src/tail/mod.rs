@@ -36,11 +36,11 @@ use crate::config::{LogsConfig, StartAt};
 use crate::fingerprint::{FileFingerprint, derived_stream_id, guard_hash};
 use crate::format::LineFormat;
 use crate::metrics::AgentMetrics;
-use crate::multiline::RecordAssembler;
+use crate::multiline::{LineTime, RecordAssembler};
 use crate::record::{CHUNK_RECORDS, LogRecord, RecordChunk, StreamInfo};
 use paths::PathMatcher;
 use reader::{LineReader, RECENT_BYTES};
-use records::{Closed, FileRecords, Pushed};
+use records::{Closed, FileRecords};
 
 /// Bytes read from one file before the others get a turn.
 const READ_BUDGET_BYTES: usize = 4 * 1024 * 1024;
@@ -50,6 +50,14 @@ const GUARD_BYTES: usize = 64;
 const TICK: Duration = Duration::from_millis(100);
 /// With notifications working, a full scan runs this many poll intervals apart.
 const SCANS_PER_POLL_WITH_NOTIFY: u32 = 10;
+/// How long a record that ends where a read ended, and looks complete, waits for more lines
+/// before it is sent (at most the table's `multiline_timeout`). Python writes a log record
+/// and its traceback in one write, so such a record is almost always whole already; a
+/// record that looks unfinished waits the whole `multiline_timeout`.
+const SETTLED_RECORD_GRACE: Duration = Duration::from_millis(50);
+/// A line read from a file that was read to its end before and whose newest byte is younger
+/// than this is live: it gets the time it was read, not its neighbours'.
+const LIVE_LINE_AGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 /// Where a tailer's records come from: the node and cluster it runs on.
 #[derive(Debug, Clone)]
@@ -74,6 +82,8 @@ pub struct Tailer {
     config: LogsConfig,
     /// The table's durations, parsed once.
     multiline_timeout: Duration,
+    /// `SETTLED_RECORD_GRACE`, at most `multiline_timeout`.
+    settled_record_grace: Duration,
     release_after: Duration,
     close_inactive: Duration,
     paths: PathMatcher,
@@ -126,7 +136,10 @@ struct TailedFile {
     reader: LineReader,
     records: FileRecords,
     last_data_at: Instant,
+    /// The last read reached the end of the file.
     at_end: bool,
+    /// The file's modification time when it was last looked at.
+    modified: Option<Timestamp>,
     /// Since when the path no longer leads to this file (renamed away or deleted).
     detached_since: Option<Instant>,
     acked_offset: u64,
@@ -143,6 +156,36 @@ impl TailedFile {
             && self.detached_since.is_none()
             && self.at_end
             && !self.records.has_open_record()
+    }
+
+    /// When the open record is sent if no more lines come: after `grace` if it ends where
+    /// the file's complete lines end and looks complete, otherwise after `timeout`. `None`
+    /// without an open record.
+    fn flush_due_at(&self, timeout: Duration, grace: Duration) -> Option<Instant> {
+        if !self.records.has_open_record() {
+            return None;
+        }
+        let line_unfinished = self.reader.read_offset() > self.reader.complete_lines_end();
+        let wait = if line_unfinished || self.records.open_record_looks_unfinished() {
+            timeout
+        } else {
+            grace
+        };
+        Some(self.last_data_at + wait)
+    }
+
+    /// How the lines of a read starting now were written: live if the last read reached the
+    /// end of the file and its newest byte is under `LIVE_LINE_AGE` old (so the new lines
+    /// were appended since, a moment ago); otherwise a backlog.
+    fn line_time(&self, read_at: Timestamp) -> LineTime {
+        match self.modified {
+            Some(modified) if self.at_end && read_at.duration_since(modified) < LIVE_LINE_AGE => {
+                LineTime::Live { read_at }
+            }
+            modified => LineTime::Backlog {
+                file_modified: modified.unwrap_or(read_at),
+            },
+        }
     }
 }
 
@@ -163,6 +206,7 @@ impl Tailer {
         Tailer {
             paths: PathMatcher::new(&config.paths, &config.exclude),
             multiline_timeout: config.multiline_timeout(),
+            settled_record_grace: SETTLED_RECORD_GRACE.min(config.multiline_timeout()),
             release_after: config.release_after(),
             close_inactive: config.close_inactive(),
             config,
@@ -193,12 +237,11 @@ impl Tailer {
         let mut next_full_scan = Instant::now();
         while !shutdown.is_cancelled() {
             let mut changed = HashSet::new();
-            let wake_at = self.next_descriptor_free_at().unwrap_or(next_full_scan);
-            let timeout = TICK.min(
-                wake_at
-                    .min(next_full_scan)
-                    .saturating_duration_since(Instant::now()),
-            );
+            let wake_at = [self.next_descriptor_free_at(), self.next_flush_at()]
+                .into_iter()
+                .flatten()
+                .fold(next_full_scan, Instant::min);
+            let timeout = TICK.min(wake_at.saturating_duration_since(Instant::now()));
             if let Ok(paths) = wakes.recv_timeout(timeout) {
                 changed.extend(paths);
                 while let Ok(paths) = wakes.try_recv() {
@@ -377,14 +420,23 @@ impl Tailer {
         self.open_keys
             .iter()
             .filter_map(|key| self.files.get(key))
-            .filter(|file| file.records.has_open_record())
-            .map(|file| file.last_data_at + self.multiline_timeout)
+            .filter_map(|file| file.flush_due_at(self.multiline_timeout, self.settled_record_grace))
+            .min()
+    }
+
+    /// When the first open record is due to be sent, if any file has one: the loop wakes
+    /// then, not at its next tick, so a complete record waits only its grace.
+    fn next_flush_at(&self) -> Option<Instant> {
+        self.files
+            .values()
+            .filter_map(|file| file.flush_due_at(self.multiline_timeout, self.settled_record_grace))
             .min()
     }
 
     /// Reads new data of one followed file and applies its timers.
     fn process_file(&mut self, key: FileKey) -> Result<(), ShipperGone> {
         let multiline_timeout = self.multiline_timeout;
+        let settled_record_grace = self.settled_record_grace;
         let release_after = self.release_after;
         let Some(file) = self.files.get_mut(&key) else {
             return Ok(());
@@ -398,10 +450,11 @@ impl Tailer {
         }
         let file = self.files.get_mut(&key).expect("followed");
         let open_file = file.reader.file().expect("opened above");
-        let size = open_file
-            .metadata()
-            .map(|metadata| metadata.len())
-            .unwrap_or(0);
+        let metadata = open_file.metadata().ok();
+        let size = metadata.as_ref().map_or(0, |metadata| metadata.len());
+        let modified = metadata
+            .and_then(|metadata| metadata.modified().ok())
+            .and_then(|modified| Timestamp::try_from(modified).ok());
         // Truncated, or truncated and written to the same length or past it again between two
         // looks (copytruncate under load): the bytes just read are no longer where they were.
         let replaced = size < file.reader.read_offset()
@@ -418,6 +471,7 @@ impl Tailer {
             return Ok(());
         }
         file.size = size;
+        file.modified = modified;
         read_new_lines(file, &self.context)?;
         if file.detached_since.is_none() && !path_leads_to(&file.path, key) {
             tracing::info!(path = %file.path.display(), "file was renamed away or deleted; reading it to its end");
@@ -428,10 +482,13 @@ impl Tailer {
                 self.path_index.remove(&path);
             }
         }
-        let quiet = file.last_data_at.elapsed() >= multiline_timeout;
-        if quiet {
+        let flush_due = file
+            .flush_due_at(multiline_timeout, settled_record_grace)
+            .is_some_and(|due| Instant::now() >= due);
+        if flush_due {
             send_flushed(&self.context.records, file, false)?;
         }
+        let quiet = file.last_data_at.elapsed() >= multiline_timeout;
         self.save_acked_offset(key);
         let file = self.files.get(&key).expect("still followed");
         if let Some(detached_since) = file.detached_since {
@@ -761,6 +818,7 @@ impl Tailer {
             records,
             last_data_at: Instant::now(),
             at_end: false,
+            modified: None,
             detached_since: None,
             acked_offset: offset,
             size,
@@ -901,36 +959,33 @@ impl Tailer {
 
 /// Reads what was appended to `file` (up to the read budget) and sends the records it closes.
 fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), ShipperGone> {
-    let read_at = Timestamp::now();
+    let time = file.line_time(Timestamp::now());
     let metrics = &context.metrics;
-    let mut shipper_gone = false;
+    let shipper_gone = std::cell::Cell::new(false);
     let records = &mut file.records;
     // Sized once: a chunk grown record by record is reallocated eight times on its way.
     let new_chunk = || RecordChunk::with_capacity(CHUNK_RECORDS);
     let mut chunk = new_chunk();
+    let mut on_closed = |closed: Closed| {
+        chunk.push(log_record(closed));
+        if chunk.len() >= CHUNK_RECORDS && !shipper_gone.get() {
+            let full = std::mem::replace(&mut chunk, new_chunk());
+            shipper_gone.set(send_chunk(&context.records, full).is_err());
+        }
+    };
     let (mut truncated_lines, mut invalid_utf8_lines) = (0, 0);
     let outcome = file.reader.read_lines(READ_BUDGET_BYTES, |line| {
         truncated_lines += u64::from(line.truncated);
         invalid_utf8_lines += u64::from(line.invalid_utf8);
-        match records.push(&line, read_at) {
-            Pushed::Nothing => {}
-            Pushed::Closed(closed) => {
-                chunk.push(log_record(closed));
-                if chunk.len() >= CHUNK_RECORDS {
-                    shipper_gone =
-                        send_chunk(&context.records, std::mem::replace(&mut chunk, new_chunk()))
-                            .is_err();
-                }
-            }
-            Pushed::Malformed(error) => {
-                metrics.lines_malformed.inc();
-                tracing::debug!(%error, "skipping a malformed container runtime line");
-            }
+        if let Err(error) = records.push(&line, time, &mut on_closed) {
+            metrics.lines_malformed.inc();
+            tracing::debug!(%error, "skipping a malformed container runtime line");
         }
-        !shipper_gone
+        !shipper_gone.get()
     });
-    if !shipper_gone && !chunk.is_empty() {
-        shipper_gone = send_chunk(&context.records, chunk).is_err();
+    records.end_read(&mut on_closed);
+    if !shipper_gone.get() && !chunk.is_empty() {
+        shipper_gone.set(send_chunk(&context.records, chunk).is_err());
     }
     match outcome {
         Ok(outcome) => {
@@ -947,7 +1002,7 @@ fn read_new_lines(file: &mut TailedFile, context: &TailerContext) -> Result<(), 
             tracing::warn!(path = %file.path.display(), %error, "cannot read file, will retry")
         }
     }
-    if shipper_gone {
+    if shipper_gone.get() {
         Err(ShipperGone)
     } else {
         Ok(())
@@ -987,6 +1042,7 @@ fn log_record(closed: Closed) -> LogRecord {
         logger: record.logger,
         message: record.message,
         truncated: record.truncated,
+        ts_inferred: record.ts_inferred,
     }
 }
 

@@ -24,6 +24,8 @@ struct Harness {
     stored: BTreeMap<(u64, u64), String>,
     sources: HashMap<u64, String>,
     received_since_start: usize,
+    /// The records the last scan received, in order.
+    last_scan: Vec<LogRecord>,
 }
 
 fn logs_config(extra: &str) -> LogsConfig {
@@ -59,6 +61,7 @@ impl Harness {
             stored: BTreeMap::new(),
             sources: HashMap::new(),
             received_since_start: 0,
+            last_scan: Vec::new(),
         };
         harness.start(true);
         harness
@@ -118,7 +121,9 @@ impl Harness {
             .expect("running")
             .full_scan()
             .expect("shipper alive");
+        self.last_scan.clear();
         while let Ok(chunk) = self.receiver.try_recv() {
+            self.last_scan.extend(chunk.iter().cloned());
             for record in chunk {
                 self.received_since_start += 1;
                 let key = (record.stream.id, record.seq);
@@ -174,6 +179,102 @@ fn reopen_store(state_dir: &Path) -> (CheckpointStore, Found) {
 fn sorted(mut messages: Vec<String>) -> Vec<String> {
     messages.sort();
     messages
+}
+
+/// The times and flags of the records the last scan received.
+fn times_of_last_scan(harness: &Harness) -> Vec<(Timestamp, bool, &str)> {
+    harness
+        .last_scan
+        .iter()
+        .map(|record| (record.ts, record.ts_inferred, record.message.as_str()))
+        .collect()
+}
+
+#[test]
+fn issue_19_a_file_found_late_is_a_backlog_and_lines_appended_after_it_are_live() {
+    let mut harness = Harness::new("format = \"dask\"");
+    harness.append(
+        "worker.log",
+        "2026-11-27 13:57:10,000 - distributed.worker - INFO - before\n\
+         late print\n\
+         2026-11-27 13:58:50,000 - distributed.worker - INFO - after\n",
+    );
+    let written_at: Timestamp = "2026-11-27T13:59:00Z".parse().expect("a time");
+    std::fs::File::options()
+        .write(true)
+        .open(harness.path("worker.log"))
+        .and_then(|file| {
+            let seconds = u64::try_from(written_at.as_second()).expect("after 1970");
+            file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(seconds))
+        })
+        .expect("set the modification time");
+    harness.scan();
+    let before: Timestamp = "2026-11-27T13:57:10Z".parse().expect("a time");
+    let after: Timestamp = "2026-11-27T13:58:50Z".parse().expect("a time");
+    assert_eq!(
+        times_of_last_scan(&harness),
+        [
+            (before, false, "before"),
+            (before, true, "late print"),
+            (after, false, "after")
+        ]
+    );
+
+    // Read to its end, then appended to a moment ago: live, the time it was read.
+    let appended_at = Timestamp::now();
+    harness.append("worker.log", "live print\n");
+    harness.scan();
+    let [(ts, inferred, message)] = times_of_last_scan(&harness)[..] else {
+        panic!("one record: {:?}", times_of_last_scan(&harness));
+    };
+    assert_eq!((inferred, message), (true, "live print"));
+    assert!(
+        ts >= appended_at && ts <= Timestamp::now(),
+        "{ts} is the read time"
+    );
+}
+
+#[test]
+fn a_record_that_looks_complete_is_due_after_the_grace_and_an_unfinished_one_after_the_timeout() {
+    let mut harness = Harness::new("format = \"dask\"");
+    harness.config.multiline_timeout = "20s".to_owned();
+    harness.start(true);
+    // Long enough that no scan below takes it: the record stays open to be looked at.
+    let grace = Duration::from_secs(10);
+    harness
+        .tailer
+        .as_mut()
+        .expect("running")
+        .settled_record_grace = grace;
+    let due_after = |harness: &Harness| {
+        let tailer = harness.tailer.as_ref().expect("running");
+        let file = tailer.files.values().next().expect("one file");
+        file.flush_due_at(tailer.multiline_timeout, tailer.settled_record_grace)
+            .map(|due| due - file.last_data_at)
+    };
+    harness.append(
+        "worker.log",
+        "2026-11-27 14:00:00,000 - distributed.worker - ERROR - failed\n",
+    );
+    harness.scan();
+    assert_eq!(due_after(&harness), Some(grace));
+    harness.append("worker.log", "Traceback (most recent call last):\n");
+    harness.scan();
+    assert_eq!(due_after(&harness), Some(Duration::from_secs(20)));
+    harness.append(
+        "worker.log",
+        "  File \"task.py\", line 3, in run\nValueError: bo",
+    );
+    harness.scan();
+    assert_eq!(
+        due_after(&harness),
+        Some(Duration::from_secs(20)),
+        "a line without its newline waits too"
+    );
+    harness.append("worker.log", "om\n");
+    harness.scan();
+    assert_eq!(due_after(&harness), Some(grace));
+    assert!(harness.last_scan.is_empty(), "nothing was flushed yet");
 }
 
 #[test]

@@ -30,7 +30,7 @@ use std::path::Path;
 use afterglow_agent::fingerprint::FileFingerprint;
 use afterglow_agent::format::{LineFormat, LineParser};
 use afterglow_agent::lines::{Line, LineSplitter};
-use afterglow_agent::multiline::{AssembledRecord, RecordAssembler};
+use afterglow_agent::multiline::{AssembledRecord, LineTime, RecordAssembler};
 use afterglow_benches::MAX_RECORD_BYTES;
 use afterglow_collector::config::DEFAULT_MAX_OPEN_PARTITIONS;
 use afterglow_collector::index::partition::{LogStore, PartitionKey};
@@ -94,20 +94,24 @@ impl Source {
         records: &mut Vec<AssembledRecord>,
     ) -> io::Result<usize> {
         let read = self.file.read(buffer)?;
-        let read_at = Timestamp::now();
+        let time = LineTime::Live {
+            read_at: Timestamp::now(),
+        };
         let assembler = &mut self.assembler;
         let mut on_line = |line: Line<'_>| {
-            records.extend(assembler.push_line(&line.text, line.offset, read_at, line.truncated));
+            assembler.push_line(&line.text, line.offset, time, line.truncated, records);
         };
         if read == 0 {
             self.splitter.finish(on_line);
-            records.extend(self.assembler.flush());
+            let end = self.splitter.complete_lines_end();
+            self.assembler.flush(end, records);
             self.at_end = true;
         } else {
             self.splitter.push(&buffer[..read], |line| {
                 on_line(line);
                 true
             });
+            self.assembler.end_read(records);
         }
         Ok(read)
     }

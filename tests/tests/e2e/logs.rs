@@ -336,3 +336,62 @@ fn sigterm_stops_collector_and_agent_promptly_while_connected() -> Result<()> {
     assert_eq!(agent.process.terminate_within(limit + limit)?, Some(0));
     Ok(())
 }
+
+/// Issue 19: distributed's multi-line "Sending large graph" `UserWarning`, written by the
+/// `warnings` module into a client script's log whose own lines a `regex` format reads, is
+/// one record: level `WARNING`, logger `UserWarning`, up to its source line.
+#[test]
+fn issue_19_a_multi_line_python_warning_in_a_regex_client_log_is_one_record() -> Result<()> {
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
+    let text = fixture("logs/client-regex.log");
+    std::fs::write(log_dir.join("client.log"), &text)?;
+    let config = format!(
+        r#"collector = "{}"
+cluster = "nightly-etl"
+node = "node-c"
+timezone = "UTC"
+[[logs]]
+paths = ["{}"]
+role = "client"
+format = "regex"
+regex = '^(?P<ts>\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d) CLIENT (?P<message>.*)$'
+multiline_timeout = "300ms"
+[ship]
+batch_linger = "20ms"
+"#,
+        collector.grpc_url,
+        log_dir.join("*.log").display()
+    );
+    let _agent = Agent::start(scene.path(), "c", &config)?;
+    // One record per client line, one for the warning, one for the script's print.
+    let client_lines = text
+        .lines()
+        .filter(|line| line.contains(" CLIENT "))
+        .count();
+    wait_for_count(&collector, "node-c", client_lines + 2)?;
+
+    let warnings = collector.search_all("\"Sending large graph\"", 10)?;
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let warning = &warnings[0];
+    assert_eq!(
+        (&warning["level"], &warning["logger"]),
+        (&Value::from("WARNING"), &Value::from("UserWarning"))
+    );
+    let message = warning["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("/srv/daskrun/venv/lib/python3.11/site-packages/distributed/client.py:3429: UserWarning: Sending large graph of size 19.07 MiB.\nThis may cause some slowdown.\n"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("for more information.\n  warnings.warn("),
+        "{message}"
+    );
+    // It has no time of its own: it takes the client line's before it.
+    assert_eq!(warning["ts"], "2026-11-27T13:59:26.000000Z");
+    let print = collector.search_all("\"done computing\"", 10)?;
+    assert_eq!(print.len(), 1);
+    assert_eq!(print[0]["level"], "");
+    Ok(())
+}

@@ -313,3 +313,127 @@ fn a_file_replaced_while_the_agent_was_down_is_read_whole() -> Result<()> {
     assert_no_duplicates(&collector.search_all("*", 1000)?);
     Ok(())
 }
+
+/// Issue 19: a task's `print()` in a file the agent reads late took the time it was read,
+/// days after it was written; it must take the time of the record before it.
+#[test]
+fn issue_19_a_print_in_an_old_file_takes_the_time_of_the_header_before_it() -> Result<()> {
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
+    let log = log_dir.join("worker.log");
+    append(
+        &log,
+        "2026-11-27 13:57:10,000 - distributed.worker - INFO - before the print\n\
+         user print() between the headers\n\
+         2026-11-27 13:58:50,000 - distributed.worker - INFO - after the print\n",
+    )?;
+    let written_at: jiff::Timestamp = "2026-11-27T13:59:00Z".parse()?;
+    std::fs::File::options()
+        .write(true)
+        .open(&log)?
+        .set_modified(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(written_at.as_second().try_into()?),
+        )?;
+    let _agent = Agent::start(
+        scene.path(),
+        "o",
+        &agent_config(&collector, "node-o", &log_dir.join("*.log")),
+    )?;
+    wait_for_count(&collector, "node-o", 3)?;
+
+    let hits = collector.search_all("*", 100)?;
+    let in_time_order: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|hit| {
+            (
+                hit["ts"].as_str().unwrap_or_default(),
+                hit["message"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_time_order,
+        [
+            ("2026-11-27T13:57:10.000000Z", "before the print"),
+            (
+                "2026-11-27T13:57:10.000000Z",
+                "user print() between the headers"
+            ),
+            ("2026-11-27T13:58:50.000000Z", "after the print"),
+        ]
+    );
+    // A search of the minute it was written in finds it.
+    let (status, body) = collector.get_json(
+        "/api/v1/logs/search?q=%22user%20print%22&start=2026-11-27T13:57:00Z&end=2026-11-27T13:58:00Z",
+    )?;
+    assert_eq!(status, 200, "{body}");
+    let messages: Vec<&str> = body["hits"]
+        .as_array()
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|hit| hit["message"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(messages, ["user print() between the headers"]);
+    Ok(())
+}
+
+/// Issue 19: a record that ends where a read ends is sent after a short grace; one that looks
+/// unfinished (a traceback without its exception line) still waits the whole
+/// `multiline_timeout`, so the rest of it joins it when written a moment later.
+#[test]
+fn a_traceback_written_in_two_writes_with_a_pause_arrives_whole() -> Result<()> {
+    let scene = Scene::new()?;
+    let collector = scene.collector(None)?;
+    let log_dir = scene.log_dir();
+    let log = log_dir.join("worker.log");
+    let config = agent_config(&collector, "node-t", &log_dir.join("*.log")).replace(
+        "multiline_timeout = \"300ms\"",
+        "multiline_timeout = \"2s\"",
+    );
+    let agent = Agent::start(scene.path(), "t", &config)?;
+    append(
+        &log,
+        "2026-11-27 14:00:00,000 - distributed.worker - ERROR - task failed\n\
+         Traceback (most recent call last):\n  \
+         File \"task.py\", line 3, in run\n",
+    )?;
+    wait_for("the agent to read the first write", || {
+        // Before the agent serves its metrics, its address is not known yet.
+        Ok(match agent.metric("afterglow_agent_lines_read_total") {
+            Ok(lines) if lines >= 3.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+    })?;
+    // Far longer than the grace for a complete record, shorter than the timeout.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    append(
+        &log,
+        "    raise ValueError(\"boom\")\n\
+         ValueError: boom\n\
+         2026-11-27 14:00:01,000 - distributed.worker - INFO - next\n",
+    )?;
+    let hits = wait_for("the record after the traceback", || {
+        let hits = collector.search_all("*", 100)?;
+        Ok(if hits.iter().any(|hit| hit["message"] == "next") {
+            Ok(hits)
+        } else {
+            Err(hits.len())
+        })
+    })?;
+    let messages: Vec<&str> = hits
+        .iter()
+        .filter_map(|hit| hit["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "task failed\nTraceback (most recent call last):\n  File \"task.py\", line 3, in run\n    raise ValueError(\"boom\")\nValueError: boom",
+            "next"
+        ]
+    );
+    Ok(())
+}
