@@ -192,7 +192,10 @@ pub struct LogsConfig {
     /// them (or where they fail) files are only checked every `poll_interval`.
     #[serde(default = "default_watch")]
     pub watch: bool,
-    /// How long a record stays open for continuation lines once its file goes quiet.
+    /// How long a record that looks unfinished (a traceback without its exception line, a
+    /// `Compute Failed` block without its `Traceback:`, a warning without its source line)
+    /// stays open for continuation lines once its file goes quiet; any other record is sent
+    /// after 50 ms (or this, if shorter).
     #[serde(default = "default_multiline_timeout")]
     pub multiline_timeout: String,
     /// Longest line kept; the rest of a longer line is cut and the record flagged.

@@ -24,7 +24,8 @@ pub(super) struct Closed {
 pub(super) enum FileRecords {
     Plain {
         stream: Arc<StreamInfo>,
-        assembler: RecordAssembler,
+        /// Boxed like the container variant's pipes: the variants stay the same size.
+        assembler: Box<RecordAssembler>,
         /// Reused for the records each line closes.
         closed: Vec<AssembledRecord>,
     },
@@ -41,7 +42,7 @@ impl FileRecords {
     pub(super) fn plain(stream: Arc<StreamInfo>, assembler: RecordAssembler) -> FileRecords {
         FileRecords::Plain {
             stream,
-            assembler,
+            assembler: Box::new(assembler),
             closed: Vec::new(),
         }
     }
