@@ -5,8 +5,9 @@ Usage: measure.py --http HOST:PORT --corpus DIR [--runs 20] [--raw-runs 20] > re
 
 The corpus is make_corpus.py's cluster layout (its manifest.json gives the days, the rare
 word and the planted counts). Every query runs over the corpus's whole range, [00:00 UTC of
-its first day, 00:00 UTC of the day after its last): records without a header (task print()
-lines) carry the time the agent read them, so they fall outside it.
+its first day, 00:00 UTC of the day after its last). Records without a header (task print()
+lines) take the time of the record before them, so they fall inside it too (the histogram's
+total counts them; the raw header count does not).
 
 Each case is one collector request (keep-alive HTTP/1.1, the answer read whole) and one raw
 command over the corpus files (its output read whole through a pipe: rg treats a stdout of

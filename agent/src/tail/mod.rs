@@ -84,6 +84,10 @@ pub struct Tailer {
     multiline_timeout: Duration,
     /// `SETTLED_RECORD_GRACE`, at most `multiline_timeout`.
     settled_record_grace: Duration,
+    /// When the first open record of the files processed since the loop last woke is due:
+    /// every file with an open record is processed on each wake, so this is the earliest of
+    /// all, found without another pass over every file.
+    next_flush_at: Option<Instant>,
     release_after: Duration,
     close_inactive: Duration,
     paths: PathMatcher,
@@ -207,6 +211,7 @@ impl Tailer {
             paths: PathMatcher::new(&config.paths, &config.exclude),
             multiline_timeout: config.multiline_timeout(),
             settled_record_grace: SETTLED_RECORD_GRACE.min(config.multiline_timeout()),
+            next_flush_at: None,
             release_after: config.release_after(),
             close_inactive: config.close_inactive(),
             config,
@@ -237,7 +242,7 @@ impl Tailer {
         let mut next_full_scan = Instant::now();
         while !shutdown.is_cancelled() {
             let mut changed = HashSet::new();
-            let wake_at = [self.next_descriptor_free_at(), self.next_flush_at()]
+            let wake_at = [self.next_descriptor_free_at(), self.next_flush_at.take()]
                 .into_iter()
                 .flatten()
                 .fold(next_full_scan, Instant::min);
@@ -424,15 +429,6 @@ impl Tailer {
             .min()
     }
 
-    /// When the first open record is due to be sent, if any file has one: the loop wakes
-    /// then, not at its next tick, so a complete record waits only its grace.
-    fn next_flush_at(&self) -> Option<Instant> {
-        self.files
-            .values()
-            .filter_map(|file| file.flush_due_at(self.multiline_timeout, self.settled_record_grace))
-            .min()
-    }
-
     /// Reads new data of one followed file and applies its timers.
     fn process_file(&mut self, key: FileKey) -> Result<(), ShipperGone> {
         let multiline_timeout = self.multiline_timeout;
@@ -491,6 +487,11 @@ impl Tailer {
         let quiet = file.last_data_at.elapsed() >= multiline_timeout;
         self.save_acked_offset(key);
         let file = self.files.get(&key).expect("still followed");
+        // The loop wakes when this record is due, not at its next tick: a complete record
+        // waits only its grace.
+        if let Some(due) = file.flush_due_at(multiline_timeout, settled_record_grace) {
+            self.next_flush_at = Some(self.next_flush_at.map_or(due, |next| next.min(due)));
+        }
         if let Some(detached_since) = file.detached_since {
             let drained = file.at_end && !file.records.has_open_record() && quiet;
             let quiet_long_enough =
