@@ -632,7 +632,7 @@ user print after the block
     const AFTER_PRINT: &str = "2026-11-27 13:59:40,000 - distributed.worker - INFO - after\n";
 
     #[test]
-    fn issue_19_a_print_read_late_takes_the_previous_records_time_not_the_read_time() {
+    fn a_print_read_late_takes_the_previous_records_time_not_the_read_time() {
         let backlog = LineTime::Backlog {
             file_modified: at("2026-11-27T14:00:00Z"),
         };
@@ -766,7 +766,7 @@ user print after the block
     }
 
     #[test]
-    fn issue_19_distributeds_large_graph_warning_in_a_regex_client_log_is_one_record() {
+    fn distributeds_large_graph_warning_in_a_regex_client_log_is_one_record() {
         let text = fixture("client-regex.log");
         let records = assemble_with(client_regex_parser(), &text);
         let warnings: Vec<&AssembledRecord> = records

@@ -191,7 +191,7 @@ fn times_of_last_scan(harness: &Harness) -> Vec<(Timestamp, bool, &str)> {
 }
 
 #[test]
-fn issue_19_a_file_found_late_is_a_backlog_and_lines_appended_after_it_are_live() {
+fn a_file_found_late_is_a_backlog_and_lines_appended_after_it_are_live() {
     let mut harness = Harness::new("format = \"dask\"");
     harness.append(
         "worker.log",

@@ -337,11 +337,11 @@ fn sigterm_stops_collector_and_agent_promptly_while_connected() -> Result<()> {
     Ok(())
 }
 
-/// Issue 19: distributed's multi-line "Sending large graph" `UserWarning`, written by the
+/// Distributed's multi-line "Sending large graph" `UserWarning`, written by the
 /// `warnings` module into a client script's log whose own lines a `regex` format reads, is
 /// one record: level `WARNING`, logger `UserWarning`, up to its source line.
 #[test]
-fn issue_19_a_multi_line_python_warning_in_a_regex_client_log_is_one_record() -> Result<()> {
+fn a_multi_line_python_warning_in_a_regex_client_log_is_one_record() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let log_dir = scene.log_dir();

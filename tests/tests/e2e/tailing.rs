@@ -314,10 +314,10 @@ fn a_file_replaced_while_the_agent_was_down_is_read_whole() -> Result<()> {
     Ok(())
 }
 
-/// Issue 19: a task's `print()` in a file the agent reads late took the time it was read,
-/// days after it was written; it must take the time of the record before it.
+/// A task's `print()` in a file the agent reads late takes the time of the record before it,
+/// not the time it was read (which may be days after it was written).
 #[test]
-fn issue_19_a_print_in_an_old_file_takes_the_time_of_the_header_before_it() -> Result<()> {
+fn a_print_in_an_old_file_takes_the_time_of_the_header_before_it() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let log_dir = scene.log_dir();
@@ -381,7 +381,7 @@ fn issue_19_a_print_in_an_old_file_takes_the_time_of_the_header_before_it() -> R
     Ok(())
 }
 
-/// Issue 19: a record that ends where a read ends is sent after a short grace; one that looks
+/// A record that ends where a read ends is sent after a short grace; one that looks
 /// unfinished (a traceback without its exception line) still waits the whole
 /// `multiline_timeout`, so the rest of it joins it when written a moment later.
 #[test]
