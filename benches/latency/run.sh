@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Latency benchmark: how long after a Dask line is written to a file it can be searched, and
-# how long until the live tail (`GET /api/v1/logs/tail`, Server-Sent Events) shows it. It
-# answers issue 19: written→searchable took p50 1.30 s, p99 1.54 s.
+# how long until the live tail (`GET /api/v1/logs/tail`, Server-Sent Events) shows it. It was
+# written when written→searchable took p50 1.30 s, p99 1.54 s.
 #
 #   benches/latency/run.sh                                   # the working tree, release build
 #   AGENTS="before=/tmp/agent-main after=target/release/afterglow-agent" benches/latency/run.sh
