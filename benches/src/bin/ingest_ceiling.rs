@@ -125,6 +125,8 @@ impl Source {
             message: record.message,
             stream: self.stream,
             seq: record.offset_bytes,
+            truncated: false,
+            ts_inferred: false,
         }
     }
 }
