@@ -352,7 +352,7 @@ test('narrow windows and the dark theme keep the view usable', async () => {
   }
 });
 
-test('a record the agent cut at its size limit is marked truncated (issue 19)', async () => {
+test('a record the agent cut at its size limit is marked truncated', async () => {
   assert.ok(tailFile, 'AFTERGLOW_TAIL_FILE must name a log file an agent tails');
   // A real 1.2 MB line through node-b's agent, which cuts it at its 1 MiB limit.
   const token = `hugeline${Date.now()}`;
@@ -372,7 +372,7 @@ test('a record the agent cut at its size limit is marked truncated (issue 19)', 
   assert.equal(await page.locator('#results .hit .truncated').count(), 0, 'whole records carry no mark');
 });
 
-test('a time the agent inferred shows with ~ and says why (issue 19)', async () => {
+test('a time the agent inferred shows with ~ and says why', async () => {
   // The hit format: `ts_inferred: true` on a record whose line had no timestamp.
   await page.route('**/api/v1/logs/search?*', async (route) => {
     const response = await route.fetch();
@@ -396,7 +396,7 @@ test('a time the agent inferred shows with ~ and says why (issue 19)', async () 
   }
 });
 
-test('a live tail that loses its stream reconnects with Last-Event-ID (issue 19)', async () => {
+test('a live tail that loses its stream reconnects with Last-Event-ID', async () => {
   const token = `resumed${Date.now()}`;
   const asked = [];
   let reconnected;

@@ -188,6 +188,7 @@ async fn backfill(
     let request = SearchRequest {
         tenants: reader.tenants.clone(),
         query: query.to_owned(),
+        filters: Vec::new(),
         start,
         end: None,
         limit: BACKFILL_LIMIT,

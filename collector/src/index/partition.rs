@@ -767,13 +767,12 @@ mod tests {
         Ok(())
     }
 
-    /// Issue 19: a partition written before records carried `truncated` and `ts_inferred`
+    /// A partition written before records carried `truncated` and `ts_inferred`
     /// (the schema without its last two fields) is upgraded in place, not set aside: its
     /// records stay searchable and read both flags as false, new records of the day keep
     /// theirs, and merging old and new segments keeps both.
     #[tokio::test]
-    async fn issue_19_a_partition_written_before_the_record_flags_reads_them_as_false() -> Result<()>
-    {
+    async fn a_partition_written_before_the_record_flags_reads_them_as_false() -> Result<()> {
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = dir.path().join("logs");
         let key = PartitionKey::for_record("t", noon(0));
@@ -821,6 +820,7 @@ mod tests {
             &SearchRequest {
                 tenants: tenants(),
                 query: String::new(),
+                filters: Vec::new(),
                 start: None,
                 end: None,
                 limit: 10,

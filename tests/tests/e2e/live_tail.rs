@@ -1,4 +1,4 @@
-//! Issue 19: the live tail resumes after a reconnect (`Last-Event-ID`) with exactly the
+//! The live tail resumes after a reconnect (`Last-Event-ID`) with exactly the
 //! records it missed, and a tail with `start` first sends the records since then.
 
 use afterglow_tests::push::{batch, push, record};
@@ -23,7 +23,7 @@ fn records(word: &str, seqs: std::ops::Range<u64>) -> Vec<afterglow_proto::v1::L
 }
 
 #[test]
-fn issue_19_a_tail_that_reconnects_gets_exactly_what_it_missed_then_live_records() -> Result<()> {
+fn a_tail_that_reconnects_gets_exactly_what_it_missed_then_live_records() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let path = format!("/api/v1/logs/tail?q={}", encode("resumemarker"));
@@ -80,7 +80,7 @@ fn issue_19_a_tail_that_reconnects_gets_exactly_what_it_missed_then_live_records
 }
 
 #[test]
-fn issue_19_a_tail_with_start_sends_the_records_since_then_and_resumes_inside_them() -> Result<()> {
+fn a_tail_with_start_sends_the_records_since_then_and_resumes_inside_them() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let now = jiff::Timestamp::now().as_nanosecond() as i64;

@@ -1,4 +1,4 @@
-//! Issue 19: a record's `truncated` and `ts_inferred` flags, as the agent sends them, come
+//! A record's `truncated` and `ts_inferred` flags, as the agent sends them, come
 //! back in search, export, context and the live tail, and survive a collector restart.
 
 use std::io::Write;
@@ -65,7 +65,7 @@ fn stored_flags(collector: &Collector) -> Result<Vec<Vec<(String, bool, bool)>>>
 }
 
 #[test]
-fn issue_19_truncated_and_inferred_times_reach_every_answer_and_survive_a_restart() -> Result<()> {
+fn truncated_and_inferred_times_reach_every_answer_and_survive_a_restart() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let mut tail = Tail::open(
@@ -113,7 +113,7 @@ fn issue_19_truncated_and_inferred_times_reach_every_answer_and_survive_a_restar
 
 /// A 5 MB line in a tailed file comes back cut at the agent's 1 MiB limit, and says so.
 #[test]
-fn issue_19_a_five_megabyte_line_comes_back_truncated() -> Result<()> {
+fn a_five_megabyte_line_comes_back_truncated() -> Result<()> {
     let scene = Scene::new()?;
     let collector = scene.collector(None)?;
     let log = scene.log_dir().join("worker.log");
