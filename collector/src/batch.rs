@@ -50,6 +50,8 @@ impl Batch {
                 message: record.message,
                 stream: stream.id,
                 seq: record.seq,
+                truncated: record.truncated,
+                ts_inferred: record.ts_inferred,
             });
         }
         for (index, family) in request.metric_families.iter().enumerate() {

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub mod dask;
 pub mod peers;
 pub mod pki;
+pub mod push;
+pub mod sse;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;

@@ -352,6 +352,84 @@ test('narrow windows and the dark theme keep the view usable', async () => {
   }
 });
 
+test('a record the agent cut at its size limit is marked truncated', async () => {
+  assert.ok(tailFile, 'AFTERGLOW_TAIL_FILE must name a log file an agent tails');
+  // A real 1.2 MB line through node-b's agent, which cuts it at its 1 MiB limit.
+  const token = `hugeline${Date.now()}`;
+  appendFileSync(tailFile, logLine(`${token} ${'x'.repeat(1_200_000)}`));
+  await page.goto(`${baseUrl}/?q=${token}`);
+  await settled();
+  for (let attempt = 0; attempt < 40 && await loaded() === 0; attempt += 1) {
+    await page.waitForTimeout(250);
+    await search(token);
+  }
+  assert.equal(await loaded(), 1, 'the cut record arrived');
+  const mark = await page.$eval('#results .hit .truncated', (node) => [node.textContent, node.title]);
+  assert.equal(mark[0], 'truncated');
+  assert.match(mark[1], /size limit/);
+  await screenshot(page, 'search-truncated');
+  await search('*');
+  assert.equal(await page.locator('#results .hit .truncated').count(), 0, 'whole records carry no mark');
+});
+
+test('a time the agent inferred shows with ~ and says why', async () => {
+  // The hit format: `ts_inferred: true` on a record whose line had no timestamp.
+  await page.route('**/api/v1/logs/search?*', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    if (body.hits?.length > 1) body.hits[0].ts_inferred = true;
+    await route.fulfill({ response, json: body });
+  });
+  try {
+    await page.goto(`${baseUrl}/?q=*`);
+    await page.waitForSelector('#results .hit');
+    await settled();
+    const times = await page.$$eval('#results .hit > .ts', (cells) => cells.slice(0, 2)
+      .map((cell) => [cell.textContent, cell.title, cell.classList.contains('ts-inferred')]));
+    assert.match(times[0][0], /^~\d/);
+    assert.match(times[0][1], /no timestamp/);
+    assert.equal(times[0][2], true);
+    assert.match(times[1][0], /^\d/, 'an exact time has no ~');
+    await screenshot(page, 'search-ts-inferred');
+  } finally {
+    await page.unroute('**/api/v1/logs/search?*');
+  }
+});
+
+test('a live tail that loses its stream reconnects with Last-Event-ID', async () => {
+  const token = `resumed${Date.now()}`;
+  const asked = [];
+  let reconnected;
+  const second = new Promise((resolve) => { reconnected = resolve; });
+  await page.route('**/api/v1/logs/tail?*', async (route) => {
+    asked.push(route.request().headers()['last-event-id'] ?? null);
+    if (asked.length > 1) {
+      reconnected();
+      await route.continue();
+      return;
+    }
+    // The first stream sends one record with its position, then ends (a lost connection).
+    const hit = { ts: new Date().toISOString(), cluster: 'demo', node: 'node-b', role: 'worker',
+      source: '/logs/node-b.log', level: 'INFO', logger: 'distributed.worker',
+      message: `Live record ${token}`, stream: '00000000000000ff', seq: 1 };
+    await route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream' },
+      body: `retry: 50\nid: position-7\ndata: ${JSON.stringify(hit)}\n\n` });
+  });
+  try {
+    await page.goto(`${baseUrl}/?q=*&order=desc`);
+    await settled();
+    await page.click('#live');
+    await page.waitForFunction((text) => [...document.querySelectorAll('#results .hit .message')]
+      .some((message) => message.textContent.includes(text)), token);
+    await second;
+    assert.deepEqual(asked.slice(0, 2), [null, 'position-7'], 'the reconnect names the last event');
+    await page.click('#live');
+    await page.waitForSelector('#live-status', { state: 'hidden' });
+  } finally {
+    await page.unroute('**/api/v1/logs/tail?*');
+  }
+});
+
 test('live tail shows a line appended to a tailed file within 2 s', async () => {
   assert.ok(tailFile, 'AFTERGLOW_TAIL_FILE must name a log file an agent tails');
   await page.goto(`${baseUrl}/?q=*&order=desc`);

@@ -129,6 +129,8 @@ impl Source {
             message: record.message,
             stream: self.stream,
             seq: record.offset_bytes,
+            truncated: false,
+            ts_inferred: false,
         }
     }
 }

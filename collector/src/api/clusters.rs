@@ -413,6 +413,8 @@ mod tests {
             message: "m".to_owned(),
             stream: 1,
             seq: 0,
+            truncated: false,
+            ts_inferred: false,
         }
     }
 

@@ -101,6 +101,12 @@ pub struct HitJson {
     message: String,
     stream: String,
     seq: u64,
+    /// Present (true) only when the agent cut the message at its size limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    /// Present (true) only when the agent gave the record its time, the line having none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ts_inferred: bool,
 }
 
 impl HitJson {
@@ -118,6 +124,8 @@ impl HitJson {
             message: hit.message,
             stream: format!("{:016x}", hit.key.stream),
             seq: hit.key.seq,
+            truncated: hit.truncated,
+            ts_inferred: hit.ts_inferred,
         }
     }
 }

@@ -1,41 +1,104 @@
-//! `GET /api/v1/logs/tail?q=`: Server-Sent Events of new records of the caller's tenants that
-//! match `q`, as the writer adds them (well within a second of their arrival). Each event is
-//! one hit, as search gives it. A client that does not keep up is disconnected, after an
-//! `error` event when there is room for one, rather than slowing ingest or growing memory.
+//! `GET /api/v1/logs/tail?q=&start=`: Server-Sent Events of new records of the caller's
+//! tenants that match `q`, as the writer adds them (well within a second of their arrival).
+//! Each event is one hit, as search gives it, with an `id`: its position. A client that does
+//! not keep up is disconnected, after an `error` event when there is room for one, rather
+//! than slowing ingest or growing memory.
+//!
+//! The rule a reader must not miss: no record is sent twice nor skipped across a reconnect.
+//! A client that reconnects with `Last-Event-ID` (EventSource sends it by itself) resumes
+//! right after that event: from the held records (`index::tail`) after its position, or, if
+//! it left during the backfill of `start`, from the backfill's cursor. A backfill is the
+//! newest `BACKFILL_LIMIT` records with `ts >= start` that were committed when the tail
+//! opened (`committed`); every later one comes from the held records, so the two never
+//! overlap. With `start`, live records before `start` are not sent either.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use jiff::Timestamp;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::access::Reader;
 use crate::api::logs::HitJson;
-use crate::api::{ApiError, AppState};
+use crate::api::time::time_param;
+use crate::api::{ApiError, AppState, within_budget};
 use crate::auth::Access;
-use crate::index::tail::{Arrived, TailMatcher};
+use crate::index::search::{Hit, SearchRequest, SortKey, SortOrder, search};
+use crate::index::tail::{Arrivals, PositionGone, TailMatcher, TailRegistration};
 
 /// Events waiting for one client before it counts as too slow.
 const CLIENT_BUFFER: usize = 1024;
+/// Most records a tail with `start` sends before it goes live: the newest this many.
+pub const BACKFILL_LIMIT: usize = 1000;
+/// How long a tail with `start` waits for the writer's next commit, so that its backfill
+/// holds every record added before it opened.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+/// A tail whose matches are rare still sends its position this often (an event with only an
+/// `id`), so that a reconnect does not start from a position no longer held.
+const POSITION_EVERY: Duration = Duration::from_secs(5);
 
 /// Query parameters of `/api/v1/logs/tail`.
 #[derive(Debug, Default, Deserialize)]
 pub struct TailParams {
     q: Option<String>,
+    start: Option<String>,
 }
 
-/// `GET /api/v1/logs/tail?q=`
+/// Where a tail resumes, as its events' ids say: `<epoch>-<position>` (live: every record
+/// from `position` on is still to send), or `<epoch>-<position>-<cursor>` (in the backfill:
+/// its hits after `cursor`, then the live records from `position`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resume {
+    Live { next: u64 },
+    Backfill { committed: u64, after: SortKey },
+}
+
+impl Resume {
+    fn id(&self, epoch: u64) -> String {
+        match self {
+            Resume::Live { next } => format!("{epoch:x}-{next}"),
+            Resume::Backfill { committed, after } => {
+                format!("{epoch:x}-{committed}-{}", after.to_cursor())
+            }
+        }
+    }
+
+    /// The resume point of `id`, if it is one of this run's (`epoch`).
+    fn parse(id: &str, epoch: u64) -> Option<Resume> {
+        let mut parts = id.trim().splitn(3, '-');
+        let of_epoch = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let position = parts.next()?.parse().ok()?;
+        if of_epoch != epoch {
+            return None;
+        }
+        match parts.next() {
+            None => Some(Resume::Live { next: position }),
+            Some(cursor) => Some(Resume::Backfill {
+                committed: position,
+                after: SortKey::from_cursor(cursor)?,
+            }),
+        }
+    }
+}
+
+/// `GET /api/v1/logs/tail?q=&start=`
 pub async fn tail(
     State(state): State<AppState>,
     reader: Reader,
+    headers: HeaderMap,
     Query(params): Query<TailParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let matcher = TailMatcher::new(state.store.schema(), params.q.as_deref().unwrap_or(""))?;
+    let query = params.q.unwrap_or_default();
+    let matcher = TailMatcher::new(state.store.schema(), &query)?;
+    let start = time_param("start", params.start, Timestamp::now())?;
     let place = state
         .tail_clients
         .take(&reader.tenants, reader.every_tenant)
@@ -43,72 +106,252 @@ pub async fn tail(
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: refusal.to_string(),
         })?;
-    let arrivals = state.store.arrivals().subscribe();
+    let arrivals = Arc::clone(state.store.arrivals());
+    let registration = arrivals.register();
+    let asked = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.trim().is_empty());
+    let mut notice = None;
+    let resume = match asked.map(|id| Resume::parse(id, arrivals.epoch())) {
+        Some(Some(resume)) if arrivals.holds(resume.live_from()) => Some(resume),
+        Some(_) => {
+            notice = Some(
+                "cannot resume after the last event: the collector restarted or no longer holds the records after it; records may be missing",
+            );
+            None
+        }
+        None => None,
+    };
+    let (backfill, next) = match resume {
+        Some(Resume::Live { next }) => (Vec::new(), next),
+        Some(Resume::Backfill { committed, after }) => {
+            let hits = backfill(&state, &reader, &query, start, committed, Some(after)).await?;
+            (hits, committed)
+        }
+        None if start.is_some() => {
+            let committed = arrivals
+                .committed_and_held(registration.from, COMMIT_PATIENCE)
+                .await;
+            let hits = backfill(&state, &reader, &query, start, committed, None).await?;
+            (hits, committed)
+        }
+        None => (Vec::new(), registration.from),
+    };
     let (events, receiver) = mpsc::channel(CLIENT_BUFFER);
+    let tail = Tail {
+        arrivals,
+        matcher: Arc::new(matcher),
+        start_micros: start.map(|start| start.as_microsecond()),
+        reader,
+        access: state.access,
+        events,
+    };
     tokio::spawn(async move {
-        follow(arrivals, Arc::new(matcher), (reader, state.access), events).await;
+        if tail.send_backfill(notice, backfill, next) {
+            tail.follow(next, registration).await;
+        }
         // The client's place is free once it has left.
         drop(place);
     });
     Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
 }
 
-/// Sends the matching new records to one client until it leaves, falls behind, or its token
-/// no longer grants what it did (revoked or changed by a reload of the tokens).
-async fn follow(
-    mut arrivals: broadcast::Receiver<Arc<Arrived>>,
-    matcher: Arc<TailMatcher>,
-    (reader, access): (Reader, Arc<Access>),
-    events: mpsc::Sender<Result<Event, Infallible>>,
-) {
-    let mut generation = access.generation();
-    loop {
-        let arrived = tokio::select! {
-            () = events.closed() => return,
-            arrived = arrivals.recv() => arrived,
-        };
-        let arrived = match arrived {
-            Ok(arrived) => arrived,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                let _ = events.try_send(Ok(Event::default().event("error").data(format!(
-                    "too slow: {missed} batches of records went by unsent; reconnect"
-                ))));
-                return;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if access.generation() != generation {
-            generation = access.generation();
-            if !reader.still_granted(&access) {
-                let _ = events.try_send(Ok(Event::default()
-                    .event("error")
-                    .data("the token was revoked or changed; sign in again")));
-                return;
-            }
+impl Resume {
+    /// The first live position it still needs.
+    fn live_from(&self) -> u64 {
+        match self {
+            Resume::Live { next } => *next,
+            Resume::Backfill { committed, .. } => *committed,
         }
-        if !reader.reads(&arrived.tenant) {
-            continue;
-        }
-        let matcher = Arc::clone(&matcher);
-        let hits = match tokio::task::spawn_blocking(move || {
-            matcher.matching(&arrived.tenant, &arrived.entries)
+    }
+}
+
+/// The records of a tail's backfill: the newest `BACKFILL_LIMIT` matches of `query` with
+/// `ts >= start` added before position `committed` (after `after`, when resuming), oldest
+/// first, each with the id that resumes after it.
+async fn backfill(
+    state: &AppState,
+    reader: &Reader,
+    query: &str,
+    start: Option<Timestamp>,
+    committed: u64,
+    after: Option<SortKey>,
+) -> Result<Vec<(Hit, String)>, ApiError> {
+    let arrivals = Arc::clone(state.store.arrivals());
+    let store = Arc::clone(&state.store);
+    let order = if after.is_some() {
+        SortOrder::Asc
+    } else {
+        SortOrder::Desc
+    };
+    let request = SearchRequest {
+        tenants: reader.tenants.clone(),
+        query: query.to_owned(),
+        filters: Vec::new(),
+        start,
+        end: None,
+        limit: BACKFILL_LIMIT,
+        order,
+        after,
+    };
+    let mut hits = within_budget(state, "tail", move || Ok(search(&store, &request)?.hits)).await?;
+    if order == SortOrder::Desc {
+        hits.reverse();
+    }
+    // Records committed since `committed` are the live part's: the backfill leaves them out.
+    // A stream's records come in `seq` order, so its first held `seq` from there splits it.
+    let later: HashMap<(String, u64), u64> =
+        arrivals
+            .first_seqs_since(committed)
+            .map_err(|PositionGone| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "records arrive faster than a tail can be opened; retry".to_owned(),
+            })?;
+    let epoch = arrivals.epoch();
+    Ok(hits
+        .into_iter()
+        .filter(|hit| {
+            later
+                .get(&(hit.tenant.clone(), hit.key.stream))
+                .is_none_or(|first| hit.key.seq < *first)
         })
-        .await
-        {
-            Ok(Ok(hits)) => hits,
-            Ok(Err(error)) => {
-                tracing::error!(%error, "cannot match records for a tail");
-                return;
+        .map(|hit| {
+            let id = Resume::Backfill {
+                committed,
+                after: hit.key.clone(),
             }
-            Err(_) => return,
-        };
-        for hit in hits {
-            let event = Event::default()
-                .json_data(HitJson::new(hit, reader.spans_tenants()))
-                .unwrap_or_else(|_| Event::default().event("error").data("unencodable record"));
-            if events.try_send(Ok(event)).is_err() {
-                // Full (too slow) or gone: either way this client is done.
-                return;
+            .id(epoch);
+            (hit, id)
+        })
+        .collect())
+}
+
+/// One client's tail.
+struct Tail {
+    arrivals: Arc<Arrivals>,
+    matcher: Arc<TailMatcher>,
+    start_micros: Option<i64>,
+    reader: Reader,
+    access: Arc<Access>,
+    events: mpsc::Sender<Result<Event, Infallible>>,
+}
+
+impl Tail {
+    /// Sends `notice` (a `gap` event), the backfill's hits, then the position `next` the
+    /// live part starts from; tells whether the client is still there.
+    fn send_backfill(&self, notice: Option<&str>, hits: Vec<(Hit, String)>, next: u64) -> bool {
+        if let Some(notice) = notice
+            && self
+                .events
+                .try_send(Ok(Event::default().event("gap").data(notice)))
+                .is_err()
+        {
+            return false;
+        }
+        for (hit, id) in hits {
+            if !self.send_hit(hit, id) {
+                return false;
+            }
+        }
+        self.send_position(next)
+    }
+
+    fn send_hit(&self, hit: Hit, id: String) -> bool {
+        let event = Event::default()
+            .id(id)
+            .json_data(HitJson::new(hit, self.reader.spans_tenants()))
+            .unwrap_or_else(|_| Event::default().event("error").data("unencodable record"));
+        // Full (too slow) or gone: either way this client is done.
+        self.events.try_send(Ok(event)).is_ok()
+    }
+
+    /// An event with only an id: where to resume from (EventSource keeps it, sends nothing).
+    fn send_position(&self, next: u64) -> bool {
+        let id = Resume::Live { next }.id(self.arrivals.epoch());
+        self.events.try_send(Ok(Event::default().id(id))).is_ok()
+    }
+
+    /// Sends the matching records from position `next` on until the client leaves, falls
+    /// behind, or its token no longer grants what it did (revoked or changed by a reload of
+    /// the tokens). Records are held while `_registration` lives.
+    async fn follow(self, mut next: u64, _registration: TailRegistration) {
+        let mut generation = self.access.generation();
+        let mut added = self.arrivals.added();
+        let mut position_sent = tokio::time::Instant::now();
+        let epoch = self.arrivals.epoch();
+        loop {
+            added.borrow_and_update();
+            let batches = match self.arrivals.since(next) {
+                Ok(batches) => batches,
+                Err(PositionGone) => {
+                    let _ = self
+                        .events
+                        .try_send(Ok(Event::default().event("error").data(
+                            "too slow: records went by unsent and are no longer held; reconnect",
+                        )));
+                    return;
+                }
+            };
+            let mut sent_any = false;
+            for arrived in batches {
+                let skip = next.saturating_sub(arrived.first) as usize;
+                let first = arrived.first;
+                next = arrived.end();
+                if !self.reader.reads(&arrived.tenant) {
+                    continue;
+                }
+                let matcher = Arc::clone(&self.matcher);
+                let hits = match tokio::task::spawn_blocking(move || {
+                    matcher.matching(&arrived.tenant, &arrived.entries)
+                })
+                .await
+                {
+                    Ok(Ok(hits)) => hits,
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "cannot match records for a tail");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                for (index, hit) in hits {
+                    if index < skip
+                        || self
+                            .start_micros
+                            .is_some_and(|start| hit.key.ts_micros < start)
+                    {
+                        continue;
+                    }
+                    let id = Resume::Live {
+                        next: first + index as u64 + 1,
+                    }
+                    .id(epoch);
+                    if !self.send_hit(hit, id) {
+                        return;
+                    }
+                    sent_any = true;
+                }
+            }
+            if sent_any {
+                position_sent = tokio::time::Instant::now();
+            } else if position_sent.elapsed() >= POSITION_EVERY {
+                if !self.send_position(next) {
+                    return;
+                }
+                position_sent = tokio::time::Instant::now();
+            }
+            tokio::select! {
+                () = self.events.closed() => return,
+                changed = added.changed() => if changed.is_err() { return },
+            }
+            if self.access.generation() != generation {
+                generation = self.access.generation();
+                if !self.reader.still_granted(&self.access) {
+                    let _ = self.events.try_send(Ok(Event::default()
+                        .event("error")
+                        .data("the token was revoked or changed; sign in again")));
+                    return;
+                }
             }
         }
     }

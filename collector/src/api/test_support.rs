@@ -53,6 +53,8 @@ pub(crate) fn worker_record(
         message: message.to_owned(),
         stream,
         seq,
+        truncated: false,
+        ts_inferred: false,
     }
 }
 

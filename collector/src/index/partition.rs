@@ -223,7 +223,7 @@ pub struct LogStore {
     schema: LogSchema,
     keys: RwLock<BTreeSet<PartitionKey>>,
     open_partitions: PartitionCache,
-    arrivals: Arrivals,
+    arrivals: Arc<Arrivals>,
     shared: Arc<Shared>,
     activity: ActivityCache,
 }
@@ -242,7 +242,7 @@ impl LogStore {
             schema: LogSchema::new(),
             keys: RwLock::new(keys),
             open_partitions: PartitionCache::new(max_open_partitions),
-            arrivals: Arrivals::default(),
+            arrivals: Arc::default(),
             shared: Arc::default(),
             activity: ActivityCache::default(),
         })
@@ -269,7 +269,7 @@ impl LogStore {
     }
 
     /// Where the writer announces the records it adds (the live tail listens there).
-    pub fn arrivals(&self) -> &Arrivals {
+    pub fn arrivals(&self) -> &Arc<Arrivals> {
         &self.arrivals
     }
 
@@ -561,7 +561,9 @@ impl LogStore {
         let mut directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
         if Index::exists(&directory).map_err(|error| index_error(error.into()))? {
             let existing = Index::open(directory.clone()).map_err(index_error)?;
-            if existing.schema() != self.schema.schema {
+            if self.schema.extends(&existing.schema()) {
+                upgrade_schema(&existing, &directory, &self.schema, &dir).map_err(index_error)?;
+            } else if existing.schema() != self.schema.schema {
                 drop(existing);
                 self.set_aside(key, &dir)?;
                 directory = MmapDirectory::open(&dir).map_err(|error| index_error(error.into()))?;
@@ -592,6 +594,29 @@ impl LogStore {
             Arc::clone(&self.shared),
         ))
     }
+}
+
+/// Rewrites the `meta.json` of `index`, whose schema `schema` extends (`LogSchema::extends`),
+/// with `schema`: its segments are left as they are, without columns for the new fields.
+/// Called before any writer or reader of the partition exists.
+fn upgrade_schema(
+    index: &Index,
+    directory: &MmapDirectory,
+    schema: &LogSchema,
+    dir: &Path,
+) -> tantivy::Result<()> {
+    use tantivy::directory::Directory;
+    let mut metas = index.load_metas()?;
+    metas.schema = schema.schema.clone();
+    let mut json = serde_json::to_vec_pretty(&metas)?;
+    json.push(b'\n');
+    directory.sync_directory()?;
+    directory.atomic_write(Path::new("meta.json"), &json)?;
+    tracing::info!(
+        partition = %dir.display(),
+        "a log partition of an older Afterglow was given the current schema's new fields"
+    );
+    Ok(())
 }
 
 /// The keys of the partition directories under `root`.
@@ -738,6 +763,82 @@ mod tests {
         assert!(
             aside[0].join("meta.json").exists(),
             "the old files are kept"
+        );
+        Ok(())
+    }
+
+    /// A partition written before records carried `truncated` and `ts_inferred`
+    /// (the schema without its last two fields) is upgraded in place, not set aside: its
+    /// records stay searchable and read both flags as false, new records of the day keep
+    /// theirs, and merging old and new segments keeps both.
+    #[tokio::test]
+    async fn a_partition_written_before_the_record_flags_reads_them_as_false() -> Result<()> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        let key = PartitionKey::for_record("t", noon(0));
+        let day_dir = logs.join("t").join(key.day.to_string());
+        std::fs::create_dir_all(&day_dir).expect("day dir");
+        let current = LogSchema::new();
+        let mut older = tantivy::schema::Schema::builder();
+        for (field, field_entry) in current.schema.fields() {
+            if field != current.truncated && field != current.ts_inferred {
+                older.add_field(field_entry.clone());
+            }
+        }
+        {
+            let index = Index::create_in_dir(&day_dir, older.build()).expect("an old index");
+            let mut writer: tantivy::IndexWriter = index.writer(15_000_000).expect("writer");
+            let mut document = tantivy::TantivyDocument::new();
+            let old = entry(noon(0), "a", 1, 1, "before the upgrade");
+            for (field, value) in crate::index::writer::document(&current, &old).field_values() {
+                if field != current.truncated && field != current.ts_inferred {
+                    document.add_field_value(field, value);
+                }
+            }
+            writer.add_document(document).expect("added");
+            writer.commit().expect("committed");
+        }
+        let store = Arc::new(LogStore::open(&logs, 2)?);
+        let writer = LogWriter::start(Arc::clone(&store), Duration::from_millis(20), None)?;
+        let mut cut = entry(noon(0) + 1, "a", 1, 2, "after the upgrade");
+        cut.truncated = true;
+        cut.ts_inferred = true;
+        writer.write("t".to_owned(), vec![cut]).await?;
+        let merging = writer.clone();
+        tokio::task::spawn_blocking(move || {
+            merging.delete_clusters_blocking(key, vec!["no such cluster".to_owned()])
+        })
+        .await
+        .expect("joined")?;
+        writer.shutdown().await;
+        assert!(
+            !dir.path().join("logs-incompatible").exists(),
+            "nothing set aside"
+        );
+        let page = search(
+            &store,
+            &SearchRequest {
+                tenants: tenants(),
+                query: String::new(),
+                filters: Vec::new(),
+                start: None,
+                end: None,
+                limit: 10,
+                order: SortOrder::Asc,
+                after: None,
+            },
+        )?;
+        let flags: Vec<(&str, bool, bool)> = page
+            .hits
+            .iter()
+            .map(|hit| (hit.message.as_str(), hit.truncated, hit.ts_inferred))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("before the upgrade", false, false),
+                ("after the upgrade", true, true)
+            ]
         );
         Ok(())
     }

@@ -25,6 +25,9 @@ pub struct SegmentColumns {
     logger: Option<StrColumn>,
     stream: Option<StrColumn>,
     pub seq: Column<u64>,
+    /// `None` in a segment written before the field existed: every record reads false.
+    truncated: Option<Column<bool>>,
+    ts_inferred: Option<Column<bool>>,
 }
 
 impl SegmentColumns {
@@ -40,6 +43,8 @@ impl SegmentColumns {
             logger: fast.str("logger")?,
             stream: fast.str("stream")?,
             seq: fast.u64("seq")?,
+            truncated: fast.column_opt("truncated")?,
+            ts_inferred: fast.column_opt("ts_inferred")?,
         })
     }
 
@@ -126,6 +131,11 @@ fn first_str(column: Option<&StrColumn>, doc: DocId) -> String {
     text
 }
 
+/// The value of `doc` in a flag column, false when the column or the value is missing.
+fn flag(column: Option<&Column<bool>>, doc: DocId) -> bool {
+    column.and_then(|column| column.first(doc)).unwrap_or(false)
+}
+
 /// Loads hits from one searcher, keeping each segment's columns open between hits.
 pub struct RecordLoader<'a> {
     searcher: &'a Searcher,
@@ -176,6 +186,8 @@ impl<'a> RecordLoader<'a> {
                 .and_then(|value| value.as_str())
                 .unwrap_or_default()
                 .to_owned(),
+            truncated: flag(columns.truncated.as_ref(), doc),
+            ts_inferred: flag(columns.ts_inferred.as_ref(), doc),
         })
     }
 }

@@ -4,10 +4,14 @@
 //! The rule a reader must not miss: only `message` is stored. Every other field is read back
 //! from its fast column (`index::record`), and nothing has field norms, since hits are ordered
 //! by time, never scored. This keeps the index near a quarter of the raw logs (BENCHMARKS.md).
+//!
+//! Fields are only ever appended, and an appended field is fast-only: a partition written
+//! before it existed is upgraded in place (`LogSchema::extends`), its records reading the new
+//! column as absent (false), instead of being set aside.
 
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, Schema, TextFieldIndexing,
-    TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption, NumericOptions, Schema,
+    TextFieldIndexing, TextOptions,
 };
 
 /// The schema and its fields, looked up once.
@@ -29,6 +33,10 @@ pub struct LogSchema {
     /// few bits per record in its column where a 64-bit hash as a number would cost 8 bytes.
     pub stream: Field,
     pub seq: Field,
+    /// The agent cut the record's text at its size limit: fast only.
+    pub truncated: Field,
+    /// The record's line had no timestamp of its own; the agent gave it one: fast only.
+    pub ts_inferred: Field,
 }
 
 /// Names of the raw string fields a query may filter on, e.g. `node:worker-1`.
@@ -75,6 +83,9 @@ impl LogSchema {
         );
         let stream = builder.add_text_field("stream", keyword);
         let seq = builder.add_u64_field("seq", FAST);
+        let flag = NumericOptions::default().set_fast();
+        let truncated = builder.add_bool_field("truncated", flag.clone());
+        let ts_inferred = builder.add_bool_field("ts_inferred", flag);
         LogSchema {
             schema: builder.build(),
             ts,
@@ -87,7 +98,23 @@ impl LogSchema {
             message,
             stream,
             seq,
+            truncated,
+            ts_inferred,
         }
+    }
+
+    /// Tells whether `older`, the schema of a partition on disk, is this one without some
+    /// of its last fields, each of them fast-only (neither indexed nor stored). Such a
+    /// partition is opened with this schema: its segments have no column for the new fields,
+    /// and every reader takes a missing column as absent values.
+    pub fn extends(&self, older: &Schema) -> bool {
+        let current: Vec<_> = self.schema.fields().map(|(_, entry)| entry).collect();
+        let before: Vec<_> = older.fields().map(|(_, entry)| entry).collect();
+        before.len() < current.len()
+            && current[..before.len()] == before[..]
+            && current[before.len()..]
+                .iter()
+                .all(|entry| entry.is_fast() && !entry.is_indexed() && !entry.is_stored())
     }
 }
 

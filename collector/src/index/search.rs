@@ -97,6 +97,10 @@ pub struct Hit {
     pub level: String,
     pub logger: String,
     pub message: String,
+    /// The agent cut the message at its size limit.
+    pub truncated: bool,
+    /// The record's time was given by the agent, the line having none.
+    pub ts_inferred: bool,
 }
 
 /// One page of hits and the key to continue after, if more hits exist.

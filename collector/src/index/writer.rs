@@ -58,6 +58,10 @@ pub struct LogEntry {
     pub message: String,
     pub stream: u64,
     pub seq: u64,
+    /// The agent cut `message` at its size limit.
+    pub truncated: bool,
+    /// The line had no timestamp of its own: `ts_micros` was given by the agent.
+    pub ts_inferred: bool,
 }
 
 /// What happened to the records of a `write`.
@@ -410,7 +414,9 @@ impl WriterThread {
                 arrived.push(entry);
             }
         }
-        self.store.arrivals().announce(tenant, arrived);
+        self.store
+            .arrivals()
+            .announce(tenant, outcome.added, arrived);
         Ok(outcome)
     }
 
@@ -510,6 +516,7 @@ impl WriterThread {
             self.fall_behind();
             return Err(Error::CommitFailed(reason));
         }
+        self.store.arrivals().mark_committed();
         let today = jiff::Timestamp::now()
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .date();
@@ -633,6 +640,8 @@ pub fn document(schema: &LogSchema, entry: &LogEntry) -> TantivyDocument {
     document.add_text(schema.message, &entry.message);
     document.add_text(schema.stream, stream_text(entry.stream));
     document.add_u64(schema.seq, entry.seq);
+    document.add_bool(schema.truncated, entry.truncated);
+    document.add_bool(schema.ts_inferred, entry.ts_inferred);
     document
 }
 
@@ -687,6 +696,8 @@ pub(crate) mod tests {
             message: message.to_owned(),
             stream,
             seq,
+            truncated: false,
+            ts_inferred: false,
         }
     }
 

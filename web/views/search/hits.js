@@ -13,10 +13,22 @@ function nodeChip(hit) {
 }
 
 function timeCell(hit) {
-  const ts = el('time', 'ts', formatTs(hit.ts));
+  // A line without a timestamp of its own got its time from the agent (`ts_inferred`): `~`.
+  const inferred = hit.ts_inferred === true;
+  const ts = el('time', inferred ? 'ts ts-inferred' : 'ts', `${inferred ? '~' : ''}${formatTs(hit.ts)}`);
   ts.dateTime = str(hit.ts);
-  ts.title = str(hit.ts);
+  ts.title = inferred
+    ? `${str(hit.ts)} (approximate: the line had no timestamp; the agent placed it between the records around it)`
+    : str(hit.ts);
   return ts;
+}
+
+/** The mark of a record the agent cut at its size limit (`truncated`), or nothing. */
+function truncatedMark(hit) {
+  if (hit.truncated !== true) return [];
+  const mark = el('span', 'truncated', 'truncated');
+  mark.title = 'The agent cut this record at its size limit (max_line_bytes); the rest of the line is not stored';
+  return [mark];
 }
 
 function levelChip(hit) {
@@ -64,8 +76,10 @@ export function renderHit(hit, { expanded = false, context = null, fresh = false
   row.dataset.seq = str(hit.seq);
   const logger = el('span', 'logger', str(hit.logger));
   logger.title = str(hit.logger);
+  const message = messageCell(hit, expanded);
+  message.prepend(...truncatedMark(hit));
   row.append(timeCell(hit), nodeChip(hit), el('span', 'role', str(hit.role)), levelChip(hit), logger,
-    messageCell(hit, expanded));
+    message);
   if (context) row.append(renderContext(context));
   return row;
 }
@@ -73,7 +87,7 @@ export function renderHit(hit, { expanded = false, context = null, fresh = false
 /** One record inside a context block. */
 function contextLine(hit, isHit) {
   const line = el('li', `context-line sev-${severity(hit.level)}${isHit ? ' is-hit' : ''}`);
-  line.append(timeCell(hit), levelChip(hit), el('span', 'context-message', str(hit.message)));
+  line.append(timeCell(hit), levelChip(hit), ...truncatedMark(hit), el('span', 'context-message', str(hit.message)));
   if (isHit) line.setAttribute('aria-current', 'true');
   return line;
 }

@@ -1,8 +1,10 @@
 // views/search/tail.js — live tail: the new records matching a query, as the collector indexes
 // them, from /api/v1/logs/tail (Server-Sent Events, one hit per `message` event; an `error`
-// event with data means the collector gave up on this client, e.g. it fell behind).
+// event with data means the collector gave up on this client, e.g. it fell behind; a `gap`
+// event says a reconnect could not resume exactly).
 // Read with fetch() rather than EventSource, which cannot send the bearer token; it behaves
-// as EventSource would: it reconnects after a lost stream and stops on a refused one.
+// as EventSource would: it reconnects after a lost stream, sending the last event's `id` as
+// `Last-Event-ID` so that the collector resumes right after it, and stops on a refused one.
 
 import { authHeaders, refusal } from '../../lib/api.js';
 
@@ -24,12 +26,14 @@ export function followTail(query, { onOpen, onHit, onProblem }) {
 }
 
 async function follow(url, signal, { onOpen, onHit, onProblem }) {
-  const lost = 'Live tail lost the collector; reconnecting (records sent meanwhile are missed)…';
+  const lost = 'Live tail lost the collector; reconnecting…';
   const parser = new EventStreamParser();
   while (!signal.aborted) {
     let res = null;
+    const headers = { Accept: 'text/event-stream' };
+    if (parser.lastEventId) headers['Last-Event-ID'] = parser.lastEventId;
     try {
-      res = await fetch(url, { signal, cache: 'no-store', headers: authHeaders({ Accept: 'text/event-stream' }) });
+      res = await fetch(url, { signal, cache: 'no-store', headers: authHeaders(headers) });
     } catch {
       // Unreachable: retried below, as EventSource does.
     }
@@ -59,6 +63,8 @@ async function follow(url, signal, { onOpen, onHit, onProblem }) {
               onProblem(`Live tail stopped: ${event.data}`, true);
               return;
             }
+            // Anything else (`gap`: a reconnect that could not resume, the collector having
+            // restarted) leaves the tail live.
             if (event.type !== 'message') continue;
             let hit;
             try {
@@ -89,21 +95,24 @@ function sleep(ms, signal) {
 
 /**
  * The `text/event-stream` format (HTML "Server-sent events", §9.2.6): lines end in CR LF, LF
- * or CR; `event:` names the next event, `data:` lines add to its data, a blank line sends it,
- * `retry:` sets the reconnection delay and a line starting with `:` is a comment (keep-alive).
+ * or CR; `event:` names the next event, `data:` lines add to its data, `id:` its id, a blank
+ * line sends it (and keeps its id as `lastEventId`, even with no data), `retry:` sets the
+ * reconnection delay and a line starting with `:` is a comment (keep-alive).
  */
 export class EventStreamParser {
   constructor() {
     this.retryMs = null;
+    this.lastEventId = '';
     this.reset();
   }
 
-  /** Forgets a partial line or event (a new connection starts afresh). */
+  /** Forgets a partial line or event (a new connection starts afresh; `lastEventId` stays). */
   reset() {
     this.pending = '';
     this.afterCr = false;
     this.type = '';
     this.data = [];
+    this.id = null;
   }
 
   /** Adds decoded text; returns the events it completed, as `{ type, data }`. */
@@ -122,9 +131,11 @@ export class EventStreamParser {
   /** Takes one line (without its end) into the event being read; a blank one sends it. */
   line(line, events) {
     if (line === '') {
+      if (this.id !== null) this.lastEventId = this.id;
       if (this.data.length > 0) events.push({ type: this.type || 'message', data: this.data.join('\n') });
       this.type = '';
       this.data = [];
+      this.id = null;
       return;
     }
     if (line.startsWith(':')) return;
@@ -134,6 +145,7 @@ export class EventStreamParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'event') this.type = value;
     else if (field === 'data') this.data.push(value);
+    else if (field === 'id' && !value.includes('\0')) this.id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
   }
 }
