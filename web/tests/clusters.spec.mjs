@@ -35,7 +35,8 @@ const rowNames = () => page.$$eval('.cluster-table tbody tr', (rows) => rows.map
 const cellText = (name, column) => page.textContent(`tr[data-cluster="${name}"] td[data-column="${column}"]`);
 
 /** `2026-11-27 13:58:39.501` (UTC, as the pages show times) in ms. */
-const shownTimeMs = (text) => Date.parse(`${text.trim().replace(' ', 'T')}Z`);
+// A time as the UI shows it, `2026-11-27 13:58:19.304` (UTC), with `~` before it when inferred.
+const shownTimeMs = (text) => Date.parse(`${text.trim().replace(/^~/, '').replace(' ', 'T')}Z`);
 
 async function openClusterPage() {
   await page.goto(`${baseUrl}/?view=clusters`);
