@@ -79,6 +79,39 @@ wait_for_line() {
     echo "timed out waiting for /$regex/ in $file" >&2
     return 1
 }
+# Builds the agent and the collector ($PROFILE, into $TARGET_DIR) unless SKIP_BUILD=1, then
+# checks that $COLLECTOR and each agent of $AGENTS ("label=path …") is there.
+build_binaries() {
+    if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+        local profile_flag=()
+        [[ $PROFILE == release ]] && profile_flag=(--release)
+        log "building $PROFILE binaries into $TARGET_DIR"
+        run_fg cargo build "${profile_flag[@]}" --locked --manifest-path "$ROOT/Cargo.toml" \
+            -p afterglow-agent -p afterglow-collector >&2
+    fi
+    [[ -x $COLLECTOR ]] || { echo "missing $COLLECTOR" >&2; exit 1; }
+    local entry
+    for entry in $AGENTS; do
+        [[ -x ${entry#*=} ]] || { echo "missing agent binary ${entry#*=}" >&2; exit 1; }
+    done
+}
+
+# Starts $COLLECTOR with its default settings in DIR (data in DIR/data, output in
+# DIR/collector.out and .err) on free loopback ports, and waits until it listens. Sets
+# COLLECTOR_PID, GRPC_URL and HTTP_URL.
+start_default_collector() {
+    local dir=$1 address
+    printf 'data_dir = "%s"\n\n[listen]\nhttp = "127.0.0.1:0"\ngrpc = "127.0.0.1:0"\n' "$dir/data" \
+        >"$dir/collector.toml"
+    NO_COLOR=1 "$COLLECTOR" --config "$dir/collector.toml" >"$dir/collector.out" 2>"$dir/collector.err" &
+    COLLECTOR_PID=$!
+    PIDS+=("$COLLECTOR_PID")
+    wait_for_line "$dir/collector.out" '^afterglow-collector listening: ' "$COLLECTOR_PID" 60
+    address=$(first_line "$dir/collector.out" '^afterglow-collector listening: ')
+    GRPC_URL=$(sed -E 's/.* grpc=([^ ]+).*/\1/' <<<"$address")
+    HTTP_URL=$(sed -E 's/.* http=([^ ]+).*/\1/' <<<"$address")
+}
+
 # The first line of FILE matching REGEX, colours stripped.
 first_line() {
     sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -m1 -E "$2"

@@ -53,17 +53,7 @@ PIDS=()
 
 source "$HERE/../lib.sh"
 
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    profile_flag=()
-    [[ $PROFILE == release ]] && profile_flag=(--release)
-    log "building $PROFILE binaries into $TARGET_DIR"
-    run_fg cargo build "${profile_flag[@]}" --locked --manifest-path "$ROOT/Cargo.toml" \
-        -p afterglow-agent -p afterglow-collector >&2
-fi
-[[ -x $COLLECTOR ]] || { echo "missing $COLLECTOR" >&2; exit 1; }
-for entry in $AGENTS; do
-    [[ -x ${entry#*=} ]] || { echo "missing agent binary ${entry#*=}" >&2; exit 1; }
-done
+build_binaries
 
 prepare_out_dir
 {
@@ -79,21 +69,8 @@ run_one() {
     local label=$1 agent=$2 n=$3 dir=$WORK/$1-$3
     mkdir -p "$dir/data" "$dir/state" "$dir/logs"
     : >"$dir/logs/worker.log"
-    cat >"$dir/collector.toml" <<TOML
-data_dir = "$dir/data"
-
-[listen]
-http = "127.0.0.1:0"
-grpc = "127.0.0.1:0"
-TOML
-    NO_COLOR=1 "$COLLECTOR" --config "$dir/collector.toml" >"$dir/collector.out" 2>"$dir/collector.err" &
-    local cpid=$!
-    PIDS+=("$cpid")
-    wait_for_line "$dir/collector.out" '^afterglow-collector listening: ' "$cpid" 60
-    local address grpc http
-    address=$(first_line "$dir/collector.out" '^afterglow-collector listening: ')
-    grpc=$(sed -E 's/.* grpc=([^ ]+).*/\1/' <<<"$address")
-    http=$(sed -E 's/.* http=([^ ]+).*/\1/' <<<"$address")
+    start_default_collector "$dir"
+    local cpid=$COLLECTOR_PID grpc=$GRPC_URL http=$HTTP_URL
     cat >"$dir/agent.toml" <<TOML
 collector = "$grpc"
 cluster = "bench"
