@@ -152,9 +152,13 @@ test('a link with a query nested 350 deep shows the bound and the collector keep
 test('load more fetches the next page by cursor', async () => {
   await search('*');
   assert.equal(await loaded(), 200);
-  await page.click('#load-more');
   // Waits for the page to arrive: `settled()` alone can see the view before the click's
-  // request has begun (CI once read 200 hits here).
+  // request has begun (CI once read 200 hits here). The answer is checked, so that a failed
+  // or missing request says so instead of timing out below.
+  const more = page.waitForResponse((r) => r.url().includes('/api/v1/logs/search') && new URL(r.url()).searchParams.has('cursor'));
+  await page.click('#load-more');
+  const answer = await more;
+  assert.equal(answer.status(), 200, await answer.text());
   await page.waitForFunction(() => Number(document.querySelector('#results')?.dataset.loaded) > 200);
   await settled();
   assert.ok(await loaded() > 200, `${await loaded()} hits after load more`);

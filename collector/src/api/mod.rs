@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod logs;
 pub mod prom;
 pub mod prom_limits;
+mod query_string;
 #[cfg(test)]
 mod query_tests;
 pub mod retention;
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(own)
         .merge(whoami)
         .merge(reads)
+        .layer(axum::middleware::from_fn(query_string::refuse_bad_escapes))
         .layer(axum::middleware::map_response(headers::no_store));
     Router::new()
         .merge(not_stored)
