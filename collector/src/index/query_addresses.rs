@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use crate::index::query_bounds::after_quoted;
+
 /// `query` with its addresses in double quotes; `is_field` tells the query language's field
 /// names. Borrowed unchanged when nothing is quoted.
 pub fn quote_addresses<'a>(query: &'a str, is_field: impl Fn(&str) -> bool) -> Cow<'a, str> {
@@ -84,20 +86,6 @@ fn word_end(bytes: &[u8], start: usize) -> usize {
         at += if bytes[at] == b'\\' { 2 } else { 1 };
     }
     at.min(bytes.len())
-}
-
-/// The index just past the quoted string that opens at `start` (or the end of the query).
-fn after_quoted(bytes: &[u8], start: usize) -> usize {
-    let quote = bytes[start];
-    let mut at = start + 1;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'\\' => at += 2,
-            byte if byte == quote => return at + 1,
-            _ => at += 1,
-        }
-    }
-    bytes.len()
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub fn log_query_depth(query: &str) -> usize {
 }
 
 /// The index just past the quoted string that opens at `start` (or the end of the query).
-fn after_quoted(bytes: &[u8], start: usize) -> usize {
+pub(crate) fn after_quoted(bytes: &[u8], start: usize) -> usize {
     let quote = bytes[start];
     let mut at = start + 1;
     while at < bytes.len() {

@@ -327,11 +327,18 @@ fn clusters_fixture() -> Result<FixtureCluster> {
         let found = up["result"].as_array().map_or(0, Vec::len);
         Ok(if found == 1 { Ok(()) } else { Err(up) })
     })?;
-    // The cluster that sends metrics only is in the API before the view is asked for it.
-    let (status, body) = cluster
-        .collector
-        .get_as(None, "/api/v1/clusters/scrape-only")?;
-    assert_eq!(status, 200, "{body}");
+    // The cluster that sends metrics only is in the API before the view is asked for it: its
+    // agent scrapes on its own schedule, so its first sample may come after worker-1's.
+    let body = wait_for("the metrics-only cluster listed", || {
+        let (status, body) = cluster
+            .collector
+            .get_as(None, "/api/v1/clusters/scrape-only")?;
+        Ok(if status == 200 {
+            Ok(body)
+        } else {
+            Err((status, body))
+        })
+    })?;
     let detail: Value = serde_json::from_str(&body)?;
     assert_eq!(
         detail["nodes"],
