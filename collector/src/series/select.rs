@@ -171,6 +171,21 @@ pub struct SampleSender {
     pub last_ms: i64,
 }
 
+impl SampleSender {
+    /// From a map entry: (cluster, node, role) → (first, last) sample, in Unix ms.
+    pub fn from_entry(
+        ((cluster, node, role), (first_ms, last_ms)): ((String, String, String), (i64, i64)),
+    ) -> SampleSender {
+        SampleSender {
+            cluster,
+            node,
+            role,
+            first_ms,
+            last_ms,
+        }
+    }
+}
+
 /// Why a selection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
@@ -244,18 +259,7 @@ pub trait SeriesSource: Send + Sync {
             times.0 = times.0.min(first.0);
             times.1 = times.1.max(last.0);
         }
-        Ok(senders
-            .into_iter()
-            .map(
-                |((cluster, node, role), (first_ms, last_ms))| SampleSender {
-                    cluster,
-                    node,
-                    role,
-                    first_ms,
-                    last_ms,
-                },
-            )
-            .collect())
+        Ok(senders.into_iter().map(SampleSender::from_entry).collect())
     }
 
     /// Sorted, unique label names of those series.

@@ -130,18 +130,7 @@ impl SeriesStore {
                 }
             }
         }
-        Ok(all
-            .into_iter()
-            .map(
-                |((cluster, node, role), (first_ms, last_ms))| SampleSender {
-                    cluster,
-                    node,
-                    role,
-                    first_ms,
-                    last_ms,
-                },
-            )
-            .collect())
+        Ok(all.into_iter().map(SampleSender::from_entry).collect())
     }
 
     /// Takes what `partition` holds in one step, opening its blocks unless the cache knows
